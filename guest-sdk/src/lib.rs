@@ -1,0 +1,178 @@
+//! Write edgechain plugins as plain Rust types.
+//!
+//! A plugin is one link of an edgechain chain: the host calls it for every HTTP
+//! request, in the order of the chain manifest, and it may rewrite the request,
+//! answer it at the edge, and rewrite the response on its way back. This crate
+//! hides the WebAssembly bindings: implement [`Plugin`] on your type and call
+//! [`export_plugin!`] once.
+//!
+//! # Example
+//!
+//! ```
+//! use edgechain_sdk::{export_plugin, Action, Needs, Plugin, Request, Response};
+//! use serde::Deserialize;
+//!
+//! /// Answers `/healthz` at the edge and tags every other request.
+//! struct Tagger {
+//!     tag: String,
+//! }
+//!
+//! #[derive(Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Config {
+//!     tag: String,
+//! }
+//!
+//! impl Plugin for Tagger {
+//!     type Config = Config;
+//!
+//!     fn new(config: Config) -> Result<Self, String> {
+//!         if config.tag.is_empty() {
+//!             return Err("`tag` must not be empty".into());
+//!         }
+//!         Ok(Tagger { tag: config.tag })
+//!     }
+//!
+//!     fn needs(&self) -> Needs {
+//!         Needs::RESPONSE_PHASE
+//!     }
+//!
+//!     fn on_request(&mut self, req: &mut Request) -> Action {
+//!         if req.path() == "/healthz" {
+//!             return Action::Respond(Response::text(200, "ok\n"));
+//!         }
+//!         req.set_header("x-tag", &self.tag);
+//!         Action::Next
+//!     }
+//!
+//!     fn on_response(&mut self, _req: &Request, resp: &mut Response) {
+//!         resp.set_header("x-tagged-by", &self.tag);
+//!     }
+//! }
+//!
+//! export_plugin!(Tagger);
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` (or
+//! `cargo component build --release`) and name the `.wasm` in the chain manifest.
+//!
+//! # Lifecycle
+//!
+//! 1. When the chain loads, the host calls `init` with the plugin's JSON config:
+//!    the SDK deserialises it into [`Plugin::Config`], calls [`Plugin::new`] and
+//!    reports [`Plugin::needs`]. An `Err` rejects the chain with your message.
+//! 2. Each instance builds its value once, on its first hook call, from the same
+//!    config. With the default `"instance": "per-request"` every request gets a
+//!    fresh instance, so fields set in [`Plugin::on_request`] are still there in
+//!    [`Plugin::on_response`] for the same request and for no other.
+//! 3. A panic traps the instance; the manifest's `on_error` policy decides what
+//!    the client sees, and the instance is discarded.
+#![deny(missing_docs)]
+
+mod headers;
+pub mod kv;
+pub mod log;
+mod message;
+#[doc(hidden)]
+pub mod runtime;
+
+pub use headers::HeaderList;
+pub use message::{Request, Response};
+
+/// Raw bindings generated from the `edgechain:plugin` WIT world. Plugin code
+/// should not need them; they are public for the [`export_plugin!`] macro.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        default_bindings_module: "edgechain_sdk::bindings",
+        export_macro_name: "export",
+        generate_all,
+    });
+}
+
+/// What a plugin asks the host for; see the WIT `needs` flags. Combine with `|`.
+pub use bindings::edgechain::plugin::types::Needs;
+
+/// A log level for [`log::log`].
+pub use bindings::edgechain::plugin::types::Level;
+
+/// What [`Plugin::on_request`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Pass the (possibly rewritten) request on to the next link or the next hop.
+    Next,
+    /// Answer the client with this response; later links and the next hop never
+    /// see the request.
+    Respond(Response),
+}
+
+/// A chain link written in Rust. Every method but [`Plugin::new`] has a default,
+/// so a plugin implements only the hooks it needs.
+pub trait Plugin: Sized + 'static {
+    /// The plugin's configuration, deserialised from the manifest's `config`
+    /// (JSON). Use `serde_json::Value` to take anything, or `()` to take `null`.
+    type Config: serde::de::DeserializeOwned;
+
+    /// Build the plugin from its configuration. Runs at chain load (where an
+    /// `Err` rejects the chain, so validate here) and once per instance.
+    fn new(config: Self::Config) -> Result<Self, String>;
+
+    /// What this plugin needs from the host. Ask only for what you use: bodies
+    /// stream past plugins that did not ask for them, and `on_response` is only
+    /// called with [`Needs::RESPONSE_PHASE`].
+    fn needs(&self) -> Needs {
+        Needs::empty()
+    }
+
+    /// Inspect or rewrite the request, or answer it with [`Action::Respond`].
+    fn on_request(&mut self, req: &mut Request) -> Action {
+        let _ = req;
+        Action::Next
+    }
+
+    /// Rewrite the response to a request this plugin passed on. `req` is the
+    /// request as sent to the next hop. Needs [`Needs::RESPONSE_PHASE`].
+    fn on_response(&mut self, req: &Request, resp: &mut Response) {
+        let _ = (req, resp);
+    }
+}
+
+/// Export a [`Plugin`] type as this component's `edgechain:plugin/filter`.
+///
+/// Call it once, at the top level of the plugin crate.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        struct __EdgechainExport;
+
+        impl $crate::bindings::exports::edgechain::plugin::filter::Guest for __EdgechainExport {
+            fn init(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<$crate::Needs, ::std::string::String> {
+                $crate::runtime::init::<$plugin>(&config)
+            }
+
+            fn on_request(
+                req: $crate::bindings::edgechain::plugin::types::Request,
+            ) -> $crate::bindings::edgechain::plugin::types::RequestAction {
+                $crate::runtime::on_request::<$plugin>(req)
+            }
+
+            fn on_response(
+                req: $crate::bindings::edgechain::plugin::types::Request,
+                resp: $crate::bindings::edgechain::plugin::types::Response,
+            ) -> $crate::bindings::edgechain::plugin::types::Response {
+                $crate::runtime::on_response::<$plugin>(req, resp)
+            }
+        }
+
+        // Natively (for unit tests) there is no component to export into.
+        #[cfg(target_family = "wasm")]
+        $crate::bindings::export!(__EdgechainExport with_types_in $crate::bindings);
+    };
+}

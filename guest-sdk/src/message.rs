@@ -1,0 +1,243 @@
+//! The request and response types a plugin sees.
+
+use crate::bindings::edgechain::plugin::types as raw;
+use crate::headers::HeaderList;
+
+/// A request on its way to the next hop. Fields are public; the methods are
+/// shortcuts for common edits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Path plus optional `?query`, e.g. `/a?b=1`.
+    pub path_with_query: String,
+    /// The `Host` the request is addressed to; changing it changes the `Host`
+    /// header sent upstream.
+    pub authority: String,
+    /// Headers except `host` and those the host manages (hop-by-hop, framing).
+    pub headers: HeaderList,
+    /// The whole body when the plugin declared [`crate::Needs::REQUEST_BODY`]
+    /// or an earlier link replaced it. Set `Some` to replace the body; leave
+    /// `None` to let the original body stream through.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Request {
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or(self.path_with_query.as_str(), |(p, _)| p)
+    }
+
+    /// The raw query string (without `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.path_with_query.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The first value of query parameter `name`, percent-decoded (`+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+
+    /// Replace the path, keeping the query string.
+    pub fn set_path(&mut self, path: &str) {
+        self.path_with_query = match self.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+    }
+
+    /// The first value of header `name` as UTF-8 text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get_str(name)
+    }
+
+    /// Replace every value of header `name`.
+    pub fn set_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.headers.set(name, value);
+    }
+
+    /// Add a value to header `name`.
+    pub fn append_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.headers.append(name, value);
+    }
+
+    /// Remove header `name`.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.remove(name);
+    }
+
+    pub(crate) fn from_raw(r: raw::Request) -> Self {
+        Request {
+            method: r.method,
+            path_with_query: r.path_with_query,
+            authority: r.authority,
+            headers: HeaderList(r.headers),
+            body: r.body,
+        }
+    }
+
+    pub(crate) fn into_raw(self) -> raw::Request {
+        raw::Request {
+            method: self.method,
+            path_with_query: self.path_with_query,
+            authority: self.authority,
+            headers: self.headers.0,
+            body: self.body,
+        }
+    }
+}
+
+/// A response: one a plugin answers with, or the next hop's on its way back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code; a plugin may use 200..=599.
+    pub status: u16,
+    /// Headers except those the host manages (hop-by-hop, framing).
+    pub headers: HeaderList,
+    /// In `on_response`: the upstream body if the plugin declared
+    /// [`crate::Needs::RESPONSE_BODY`]; `Some` replaces it, `None` keeps it.
+    /// In [`crate::Action::Respond`]: the body, `None` meaning empty.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: HeaderList::default(),
+            body: None,
+        }
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Response::new(status)
+            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_body(body.into().into_bytes())
+    }
+
+    /// A redirect to `location` (use 301, 302, 307 or 308).
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Response::new(status).with_header("location", location)
+    }
+
+    /// Builder: add a header value.
+    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Builder: set the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The first value of header `name` as UTF-8 text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get_str(name)
+    }
+
+    /// Replace every value of header `name`.
+    pub fn set_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.headers.set(name, value);
+    }
+
+    /// Add a value to header `name`.
+    pub fn append_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.headers.append(name, value);
+    }
+
+    /// Remove header `name`.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.remove(name);
+    }
+
+    pub(crate) fn from_raw(r: raw::Response) -> Self {
+        Response {
+            status: r.status,
+            headers: HeaderList(r.headers),
+            body: r.body,
+        }
+    }
+
+    pub(crate) fn into_raw(self) -> raw::Response {
+        raw::Response {
+            status: self.status,
+            headers: self.headers.0,
+            body: self.body,
+        }
+    }
+}
+
+/// Decode `%XX` escapes and `+`; invalid escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            path_with_query: path.into(),
+            authority: "example.com".into(),
+            headers: HeaderList::default(),
+            body: None,
+        }
+    }
+
+    #[test]
+    fn path_and_query_split() {
+        let r = req("/a/b?x=1&y=hello+w%6Frld&z");
+        assert_eq!(r.path(), "/a/b");
+        assert_eq!(r.query(), Some("x=1&y=hello+w%6Frld&z"));
+        assert_eq!(r.query_param("y").as_deref(), Some("hello world"));
+        assert_eq!(r.query_param("z").as_deref(), Some(""));
+        assert_eq!(r.query_param("missing"), None);
+        assert_eq!(req("/p").query(), None);
+    }
+
+    #[test]
+    fn set_path_keeps_query() {
+        let mut r = req("/old?q=1");
+        r.set_path("/new");
+        assert_eq!(r.path_with_query, "/new?q=1");
+    }
+
+    #[test]
+    fn bad_escapes_are_kept() {
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%41"), "A");
+    }
+}

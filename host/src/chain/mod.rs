@@ -1,0 +1,285 @@
+//! A whole chain: loading every link of a manifest into an immutable
+//! [`ChainSnapshot`], and walking requests through it (see [`walk`]).
+//!
+//! A snapshot is built completely (files read, components compiled and
+//! type-checked, every `init` called) before anyone can see it, so publishing
+//! it is one pointer swap and requests never observe a half-loaded chain.
+
+pub mod walk;
+
+use crate::config::{ConfigSource, LinkSpec, Manifest, ManifestError};
+use crate::engine::Runtime;
+use crate::kv::KvStore;
+use crate::plugin::Plugin;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// An immutable, fully loaded chain.
+#[derive(Debug)]
+pub struct ChainSnapshot {
+    links: Vec<Plugin>,
+    hash: String,
+    module_hashes: Vec<[u8; 32]>,
+    loaded_at: SystemTime,
+    dir: PathBuf,
+}
+
+impl ChainSnapshot {
+    /// A chain with no links: requests go straight to the next hop.
+    pub fn empty() -> ChainSnapshot {
+        ChainSnapshot {
+            links: Vec::new(),
+            hash: hex(&Sha256::digest(b"")),
+            module_hashes: Vec::new(),
+            loaded_at: SystemTime::now(),
+            dir: PathBuf::new(),
+        }
+    }
+
+    /// The links in request order.
+    pub fn links(&self) -> &[Plugin] {
+        &self.links
+    }
+
+    /// SHA-256 over the manifest and every file it names, hex: equal hashes
+    /// mean the same chain.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Content hashes of the components in use (to trim the compile cache).
+    pub fn module_hashes(&self) -> &[[u8; 32]] {
+        &self.module_hashes
+    }
+
+    /// When this snapshot finished loading.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
+    /// The directory it was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// One link that could not be loaded.
+#[derive(Debug)]
+pub struct LinkLoadError {
+    /// The link's name.
+    pub link: String,
+    /// The file at fault (module or config).
+    pub file: PathBuf,
+    /// What is wrong, for the operator.
+    pub reason: String,
+}
+
+impl fmt::Display for LinkLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: link `{}`: {}",
+            self.file.display(),
+            self.link,
+            self.reason
+        )
+    }
+}
+
+/// Why a chain could not be loaded. Nothing is published on error.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The manifest itself is unreadable or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// One or more links failed; every failure is listed, not just the first.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Links(Vec<LinkLoadError>),
+}
+
+impl LoadError {
+    /// Each problem as its own line, for `validate` and logs.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            LoadError::Manifest(e) => vec![e.to_string()],
+            LoadError::Links(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// Builds snapshots. Holds what outlives one chain: the engine (and its
+/// compile cache) and the key-value store.
+#[derive(Clone)]
+pub struct ChainLoader {
+    runtime: Runtime,
+    kv: KvStore,
+}
+
+struct LinkFiles {
+    module: Vec<u8>,
+    module_hash: [u8; 32],
+    config: Arc<str>,
+    config_hash: [u8; 32],
+}
+
+impl ChainLoader {
+    /// A loader using `runtime` and `kv`.
+    pub fn new(runtime: Runtime, kv: KvStore) -> ChainLoader {
+        ChainLoader { runtime, kv }
+    }
+
+    /// The engine.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Load `dir/proxychain.json` and everything it names into a snapshot.
+    pub async fn load(&self, dir: &Path) -> Result<ChainSnapshot, LoadError> {
+        let started = Instant::now();
+        let dir_owned = dir.to_owned();
+        let (manifest, manifest_bytes, files) =
+            tokio::task::spawn_blocking(move || read_all(&dir_owned))
+                .await
+                .map_err(|e| join_error(&e))??;
+        let mut hasher = Sha256::new();
+        hasher.update(Sha256::digest(&manifest_bytes));
+        let mut links = Vec::with_capacity(manifest.links.len());
+        let mut errors = Vec::new();
+        let mut module_hashes = Vec::new();
+        for (spec, files) in manifest.links.into_iter().zip(files) {
+            let files = match files {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            hasher.update(files.module_hash);
+            hasher.update(files.config_hash);
+            module_hashes.push(files.module_hash);
+            match self.load_link(dir, spec, files).await {
+                Ok(plugin) => links.push(plugin),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadError::Links(errors));
+        }
+        let snapshot = ChainSnapshot {
+            links,
+            hash: hex(&hasher.finalize()),
+            module_hashes,
+            loaded_at: SystemTime::now(),
+            dir: dir.to_owned(),
+        };
+        tracing::debug!(
+            dir = %dir.display(),
+            links = snapshot.links.len(),
+            hash = %snapshot.hash,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "chain loaded"
+        );
+        Ok(snapshot)
+    }
+
+    async fn load_link(
+        &self,
+        dir: &Path,
+        spec: LinkSpec,
+        files: LinkFiles,
+    ) -> Result<Plugin, LinkLoadError> {
+        let module_path = dir.join(&spec.module);
+        let fail = |reason: String| LinkLoadError {
+            link: spec.name.clone(),
+            file: module_path.clone(),
+            reason,
+        };
+        let runtime = self.runtime.clone();
+        let bytes = files.module;
+        let component = tokio::task::spawn_blocking(move || runtime.compile(&bytes))
+            .await
+            .map_err(|e| fail(format!("compiler task failed: {e}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        let kv = self.kv.namespace(&spec.name);
+        let config_file = match &spec.config {
+            ConfigSource::File(p) => Some(dir.join(p)),
+            _ => None,
+        };
+        let name = spec.name.clone();
+        Plugin::load(&self.runtime, spec, &component, files.config, kv)
+            .await
+            .map_err(|e| {
+                let file = match (&e, config_file) {
+                    (crate::plugin::PluginError::InitRejected(_), Some(cfg)) => cfg,
+                    _ => module_path.clone(),
+                };
+                LinkLoadError {
+                    link: name,
+                    file,
+                    reason: e.to_string(),
+                }
+            })
+    }
+}
+
+type ReadResult = (Manifest, Vec<u8>, Vec<Result<LinkFiles, LinkLoadError>>);
+
+/// All filesystem work of a load, done in one blocking task.
+fn read_all(dir: &Path) -> Result<ReadResult, LoadError> {
+    let (manifest, manifest_bytes) = Manifest::load(dir)?;
+    let files = manifest.links.iter().map(|l| read_link(dir, l)).collect();
+    Ok((manifest, manifest_bytes, files))
+}
+
+fn read_link(dir: &Path, spec: &LinkSpec) -> Result<LinkFiles, LinkLoadError> {
+    let module_path = dir.join(&spec.module);
+    let module = std::fs::read(&module_path).map_err(|e| LinkLoadError {
+        link: spec.name.clone(),
+        file: module_path.clone(),
+        reason: format!("cannot read module: {e}"),
+    })?;
+    let config: String = match &spec.config {
+        ConfigSource::None => "null".into(),
+        ConfigSource::Inline(json) => json.clone(),
+        ConfigSource::File(p) => {
+            let path = dir.join(p);
+            let fail = |reason: String| LinkLoadError {
+                link: spec.name.clone(),
+                file: path.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| fail(format!("cannot read config: {e}")))?;
+            serde_json::from_str::<serde::de::IgnoredAny>(&text)
+                .map_err(|e| fail(format!("config is not valid JSON: {e}")))?;
+            text
+        }
+    };
+    Ok(LinkFiles {
+        module_hash: Sha256::digest(&module).into(),
+        config_hash: Sha256::digest(config.as_bytes()).into(),
+        module,
+        config: config.into(),
+    })
+}
+
+fn join_error(e: &tokio::task::JoinError) -> LoadError {
+    LoadError::Links(vec![LinkLoadError {
+        link: String::new(),
+        file: PathBuf::new(),
+        reason: format!("loader task failed: {e}"),
+    }])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

@@ -1,0 +1,398 @@
+//! Walking one request through a chain: `on-request` in order, then, once the
+//! next hop has answered, `on-response` in reverse on the links that ran and
+//! asked for it.
+//!
+//! Bodies stay streams unless a link declared it needs one; only then is the
+//! body buffered, up to that link's `max_body_bytes`. Every failure goes
+//! through the failing link's `on_error` policy, and every path ends in a
+//! response.
+
+use super::ChainSnapshot;
+use crate::config::OnError;
+use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
+use crate::plugin::{LinkFailure, LinkInstance, Plugin};
+use crate::proxy::convert::{self, ValidRequest};
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use std::net::IpAddr;
+
+/// A body that is either the original stream or one the chain rebuilt.
+pub type ChainBody<B> = Either<B, Full<Bytes>>;
+
+/// Where a request goes after `on-request`.
+pub enum RequestOutcome<'c, B> {
+    /// Send this request to the next hop, then finish with [`ResponseWalk::run`].
+    Forward(http::Request<ChainBody<B>>, ResponseWalk<'c>),
+    /// A link answered at the edge; finish with [`ResponseWalk::run`] so the
+    /// links before it still see the response.
+    Answered(Response<Full<Bytes>>, ResponseWalk<'c>),
+    /// The chain failed the request (fail-closed link, body too large, bad
+    /// client body): send this as is.
+    Rejected(Response<Full<Bytes>>),
+}
+
+/// Instances waiting for the response phase, and the request they passed on.
+pub struct ResponseWalk<'c> {
+    pending: Vec<LinkInstance<'c>>,
+    /// The request as passed on; `None` when no link ran.
+    request: Option<WitRequest>,
+}
+
+enum Body<B> {
+    Stream(B),
+    Buffered(Vec<u8>),
+}
+
+enum Flow {
+    Skip,
+    Reject(Response<Full<Bytes>>),
+}
+
+/// A short plain-text response the host itself produces.
+pub fn host_response(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Apply the link's policy to a failure: log it, then skip or reject.
+fn on_failure(link: &Plugin, failure: &LinkFailure, phase: &'static str) -> Flow {
+    tracing::warn!(
+        plugin = link.name(),
+        cause = failure.cause(),
+        phase,
+        error = %failure,
+        policy = ?link.on_error(),
+        "plugin failed"
+    );
+    match (link.on_error(), failure) {
+        (_, LinkFailure::BodyTooLarge(_)) if phase == "request" => Flow::Reject(host_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        )),
+        (_, LinkFailure::BodyTooLarge(_)) => Flow::Reject(host_response(
+            StatusCode::BAD_GATEWAY,
+            "response body too large",
+        )),
+        (OnError::FailOpen, _) => Flow::Skip,
+        (OnError::FailClosed, LinkFailure::Instantiate(_)) => Flow::Reject(host_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "edge module unavailable",
+        )),
+        (OnError::FailClosed, _) => Flow::Reject(host_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "edge module failed",
+        )),
+    }
+}
+
+/// Buffer a body up to `limit` bytes.
+async fn buffer<B>(body: B, limit: u64) -> Result<Vec<u8>, BufferError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().into()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BufferError::TooLarge),
+        Err(e) => Err(BufferError::Read(e.to_string())),
+    }
+}
+
+enum BufferError {
+    TooLarge,
+    Read(String),
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl<B> Body<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Make sure the body is in memory and within `limit`.
+    async fn ensure_buffered(
+        &mut self,
+        limit: u64,
+        declared: Option<u64>,
+    ) -> Result<(), BufferError> {
+        let taken = std::mem::replace(self, Body::Buffered(Vec::new()));
+        *self = match taken {
+            Body::Buffered(b) if b.len() as u64 > limit => return Err(BufferError::TooLarge),
+            Body::Buffered(b) => Body::Buffered(b),
+            Body::Stream(_) if declared.is_some_and(|n| n > limit) => {
+                return Err(BufferError::TooLarge);
+            }
+            Body::Stream(s) => Body::Buffered(buffer(s, limit).await?),
+        };
+        Ok(())
+    }
+
+    fn into_chain_body(
+        self,
+        headers: &mut HeaderMap,
+        original_length: Option<HeaderValue>,
+    ) -> ChainBody<B> {
+        match self {
+            Body::Stream(s) => {
+                if let Some(len) = original_length {
+                    headers.insert(header::CONTENT_LENGTH, len);
+                }
+                Either::Left(s)
+            }
+            Body::Buffered(b) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+                Either::Right(Full::new(Bytes::from(b)))
+            }
+        }
+    }
+}
+
+/// Drop hop-by-hop headers (and `expect`, which this hop has answered), and
+/// `content-length` unless the body is forwarded as is.
+fn strip_request_headers(headers: &mut HeaderMap, keep_length: bool) {
+    convert::strip_hop_by_hop(headers);
+    headers.remove(header::EXPECT);
+    if !keep_length {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+}
+
+/// Call one hook with the body moved in only if the link asked for it; a
+/// `None` body in the answer keeps the current one.
+fn lend_body(slot: &mut Option<Vec<u8>>, body: &mut Body<impl Sized>, wants: bool) {
+    if wants && let Body::Buffered(b) = body {
+        *slot = Some(std::mem::take(b));
+    }
+}
+
+fn settle_body<S>(body: &mut Body<S>, lent: Option<Vec<u8>>, answered: Option<Vec<u8>>) {
+    match (answered, lent) {
+        (Some(new), _) => *body = Body::Buffered(new),
+        (None, Some(old)) => *body = Body::Buffered(old),
+        (None, None) => {}
+    }
+}
+
+impl ChainSnapshot {
+    /// Run `on-request` on every link in order.
+    pub async fn run_request<B>(
+        &self,
+        req: http::Request<B>,
+        client_ip: Option<IpAddr>,
+    ) -> RequestOutcome<'_, B>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (mut parts, body) = req.into_parts();
+        if self.links().is_empty() {
+            // Nothing to run: forward with only the proxy's own header rules.
+            strip_request_headers(&mut parts.headers, true);
+            let walk = ResponseWalk {
+                pending: Vec::new(),
+                request: None,
+            };
+            return RequestOutcome::Forward(
+                http::Request::from_parts(parts, Either::Left(body)),
+                walk,
+            );
+        }
+        let mut body = Body::Stream(body);
+        let declared = declared_length(&parts.headers);
+        let mut wit = convert::request_to_wit(&parts);
+        let mut valid: Option<ValidRequest> = None;
+        let mut pending = Vec::new();
+        for link in self.links() {
+            let needs = link.needs();
+            if needs.request_body {
+                match body
+                    .ensure_buffered(link.spec().max_body_bytes, declared)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(BufferError::TooLarge) => {
+                        let failure = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
+                        if let Flow::Reject(r) = on_failure(link, &failure, "request") {
+                            return RequestOutcome::Rejected(r);
+                        }
+                    }
+                    Err(BufferError::Read(e)) => {
+                        tracing::debug!(error = %e, "client body read failed");
+                        return RequestOutcome::Rejected(host_response(
+                            StatusCode::BAD_REQUEST,
+                            "cannot read request body",
+                        ));
+                    }
+                }
+            }
+            let mut instance = match link.instance(client_ip).await {
+                Ok(i) => i,
+                Err(failure) => match on_failure(link, &failure, "request") {
+                    Flow::Skip => continue,
+                    Flow::Reject(r) => return RequestOutcome::Rejected(r),
+                },
+            };
+            lend_body(&mut wit.body, &mut body, needs.request_body);
+            let result = instance.on_request(&wit).await;
+            let lent = wit.body.take();
+            let failure = match result {
+                Ok(RequestAction::Next(mut next)) => match convert::request_from_wit(&next) {
+                    Ok(v) => {
+                        settle_body(&mut body, lent, next.body.take());
+                        valid = Some(v);
+                        wit = next;
+                        if needs.response_phase {
+                            pending.push(instance);
+                        }
+                        continue;
+                    }
+                    Err(e) => LinkFailure::Invalid(e.to_string()),
+                },
+                Ok(RequestAction::Respond(resp)) => match convert::response_from_wit(&resp) {
+                    Ok((status, headers)) => {
+                        let body = resp.body.unwrap_or_default();
+                        let mut answer = Response::new(Full::new(Bytes::from(body)));
+                        *answer.status_mut() = status;
+                        *answer.headers_mut() = headers;
+                        return RequestOutcome::Answered(
+                            answer,
+                            ResponseWalk {
+                                pending,
+                                request: Some(wit),
+                            },
+                        );
+                    }
+                    Err(e) => LinkFailure::Invalid(e.to_string()),
+                },
+                Err(failure) => failure,
+            };
+            // The link failed: restore what it was lent and apply its policy.
+            instance.poison();
+            settle_body(&mut body, lent, None);
+            if let Flow::Reject(r) = on_failure(link, &failure, "request") {
+                return RequestOutcome::Rejected(r);
+            }
+        }
+        let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
+        if let Some(v) = valid {
+            parts.method = v.method;
+            let mut uri = http::uri::Parts::default();
+            uri.path_and_query = Some(v.path);
+            parts.uri = http::Uri::from_parts(uri).unwrap_or_default();
+            let mut headers = v.headers;
+            if let Some(host) = v.host {
+                headers.insert(header::HOST, host);
+            }
+            parts.headers = headers;
+        } else {
+            // No link rewrote anything: keep the client's headers minus the
+            // managed ones, exactly as an unconfigured proxy would.
+            strip_request_headers(&mut parts.headers, false);
+        }
+        let body = body.into_chain_body(&mut parts.headers, original_length);
+        RequestOutcome::Forward(
+            http::Request::from_parts(parts, body),
+            ResponseWalk {
+                pending,
+                request: Some(wit),
+            },
+        )
+    }
+}
+
+impl<'c> ResponseWalk<'c> {
+    /// A walk with nothing to do (for a chain with no response-phase links).
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Run `on-response` on the pending links, last first, and build the
+    /// response for the client.
+    pub async fn run<B>(self, resp: Response<B>) -> Response<ChainBody<B>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let ResponseWalk {
+            mut pending,
+            request,
+        } = self;
+        let (mut parts, body) = resp.into_parts();
+        let Some(request) = request.filter(|_| !pending.is_empty()) else {
+            convert::strip_hop_by_hop(&mut parts.headers);
+            return Response::from_parts(parts, Either::Left(body));
+        };
+        let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
+        let declared = declared_length(&parts.headers);
+        let mut body = Body::Stream(body);
+        let mut wit: WitResponse = convert::response_to_wit(parts.status, &parts.headers);
+        let mut rewritten: Option<(StatusCode, HeaderMap)> = None;
+        while let Some(mut instance) = pending.pop() {
+            let link = instance.plugin();
+            let needs = link.needs();
+            if needs.response_body {
+                match body
+                    .ensure_buffered(link.spec().max_body_bytes, declared)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(BufferError::TooLarge) => {
+                        let f = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
+                        if let Flow::Reject(r) = on_failure(link, &f, "response") {
+                            return r.map(Either::Right);
+                        }
+                    }
+                    Err(BufferError::Read(e)) => {
+                        tracing::warn!(error = %e, "upstream body read failed");
+                        return host_response(StatusCode::BAD_GATEWAY, "upstream body failed")
+                            .map(Either::Right);
+                    }
+                }
+            }
+            lend_body(&mut wit.body, &mut body, needs.response_body);
+            let result = instance.on_response(&request, &wit).await;
+            let lent = wit.body.take();
+            let failure = match result {
+                Ok(mut next) => match convert::response_from_wit(&next) {
+                    Ok(head) => {
+                        settle_body(&mut body, lent, next.body.take());
+                        rewritten = Some(head);
+                        wit = next;
+                        continue;
+                    }
+                    Err(e) => LinkFailure::Invalid(e.to_string()),
+                },
+                Err(failure) => failure,
+            };
+            instance.poison();
+            settle_body(&mut body, lent, None);
+            let link = instance.plugin();
+            if let Flow::Reject(r) = on_failure(link, &failure, "response") {
+                return r.map(Either::Right);
+            }
+        }
+        if let Some((status, headers)) = rewritten {
+            parts.status = status;
+            parts.headers = headers;
+        } else {
+            convert::strip_hop_by_hop(&mut parts.headers);
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        let body = body.into_chain_body(&mut parts.headers, original_length);
+        Response::from_parts(parts, body)
+    }
+}

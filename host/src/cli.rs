@@ -1,0 +1,210 @@
+//! The `edgechain` command line: `serve`, `validate` and `demo`.
+//!
+//! Kept in the library so the binary is one line and tests can run the exact
+//! same code as a child process.
+
+use crate::chain::ChainLoader;
+use crate::engine::{EngineSettings, Runtime};
+use crate::kv::KvStore;
+use crate::server::{ServeOptions, Server};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use http::uri::Authority;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// An HTTP proxy that runs a chain of WebAssembly plugins in front of a next hop.
+#[derive(Debug, Parser)]
+#[command(name = "edgechain", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the chain in DIR in front of the next hop.
+    Serve(ServeArgs),
+    /// Check that DIR would load: exit 0 and print nothing, or exit 1 with the
+    /// reasons on stderr (one JSON object per problem). Works offline.
+    Validate {
+        /// The config directory.
+        #[arg(default_value = "/opt/proxy_config", env = "EDGECHAIN_CONFIG")]
+        dir: PathBuf,
+    },
+    /// Serve the chain in DIR in front of a built-in echo origin, for trying
+    /// plugins out.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Config directory holding proxychain.json.
+    #[arg(long, default_value = "/opt/proxy_config", env = "EDGECHAIN_CONFIG")]
+    config: PathBuf,
+    /// Address of the proxy listener.
+    #[arg(long, default_value = "0.0.0.0:80", env = "EDGECHAIN_LISTEN")]
+    listen: SocketAddr,
+    /// HOST:PORT of the next hop.
+    #[arg(long, default_value = "next-hop:80", env = "EDGECHAIN_NEXT_HOP")]
+    next_hop: Authority,
+    /// Address of the admin listener (health, readiness, reload).
+    #[arg(long, default_value = "0.0.0.0:9000", env = "EDGECHAIN_ADMIN")]
+    admin: SocketAddr,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Config directory holding proxychain.json.
+    #[arg(long, default_value = "target/demo/proxy_config")]
+    config: PathBuf,
+    /// Address of the proxy listener.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the admin listener.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    admin: SocketAddr,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(Debug, Args)]
+struct Tuning {
+    /// Milliseconds allowed for the next hop's response headers (then 504).
+    #[arg(long, default_value_t = 30_000, env = "EDGECHAIN_UPSTREAM_TIMEOUT_MS")]
+    upstream_timeout_ms: u64,
+    /// Most client connections served at once.
+    #[arg(long, default_value_t = 10_000, env = "EDGECHAIN_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Most plugin instances alive at once (each in-flight request holds one
+    /// per link); beyond it requests get 503.
+    #[arg(long, default_value_t = 1000, env = "EDGECHAIN_MAX_INSTANCES")]
+    max_instances: u32,
+    /// Diagnostic log filter (RUST_LOG syntax; RUST_LOG wins when set).
+    #[arg(long, default_value = "info", env = "EDGECHAIN_LOG_LEVEL")]
+    log_level: String,
+}
+
+impl Tuning {
+    fn apply(&self, opts: &mut ServeOptions) {
+        opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
+        opts.max_connections = self.max_connections;
+        opts.engine = EngineSettings {
+            max_instances: self.max_instances,
+        };
+    }
+}
+
+/// Parse the command line and run it. The binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report_error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Validate { dir } => return validate(dir).await,
+            Command::Demo(args) => demo(args).await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One JSON line on stderr, usable before (or without) the log subscriber.
+fn report_error(message: &str) {
+    let line = serde_json::json!({ "level": "ERROR", "message": message });
+    eprintln!("{line}");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(&args.tuning.log_level);
+    let mut opts = ServeOptions::new(args.config, args.listen, args.admin, args.next_hop);
+    args.tuning.apply(&mut opts);
+    run_until_signal(opts).await
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(&args.tuning.log_level);
+    let origin = crate::demo_origin::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("cannot start the demo origin")?;
+    let next_hop: Authority = origin
+        .to_string()
+        .parse()
+        .context("demo origin address is not an authority")?;
+    let mut opts = ServeOptions::new(args.config, args.listen, args.admin, next_hop);
+    args.tuning.apply(&mut opts);
+    println!("edgechain demo: chain from {}", opts.config_dir.display());
+    println!("  try: curl -si http://{}/", opts.listen);
+    println!("       curl -si http://{}/admin", opts.listen);
+    println!("  demo origin (echoes what reached it): http://{origin}");
+    run_until_signal(opts).await
+}
+
+async fn run_until_signal(opts: ServeOptions) -> anyhow::Result<()> {
+    let server = Server::start(opts).await.context("cannot start")?;
+    wait_for_shutdown(&server).await?;
+    tracing::info!("shutting down: draining in-flight requests");
+    server.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_shutdown(server: &Server) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                server.reloader().reload().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_shutdown(_server: &Server) -> anyhow::Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")
+}
+
+async fn validate(dir: PathBuf) -> anyhow::Result<ExitCode> {
+    // A small pool: validation instantiates each plugin once.
+    let runtime = Runtime::new(EngineSettings { max_instances: 16 })
+        .context("cannot create the wasm engine")?;
+    let loader = ChainLoader::new(runtime, KvStore::default());
+    match loader.load(&dir).await {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            for message in e.messages() {
+                report_error(&message);
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The chain manifest, `DIR/proxychain.json`, and everything that can be wrong
+//! with it before any wasm is touched.
+//!
+//! Parsing is strict: unknown fields are errors (a typo must not silently fall
+//! back to a default), and every error names the entry and the field.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+/// The manifest's file name inside the config directory.
+pub const MANIFEST_FILE: &str = "proxychain.json";
+
+/// Default per-call CPU/time budget of a link.
+pub const DEFAULT_TIMEOUT_MS: u64 = 50;
+/// Default memory cap of one plugin instance.
+pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 64;
+/// Largest accepted `memory_limit_mb` (the engine reserves this per slot).
+pub const MAX_MEMORY_LIMIT_MB: u64 = 1024;
+/// Default largest body a link that asked for bodies is given.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// Why a manifest was rejected. Every variant says where.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The manifest file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The manifest path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifest is not JSON of the expected top-level shape.
+    #[error("{path}: {source}")]
+    Syntax {
+        /// The manifest path.
+        path: PathBuf,
+        /// The JSON error, with line and column.
+        source: serde_json::Error,
+    },
+    /// One chain entry is malformed.
+    #[error("{path}: proxychain[{index}]{name}: {reason}", name = display_name(name))]
+    Entry {
+        /// The manifest path.
+        path: PathBuf,
+        /// Position of the entry in the `proxychain` list.
+        index: usize,
+        /// The entry's name, if it had a readable one.
+        name: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn display_name(name: &Option<String>) -> String {
+    name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
+}
+
+/// What happens to a request when a link fails (trap, timeout, memory cap,
+/// invalid decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Answer the client with a 5xx at once.
+    #[default]
+    FailClosed,
+    /// Skip the link, as if it had said `next`.
+    FailOpen,
+}
+
+/// How a link gets its component instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceMode {
+    /// A fresh instance per request: no state survives a request.
+    #[default]
+    PerRequest,
+    /// A pool of warm instances, each serving one request at a time; state in
+    /// the plugin survives between requests. Never reused after a failure.
+    Reuse,
+}
+
+/// A plugin's configuration as written in the manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    /// No `config` field: the plugin gets `null`.
+    None,
+    /// Inline JSON (anything but a string), serialised back to text.
+    Inline(String),
+    /// A file, relative to the config directory, holding JSON text.
+    File(PathBuf),
+}
+
+/// One link of the chain, as validated from the manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkSpec {
+    /// Unique name, `[a-z0-9-]+`; also the plugin's key-value namespace.
+    pub name: String,
+    /// Component file, relative to the config directory.
+    pub module: PathBuf,
+    /// Where the plugin's configuration comes from.
+    pub config: ConfigSource,
+    /// Budget for one hook call.
+    pub timeout_ms: u64,
+    /// Cap on one instance's memories and tables together.
+    pub memory_limit_mb: u64,
+    /// Failure policy.
+    pub on_error: OnError,
+    /// Instance mode.
+    pub instance: InstanceMode,
+    /// Largest body handed to this link when it asked for bodies.
+    pub max_body_bytes: u64,
+}
+
+/// The parsed manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The links in request order.
+    pub links: Vec<LinkSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    proxychain: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    name: String,
+    module: String,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    memory_limit_mb: Option<u64>,
+    #[serde(default)]
+    on_error: OnError,
+    #[serde(default)]
+    instance: InstanceMode,
+    #[serde(default)]
+    max_body_bytes: Option<u64>,
+}
+
+impl Manifest {
+    /// Read and validate `dir/proxychain.json`. Files it names are not opened
+    /// here; the chain loader does that.
+    pub fn load(dir: &Path) -> Result<(Manifest, Vec<u8>), ManifestError> {
+        let path = dir.join(MANIFEST_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest = Manifest::parse(&path, &bytes)?;
+        Ok((manifest, bytes))
+    }
+
+    /// Validate manifest text; `path` is only used in error messages.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let raw: RawManifest =
+            serde_json::from_slice(bytes).map_err(|source| ManifestError::Syntax {
+                path: path.to_owned(),
+                source,
+            })?;
+        let mut seen = HashSet::new();
+        let mut links = Vec::with_capacity(raw.proxychain.len());
+        for (index, value) in raw.proxychain.into_iter().enumerate() {
+            let name = value
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned);
+            let entry_error = |reason: String| ManifestError::Entry {
+                path: path.to_owned(),
+                index,
+                name: name.clone(),
+                reason,
+            };
+            let raw: RawLink =
+                serde_json::from_value(value).map_err(|e| entry_error(e.to_string()))?;
+            let link = validate_link(raw).map_err(entry_error)?;
+            if !seen.insert(link.name.clone()) {
+                return Err(entry_error(format!(
+                    "name `{}` is used by an earlier entry; names must be unique",
+                    link.name
+                )));
+            }
+            links.push(link);
+        }
+        Ok(Manifest { links })
+    }
+}
+
+fn validate_link(raw: RawLink) -> Result<LinkSpec, String> {
+    if raw.name.is_empty()
+        || !raw
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "name `{}`: must be non-empty and use only a-z, 0-9 and -",
+            raw.name
+        ));
+    }
+    let module = relative_path(&raw.module).map_err(|e| format!("module: {e}"))?;
+    let config = match raw.config {
+        None | Some(serde_json::Value::Null) => ConfigSource::None,
+        Some(serde_json::Value::String(p)) => {
+            ConfigSource::File(relative_path(&p).map_err(|e| format!("config: {e}"))?)
+        }
+        Some(inline) => ConfigSource::Inline(inline.to_string()),
+    };
+    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(1..=60_000).contains(&timeout_ms) {
+        return Err(format!("timeout_ms: {timeout_ms} is not in 1..=60000"));
+    }
+    let memory_limit_mb = raw.memory_limit_mb.unwrap_or(DEFAULT_MEMORY_LIMIT_MB);
+    if !(1..=MAX_MEMORY_LIMIT_MB).contains(&memory_limit_mb) {
+        return Err(format!(
+            "memory_limit_mb: {memory_limit_mb} is not in 1..={MAX_MEMORY_LIMIT_MB}"
+        ));
+    }
+    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes > memory_limit_mb * 1024 * 1024 {
+        return Err(format!(
+            "max_body_bytes: {max_body_bytes} exceeds memory_limit_mb ({memory_limit_mb} MiB)"
+        ));
+    }
+    Ok(LinkSpec {
+        name: raw.name,
+        module,
+        config,
+        timeout_ms,
+        memory_limit_mb,
+        on_error: raw.on_error,
+        instance: raw.instance,
+        max_body_bytes,
+    })
+}
+
+/// Paths in the manifest stay inside the config directory: relative, no `..`.
+fn relative_path(p: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(p);
+    if p.is_empty() {
+        return Err("path is empty".into());
+    }
+    if path.is_absolute() {
+        return Err(format!("`{p}` must be relative to the config directory"));
+    }
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "`{p}` must stay inside the config directory (no `..`)"
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Manifest, String> {
+        Manifest::parse(Path::new("m.json"), json.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_entry_with_defaults() {
+        let m = parse(
+            r#"{"proxychain":[
+                {"name":"block","module":"block/b.wasm","config":{"prefixes":["/admin"]}},
+                {"name":"h-2","module":"h.wasm","config":"h/config.json","timeout_ms":10,
+                 "memory_limit_mb":32,"on_error":"fail-open","instance":"reuse","max_body_bytes":5}
+            ]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let [a, b] = m.links.as_slice() else {
+            panic!("two links")
+        };
+        assert_eq!(
+            a.config,
+            ConfigSource::Inline(r#"{"prefixes":["/admin"]}"#.into())
+        );
+        assert_eq!(a.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(a.on_error, OnError::FailClosed);
+        assert_eq!(a.instance, InstanceMode::PerRequest);
+        assert_eq!(b.config, ConfigSource::File("h/config.json".into()));
+        assert_eq!(
+            (b.on_error, b.instance),
+            (OnError::FailOpen, InstanceMode::Reuse)
+        );
+    }
+
+    #[test]
+    fn empty_chain_is_valid() {
+        assert_eq!(parse(r#"{"proxychain":[]}"#).map(|m| m.links.len()), Ok(0));
+    }
+
+    #[test]
+    fn errors_name_entry_and_field() {
+        let cases = [
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","colour":1}]}"#,
+                "proxychain[0] (a): unknown field `colour`",
+            ),
+            (r#"{"proxychain":[],"extra":1}"#, "unknown field `extra`"),
+            (
+                r#"{"proxychain":[{"name":"A b","module":"a.wasm"}]}"#,
+                "name `A b`",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"../x.wasm"}]}"#,
+                "module: `../x.wasm` must stay inside",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"/x.wasm"}]}"#,
+                "must be relative",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm"},{"name":"a","module":"b.wasm"}]}"#,
+                "proxychain[1] (a): name `a` is used",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","on_error":"ignore"}]}"#,
+                "unknown variant `ignore`",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","timeout_ms":0}]}"#,
+                "timeout_ms",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","memory_limit_mb":100000}]}"#,
+                "memory_limit_mb",
+            ),
+            (r#"{"proxychain":[{"name":"a"}]}"#, "missing field `module`"),
+            (r#"{"proxychain":"#, "m.json: EOF"),
+        ];
+        for (json, want) in cases {
+            let err = parse(json)
+                .err()
+                .unwrap_or_else(|| panic!("accepted {json}"));
+            assert!(err.contains(want), "{json}: got `{err}`, want `{want}`");
+        }
+    }
+}

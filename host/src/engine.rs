@@ -1,0 +1,150 @@
+//! The one wasmtime [`Engine`] a process uses, with the pieces every plugin
+//! shares: the pooling allocator, the epoch ticker that bounds guest CPU time,
+//! the [`Linker`] with the host imports, and a compile cache keyed by content.
+//!
+//! Everything here is set up once; the request path only reads it.
+
+use crate::config::MAX_MEMORY_LIMIT_MB;
+use crate::plugin::state::HostState;
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. Guest deadlines are checked at this
+/// granularity, so a runaway call overruns its `timeout_ms` by at most about
+/// one tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Sizing of the engine's instance pool.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// How many component instances may exist at once, across all links and
+    /// requests (an in-flight request holds one per link that ran). Beyond it,
+    /// requests get 503.
+    pub max_instances: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_instances: 1000,
+        }
+    }
+}
+
+/// Errors building the engine or compiling a component.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// wasmtime rejected the engine configuration (for example, the machine
+    /// cannot reserve the pool's address space).
+    #[error("cannot create the wasm engine: {0}")]
+    Setup(String),
+    /// The bytes are not a valid WebAssembly component.
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+}
+
+/// The shared engine, linker and compile cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: DashMap<[u8; 32], Component>,
+}
+
+impl Runtime {
+    /// Build the engine, start its epoch ticker and link the host imports.
+    pub fn new(settings: EngineSettings) -> Result<Runtime, EngineError> {
+        let setup = |e: wasmtime::Error| EngineError::Setup(format!("{e:#}"));
+        let n = settings.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            // A Rust wasip2 component has one main module plus small shims.
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(to_usize(MAX_MEMORY_LIMIT_MB << 20));
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(setup)?;
+        let mut linker = Linker::new(&engine);
+        crate::plugin::state::add_to_linker(&mut linker).map_err(setup)?;
+        spawn_ticker(engine.weak()).map_err(|e| {
+            EngineError::Setup(format!("cannot start the epoch ticker thread: {e}"))
+        })?;
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                cache: DashMap::new(),
+            }),
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The linker holding WASI and the `edgechain:plugin` host imports.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.inner.linker
+    }
+
+    /// Compile `bytes`, or return the cached component with the same content.
+    /// Compilation is CPU-heavy: call it off the async request path (the chain
+    /// loader runs in `spawn_blocking`).
+    pub fn compile(&self, bytes: &[u8]) -> Result<Component, EngineError> {
+        let key: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(hit) = self.inner.cache.get(&key) {
+            return Ok(hit.clone());
+        }
+        let component = Component::new(&self.inner.engine, bytes)
+            .map_err(|e| EngineError::Compile(format!("{e:#}")))?;
+        self.inner.cache.insert(key, component.clone());
+        Ok(component)
+    }
+
+    /// Drop cached components not in `keep` (content hashes of the live chain),
+    /// so a long-running process does not hold every version it ever loaded.
+    pub fn retain_cache(&self, keep: &[[u8; 32]]) {
+        self.inner.cache.retain(|k, _| keep.contains(k));
+    }
+
+    /// How many compiled components are cached.
+    pub fn cached_components(&self) -> usize {
+        self.inner.cache.len()
+    }
+}
+
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+/// One thread for the whole engine, never a timer per request. It holds only
+/// a weak reference and ends when the engine is dropped.
+fn spawn_ticker(engine: wasmtime::EngineWeak) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("edgechain-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .map(drop)
+}

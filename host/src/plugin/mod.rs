@@ -1,0 +1,316 @@
+//! One loaded plugin (a chain link): its compiled component pre-linked against
+//! the host imports, its limits and failure policy, and how it hands out
+//! instances.
+//!
+//! Setup (type-checking the imports, `init`) happens once in [`Plugin::load`];
+//! per request the only work is taking an instance ([`Plugin::instance`]) and
+//! calling its hooks under a deadline.
+
+pub mod bindings;
+pub mod state;
+
+use crate::config::{InstanceMode, LinkSpec, OnError};
+use crate::engine::Runtime;
+use crate::kv::Namespace;
+use crossbeam_queue::ArrayQueue;
+use state::{DeadlineExceeded, HostState, LinkContext};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+/// Most idle warm instances a `reuse` link keeps.
+pub const WARM_POOL_CAPACITY: usize = 256;
+
+/// What a plugin declared in `init`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Give it the request body.
+    pub request_body: bool,
+    /// Give it the response body.
+    pub response_body: bool,
+    /// Call `on-response`.
+    pub response_phase: bool,
+}
+
+impl From<bindings::Needs> for Needs {
+    fn from(n: bindings::Needs) -> Self {
+        Needs {
+            request_body: n.contains(bindings::Needs::REQUEST_BODY),
+            response_body: n.contains(bindings::Needs::RESPONSE_BODY),
+            // A plugin that wants the response body wants the phase it comes in.
+            response_phase: n
+                .intersects(bindings::Needs::RESPONSE_PHASE | bindings::Needs::RESPONSE_BODY),
+        }
+    }
+}
+
+/// Why a hook call failed. Each goes through the link's `on_error` policy.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkFailure {
+    /// The guest trapped (including Rust panics).
+    #[error("trap: {0}")]
+    Trap(String),
+    /// The call ran past `timeout_ms`.
+    #[error("deadline of {0} ms exceeded")]
+    Timeout(u64),
+    /// The instance tried to grow past `memory_limit_mb`.
+    #[error("memory limit of {0} MiB reached")]
+    Memory(u64),
+    /// The decision was not valid HTTP.
+    #[error("invalid decision: {0}")]
+    Invalid(String),
+    /// No instance could be created (pool exhausted or instantiation trap).
+    #[error("cannot instantiate: {0}")]
+    Instantiate(String),
+    /// A body was larger than the link's `max_body_bytes`.
+    #[error("body larger than max_body_bytes ({0})")]
+    BodyTooLarge(u64),
+}
+
+impl LinkFailure {
+    /// A short, stable label for logs and metrics.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            LinkFailure::Trap(_) => "trap",
+            LinkFailure::Timeout(_) => "timeout",
+            LinkFailure::Memory(_) => "memory",
+            LinkFailure::Invalid(_) => "invalid",
+            LinkFailure::Instantiate(_) => "instantiate",
+            LinkFailure::BodyTooLarge(_) => "body_too_large",
+        }
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The component's imports or exports do not match the `edgechain:plugin`
+    /// world.
+    #[error("does not match the edgechain:plugin world: {0}")]
+    World(String),
+    /// `init` returned an error for this config.
+    #[error("init rejected the config: {0}")]
+    InitRejected(String),
+    /// `init` could not run to completion.
+    #[error("init failed: {0}")]
+    InitFailed(LinkFailure),
+}
+
+/// A live instance and its store.
+struct Warm {
+    store: Store<HostState>,
+    guest: bindings::Plugin,
+}
+
+/// A loaded chain link. Shared by every request using the chain.
+pub struct Plugin {
+    spec: LinkSpec,
+    context: Arc<LinkContext>,
+    pre: bindings::PluginPre<HostState>,
+    needs: Needs,
+    warm: Option<ArrayQueue<Warm>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.spec.name)
+            .field("needs", &self.needs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Link `component` against the host imports, then instantiate it once and
+    /// call `init(config)`. Nothing here runs on the request path.
+    pub async fn load(
+        runtime: &Runtime,
+        spec: LinkSpec,
+        component: &Component,
+        config: Arc<str>,
+        kv: Arc<Namespace>,
+    ) -> Result<Plugin, PluginError> {
+        let world = |e: wasmtime::Error| PluginError::World(format!("{e:#}"));
+        let pre = runtime.linker().instantiate_pre(component).map_err(world)?;
+        let pre = bindings::PluginPre::new(pre).map_err(world)?;
+        let context = Arc::new(LinkContext {
+            name: spec.name.as_str().into(),
+            config: config.clone(),
+            kv,
+            memory_limit: usize::try_from(spec.memory_limit_mb << 20).unwrap_or(usize::MAX),
+        });
+        let mut plugin = Plugin {
+            timeout: Duration::from_millis(spec.timeout_ms),
+            warm: (spec.instance == InstanceMode::Reuse)
+                .then(|| ArrayQueue::new(WARM_POOL_CAPACITY)),
+            spec,
+            context,
+            pre,
+            needs: Needs::default(),
+        };
+        let declared = {
+            // In `reuse` mode the instance that ran `init` has built its plugin
+            // value, and goes back to the pool warm when dropped here.
+            let mut instance = plugin
+                .instance(None)
+                .await
+                .map_err(PluginError::InitFailed)?;
+            instance
+                .init(&config)
+                .await
+                .map_err(PluginError::InitFailed)?
+        };
+        plugin.needs = declared.map_err(PluginError::InitRejected)?.into();
+        Ok(plugin)
+    }
+
+    /// The link's manifest entry.
+    pub fn spec(&self) -> &LinkSpec {
+        &self.spec
+    }
+
+    /// The link's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// What `init` declared.
+    pub fn needs(&self) -> Needs {
+        self.needs
+    }
+
+    /// The failure policy.
+    pub fn on_error(&self) -> OnError {
+        self.spec.on_error
+    }
+
+    /// An instance pinned to one request: a warm one in `reuse` mode if any is
+    /// idle, else a fresh one from the pooling allocator.
+    pub async fn instance(
+        &self,
+        client_ip: Option<IpAddr>,
+    ) -> Result<LinkInstance<'_>, LinkFailure> {
+        let warm = match self.warm.as_ref().and_then(ArrayQueue::pop) {
+            Some(w) => w,
+            None => {
+                let engine = self.pre.engine();
+                let mut store = HostState::new_store(engine, self.context.clone());
+                self.arm(&mut store);
+                let guest =
+                    self.pre.instantiate_async(&mut store).await.map_err(|e| {
+                        match self.classify(e, &store) {
+                            LinkFailure::Trap(m) => LinkFailure::Instantiate(m),
+                            other => other,
+                        }
+                    })?;
+                Warm { store, guest }
+            }
+        };
+        let mut instance = LinkInstance {
+            plugin: self,
+            warm: Some(warm),
+            failed: false,
+        };
+        if let Some(w) = instance.warm.as_mut() {
+            w.store.data_mut().client_ip = client_ip;
+        }
+        Ok(instance)
+    }
+
+    fn arm(&self, store: &mut Store<HostState>) {
+        store.data_mut().deadline = Instant::now() + self.timeout;
+        store.set_epoch_deadline(1);
+    }
+
+    fn classify(&self, e: wasmtime::Error, store: &Store<HostState>) -> LinkFailure {
+        if e.downcast_ref::<DeadlineExceeded>().is_some() {
+            LinkFailure::Timeout(self.spec.timeout_ms)
+        } else if store.data().limiter.hit {
+            LinkFailure::Memory(self.spec.memory_limit_mb)
+        } else {
+            LinkFailure::Trap(format!("{e:#}"))
+        }
+    }
+}
+
+/// One instance of a link, pinned to one request from `on-request` to
+/// `on-response`. Dropping it returns a healthy `reuse` instance to the pool;
+/// a failed instance is always discarded.
+pub struct LinkInstance<'p> {
+    plugin: &'p Plugin,
+    warm: Option<Warm>,
+    failed: bool,
+}
+
+impl<'p> LinkInstance<'p> {
+    /// The link this instance belongs to.
+    pub fn plugin(&self) -> &'p Plugin {
+        self.plugin
+    }
+
+    async fn call<R>(
+        &mut self,
+        f: impl AsyncFnOnce(&bindings::Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, LinkFailure> {
+        let Some(warm) = self.warm.as_mut().filter(|_| !self.failed) else {
+            return Err(LinkFailure::Trap("instance already failed".into()));
+        };
+        self.plugin.arm(&mut warm.store);
+        match f(&warm.guest, &mut warm.store).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.failed = true;
+                Err(self.plugin.classify(e, &warm.store))
+            }
+        }
+    }
+
+    async fn init(&mut self, config: &str) -> Result<Result<bindings::Needs, String>, LinkFailure> {
+        self.call(async |g, s| g.edgechain_plugin_filter().call_init(s, config).await)
+            .await
+    }
+
+    /// Call `on-request`.
+    pub async fn on_request(
+        &mut self,
+        req: &bindings::Request,
+    ) -> Result<bindings::RequestAction, LinkFailure> {
+        self.call(async |g, s| g.edgechain_plugin_filter().call_on_request(s, req).await)
+            .await
+    }
+
+    /// Call `on-response`.
+    pub async fn on_response(
+        &mut self,
+        req: &bindings::Request,
+        resp: &bindings::Response,
+    ) -> Result<bindings::Response, LinkFailure> {
+        self.call(async |g, s| {
+            g.edgechain_plugin_filter()
+                .call_on_response(s, req, resp)
+                .await
+        })
+        .await
+    }
+
+    /// Mark the instance unusable (for a failure found by the host, such as an
+    /// invalid decision), so it is not returned to the pool.
+    pub fn poison(&mut self) {
+        self.failed = true;
+    }
+}
+
+impl Drop for LinkInstance<'_> {
+    fn drop(&mut self) {
+        if self.failed {
+            return;
+        }
+        if let (Some(pool), Some(warm)) = (self.plugin.warm.as_ref(), self.warm.take()) {
+            // A full pool just drops the extra instance.
+            let _ = pool.push(warm);
+        }
+    }
+}

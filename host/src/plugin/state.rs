@@ -1,0 +1,231 @@
+//! The per-instance store data: WASI context, the link's identity and config,
+//! the memory limiter, the call deadline; and the host imports plugins call.
+
+use super::bindings;
+use crate::kv::Namespace;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Longest plugin log message kept; longer ones are cut.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 4096;
+
+/// What every instance of one link shares.
+#[derive(Debug)]
+pub struct LinkContext {
+    /// The link's name in the manifest.
+    pub name: Arc<str>,
+    /// The plugin's configuration as JSON text.
+    pub config: Arc<str>,
+    /// The plugin's private key-value namespace.
+    pub kv: Arc<Namespace>,
+    /// Cap on the instance's memories and tables together, in bytes.
+    pub memory_limit: usize,
+}
+
+/// Store data of one plugin instance.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    link: Arc<LinkContext>,
+    pub(crate) client_ip: Option<IpAddr>,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) deadline: Instant,
+}
+
+/// Marker error: the epoch callback saw the call's deadline pass.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+pub struct DeadlineExceeded;
+
+impl HostState {
+    /// A store for one instance of `link`, with least privilege: no
+    /// filesystem, network, environment, arguments or stdio.
+    pub fn new_store(engine: &wasmtime::Engine, link: Arc<LinkContext>) -> Store<HostState> {
+        let limiter = MemoryLimiter::new(link.memory_limit);
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            link,
+            client_ip: None,
+            limiter,
+            deadline: Instant::now(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                // Let other tasks run, then check again next tick.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Sums every memory and table of an instance against one cap, instead of
+/// limiting each memory on its own.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    limit: usize,
+    memories: usize,
+    tables: usize,
+    /// Set when a growth was refused, so a following trap is reported as a
+    /// memory-cap failure rather than a generic one.
+    pub(crate) hit: bool,
+}
+
+/// Bytes charged per table element (one pointer-sized slot).
+const TABLE_ELEMENT_BYTES: usize = 8;
+
+impl MemoryLimiter {
+    fn new(limit: usize) -> Self {
+        MemoryLimiter {
+            limit,
+            memories: 0,
+            tables: 0,
+            hit: false,
+        }
+    }
+
+    fn admit(&mut self, other: usize, new_own: usize) -> bool {
+        let ok = other.saturating_add(new_own) <= self.limit;
+        self.hit |= !ok;
+        ok
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let memories = self.memories - current.min(self.memories) + desired;
+        if self.admit(self.tables, memories) {
+            self.memories = memories;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let delta = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        let tables = self.tables.saturating_add(delta);
+        if self.admit(self.memories, tables) {
+            self.tables = tables;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// Add WASI (with everything denied by the context) and the `edgechain:plugin`
+/// imports to `linker`.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+}
+
+impl bindings::edgechain::plugin::types::Host for HostState {}
+
+impl bindings::edgechain::plugin::host::Host for HostState {
+    fn log(&mut self, level: bindings::Level, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_MESSAGE_BYTES {
+            let mut cut = MAX_LOG_MESSAGE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = &*self.link.name;
+        use bindings::Level as L;
+        match level {
+            L::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+            L::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            L::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            L::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            L::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+    }
+
+    fn config(&mut self) -> String {
+        self.link.config.to_string()
+    }
+
+    fn name(&mut self) -> String {
+        self.link.name.to_string()
+    }
+
+    fn client_ip(&mut self) -> String {
+        self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
+impl bindings::edgechain::plugin::kv::Host for HostState {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.link.kv.get(&key)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), String> {
+        self.link
+            .kv
+            .set(&key, value, ttl_ms)
+            .map_err(|e| e.to_string())
+    }
+
+    fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
+        self.link
+            .kv
+            .increment(&key, delta, ttl_ms)
+            .map_err(|e| e.to_string())
+    }
+
+    fn delete(&mut self, key: String) -> bool {
+        self.link.kv.delete(&key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_sums_memories_and_tables() {
+        let mut l = MemoryLimiter::new(100);
+        assert!(matches!(l.memory_growing(0, 60, None), Ok(true)));
+        assert!(matches!(l.table_growing(0, 4, None), Ok(true))); // 32 bytes
+        assert!(
+            matches!(l.memory_growing(60, 70, None), Ok(false)),
+            "60+32 ok, 70+32 over"
+        );
+        assert!(l.hit);
+        assert!(matches!(l.memory_growing(60, 68, None), Ok(true)));
+    }
+}

@@ -1,0 +1,351 @@
+//! Conversions between hyper's types and the WIT records, and the header rules
+//! of a correct proxy.
+//!
+//! Plugins never see, and may not set, the headers the host manages: the
+//! hop-by-hop set (RFC 9110 §7.6.1, plus those a `Connection` header names),
+//! the framing headers (`content-length`, `transfer-encoding`), `host`
+//! (carried as the request's `authority`) and `expect`. The host recomputes
+//! framing, so a plugin cannot corrupt the HTTP stream.
+
+use crate::plugin::bindings::{Request as WitRequest, Response as WitResponse};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery};
+use http::{Method, StatusCode};
+
+/// Header names a proxy must not forward (hop-by-hop), lower-case.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// Whether the host owns `name` (plugins neither see nor set it).
+pub fn is_managed(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name) || matches!(name, "host" | "content-length" | "expect")
+}
+
+/// Names listed in `Connection` headers; they are hop-by-hop for this message.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect()
+}
+
+/// Remove hop-by-hop headers (and those `Connection` names) in place.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_listed(headers) {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Append `client` to `X-Forwarded-For` and default `X-Forwarded-Proto`.
+pub fn add_forwarded(headers: &mut HeaderMap, client: Option<std::net::IpAddr>) {
+    if let Some(ip) = client {
+        let xff = HeaderName::from_static("x-forwarded-for");
+        let prior: Vec<&str> = headers
+            .get_all(&xff)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let value = if prior.is_empty() {
+            ip.to_string()
+        } else {
+            format!("{}, {ip}", prior.join(", "))
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(xff, v);
+        }
+    }
+    let proto = HeaderName::from_static("x-forwarded-proto");
+    if !headers.contains_key(&proto) {
+        headers.insert(proto, HeaderValue::from_static("http"));
+    }
+}
+
+/// The headers a plugin sees: everything but the managed ones.
+pub fn headers_to_wit(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    let listed = connection_listed(headers);
+    headers
+        .iter()
+        .filter(|(n, _)| !is_managed(n.as_str()) && !listed.contains(n))
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+/// The WIT view of a client request (body not included).
+pub fn request_to_wit(parts: &http::request::Parts) -> WitRequest {
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    WitRequest {
+        method: parts.method.as_str().to_owned(),
+        path_with_query: parts
+            .uri
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str)
+            .to_owned(),
+        authority,
+        headers: headers_to_wit(&parts.headers),
+        body: None,
+    }
+}
+
+/// The WIT view of a response (body not included).
+pub fn response_to_wit(status: StatusCode, headers: &HeaderMap) -> WitResponse {
+    WitResponse {
+        status: status.as_u16(),
+        headers: headers_to_wit(headers),
+        body: None,
+    }
+}
+
+/// A plugin's decision that does not make valid HTTP.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidDecision {
+    /// Method is not an HTTP token.
+    #[error("invalid method `{0}`")]
+    Method(String),
+    /// Path is not origin-form.
+    #[error("invalid path `{0}`: must be origin-form, starting with `/`")]
+    Path(String),
+    /// Authority does not parse.
+    #[error("invalid authority `{0}`")]
+    Authority(String),
+    /// Header name is not a token.
+    #[error("invalid header name `{0}`")]
+    HeaderName(String),
+    /// Header value has forbidden bytes (CR, LF, NUL...).
+    #[error("invalid value for header `{0}`")]
+    HeaderValue(String),
+    /// Header is one the host manages.
+    #[error("header `{0}` is managed by the host and may not be set by a plugin")]
+    Managed(String),
+    /// Status outside 200..=599.
+    #[error("status {0} is not in 200..=599")]
+    Status(u16),
+}
+
+/// A request decision, validated into HTTP types.
+#[derive(Debug)]
+pub struct ValidRequest {
+    /// Method.
+    pub method: Method,
+    /// Path and query.
+    pub path: PathAndQuery,
+    /// New `Host` value, if any authority was given.
+    pub host: Option<HeaderValue>,
+    /// Plugin-visible headers.
+    pub headers: HeaderMap,
+}
+
+/// Validate and convert a plugin's header list.
+pub fn headers_from_wit(list: &[(String, Vec<u8>)]) -> Result<HeaderMap, InvalidDecision> {
+    let mut map = HeaderMap::with_capacity(list.len());
+    for (name, value) in list {
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| InvalidDecision::HeaderName(name.clone()))?;
+        if is_managed(n.as_str()) {
+            return Err(InvalidDecision::Managed(n.as_str().to_owned()));
+        }
+        let v = HeaderValue::from_bytes(value)
+            .map_err(|_| InvalidDecision::HeaderValue(name.clone()))?;
+        map.append(n, v);
+    }
+    Ok(map)
+}
+
+/// Validate a request a plugin passed on.
+pub fn request_from_wit(req: &WitRequest) -> Result<ValidRequest, InvalidDecision> {
+    let method = Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| InvalidDecision::Method(req.method.clone()))?;
+    let bad_path = || InvalidDecision::Path(req.path_with_query.clone());
+    if !req.path_with_query.starts_with('/') {
+        return Err(bad_path());
+    }
+    let path = PathAndQuery::try_from(req.path_with_query.as_str()).map_err(|_| bad_path())?;
+    let host = if req.authority.is_empty() {
+        None
+    } else {
+        let bad = || InvalidDecision::Authority(req.authority.clone());
+        let authority = Authority::try_from(req.authority.as_str()).map_err(|_| bad())?;
+        if authority.as_str().contains('@') {
+            return Err(bad());
+        }
+        Some(HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?)
+    };
+    Ok(ValidRequest {
+        method,
+        path,
+        host,
+        headers: headers_from_wit(&req.headers)?,
+    })
+}
+
+/// Validate a response a plugin answered with or rewrote.
+pub fn response_from_wit(resp: &WitResponse) -> Result<(StatusCode, HeaderMap), InvalidDecision> {
+    if !(200..=599).contains(&resp.status) {
+        return Err(InvalidDecision::Status(resp.status));
+    }
+    let status =
+        StatusCode::from_u16(resp.status).map_err(|_| InvalidDecision::Status(resp.status))?;
+    Ok((status, headers_from_wit(&resp.headers)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().uri("/p?q=1");
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(())
+            .map(|r| r.into_parts().0)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn plugins_do_not_see_managed_or_connection_listed_headers() {
+        let p = parts(&[
+            ("host", "example.com"),
+            ("connection", "keep-alive, x-secret"),
+            ("x-secret", "1"),
+            ("content-length", "3"),
+            ("te", "trailers"),
+            ("x-keep", "yes"),
+        ]);
+        let wit = request_to_wit(&p);
+        assert_eq!(wit.authority, "example.com");
+        assert_eq!(wit.path_with_query, "/p?q=1");
+        assert_eq!(wit.headers, vec![("x-keep".to_string(), b"yes".to_vec())]);
+    }
+
+    #[test]
+    fn strip_removes_hop_by_hop_and_listed() {
+        let mut h = parts(&[
+            ("connection", "x-a"),
+            ("x-a", "1"),
+            ("upgrade", "ws"),
+            ("x-b", "2"),
+        ])
+        .headers;
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-b"));
+    }
+
+    #[test]
+    fn forwarded_headers_append() {
+        let ip = "192.0.2.7".parse().ok();
+        let mut h = parts(&[("x-forwarded-for", "10.0.0.1")]).headers;
+        add_forwarded(&mut h, ip);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        let mut h = parts(&[("x-forwarded-proto", "https")]).headers;
+        add_forwarded(&mut h, ip);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    fn wit(path: &str, authority: &str, headers: &[(&str, &[u8])]) -> WitRequest {
+        WitRequest {
+            method: "GET".into(),
+            path_with_query: path.into(),
+            authority: authority.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect(),
+            body: None,
+        }
+    }
+
+    #[test]
+    fn invalid_decisions_are_named() {
+        let cases: [(WitRequest, InvalidDecision); 6] = [
+            (wit("nope", "a", &[]), InvalidDecision::Path("nope".into())),
+            (
+                wit("/", "a b", &[]),
+                InvalidDecision::Authority("a b".into()),
+            ),
+            (
+                wit("/", "a", &[("bad name", b"v")]),
+                InvalidDecision::HeaderName("bad name".into()),
+            ),
+            (
+                wit("/", "a", &[("x", b"a\r\nb")]),
+                InvalidDecision::HeaderValue("x".into()),
+            ),
+            (
+                wit("/", "a", &[("Content-Length", b"1")]),
+                InvalidDecision::Managed("content-length".into()),
+            ),
+            (
+                wit("/", "u@a", &[]),
+                InvalidDecision::Authority("u@a".into()),
+            ),
+        ];
+        for (req, want) in cases {
+            assert_eq!(request_from_wit(&req).err(), Some(want));
+        }
+        let mut m = wit("/", "a", &[]);
+        m.method = "GE T".into();
+        assert!(matches!(
+            request_from_wit(&m),
+            Err(InvalidDecision::Method(_))
+        ));
+    }
+
+    #[test]
+    fn valid_request_converts() {
+        let v = request_from_wit(&wit("/x?y", "example.com:8080", &[("X-Up", b"1")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.path.as_str(), "/x?y");
+        assert_eq!(
+            v.host.as_ref().map(|h| h.as_bytes()),
+            Some(b"example.com:8080".as_slice())
+        );
+        assert_eq!(v.headers["x-up"], "1");
+    }
+
+    #[test]
+    fn response_status_range() {
+        let r = |status| WitResponse {
+            status,
+            headers: vec![],
+            body: None,
+        };
+        assert_eq!(
+            response_from_wit(&r(101)).err(),
+            Some(InvalidDecision::Status(101))
+        );
+        assert_eq!(
+            response_from_wit(&r(600)).err(),
+            Some(InvalidDecision::Status(600))
+        );
+        assert!(response_from_wit(&r(302)).is_ok());
+    }
+}

@@ -1,0 +1,270 @@
+//! Listeners and the server's lifetime: bind the proxy and admin ports, load
+//! the chain, accept connections under a cap, and drain in-flight requests on
+//! shutdown.
+
+use crate::admin::Admin;
+use crate::chain::{ChainLoader, ChainSnapshot, LoadError};
+use crate::engine::{EngineError, EngineSettings, Runtime};
+use crate::kv::KvStore;
+use crate::proxy::{Proxy, SharedChain};
+use crate::reload::Reloader;
+use crate::upstream::{Upstream, UpstreamSettings};
+use arc_swap::ArcSwap;
+use http::uri::Authority;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+/// Everything `edgechain serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The config directory holding `proxychain.json`.
+    pub config_dir: PathBuf,
+    /// Proxy listen address.
+    pub listen: SocketAddr,
+    /// Admin listen address.
+    pub admin: SocketAddr,
+    /// Next hop.
+    pub next_hop: Authority,
+    /// Time allowed for the next hop's response headers.
+    pub upstream_timeout: Duration,
+    /// Most client connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send complete request headers.
+    pub header_read_timeout: Duration,
+    /// Engine sizing.
+    pub engine: EngineSettings,
+    /// Longest time shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// Defaults for everything but the directory and addresses.
+    pub fn new(
+        config_dir: PathBuf,
+        listen: SocketAddr,
+        admin: SocketAddr,
+        next_hop: Authority,
+    ) -> Self {
+        ServeOptions {
+            config_dir,
+            listen,
+            admin,
+            next_hop,
+            upstream_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            engine: EngineSettings::default(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The wasm engine could not be created.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The initial chain did not load.
+    #[error("cannot load the chain: {0}")]
+    Load(#[from] LoadError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+pub struct Server {
+    proxy_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    reloader: Arc<Reloader>,
+    chain: SharedChain,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Load the chain, bind both ports and start serving in the background.
+    pub async fn start(opts: ServeOptions) -> Result<Server, StartError> {
+        let runtime = Runtime::new(opts.engine)?;
+        let loader = ChainLoader::new(runtime, KvStore::default());
+        let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
+        let reloader = Arc::new(Reloader::new(
+            loader,
+            opts.config_dir.clone(),
+            chain.clone(),
+        ));
+        reloader.load_initial().await?;
+
+        let bind = |addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
+        };
+        let proxy_listener = bind(opts.listen).await?;
+        let admin_listener = bind(opts.admin).await?;
+        let local = |l: &TcpListener, addr| {
+            l.local_addr()
+                .map_err(|source| StartError::Bind { addr, source })
+        };
+        let proxy_addr = local(&proxy_listener, opts.listen)?;
+        let admin_addr = local(&admin_listener, opts.admin)?;
+
+        let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
+        upstream.timeout = opts.upstream_timeout;
+        let proxy = Arc::new(Proxy::new(chain.clone(), Upstream::new(upstream)));
+        let admin = Arc::new(Admin::new(reloader.clone()));
+        admin.set_ready();
+
+        let (stop, stopped) = watch::channel(false);
+        let limits = ConnLimits {
+            max_connections: opts.max_connections,
+            header_read_timeout: opts.header_read_timeout,
+            drain_timeout: opts.drain_timeout,
+        };
+        let proxy_task = tokio::spawn(accept_loop(
+            proxy_listener,
+            limits,
+            stopped.clone(),
+            move |req, peer| {
+                let proxy = proxy.clone();
+                async move { proxy.handle(req, peer).await }
+            },
+        ));
+        let admin_task = tokio::spawn(accept_loop(
+            admin_listener,
+            limits,
+            stopped,
+            move |req, _| {
+                let admin = admin.clone();
+                async move { admin.handle(req).await }
+            },
+        ));
+        tracing::info!(
+            listen = %proxy_addr,
+            admin = %admin_addr,
+            next_hop = %opts.next_hop,
+            config = %opts.config_dir.display(),
+            links = chain.load().links().len(),
+            hash = %chain.load().hash(),
+            "serving"
+        );
+        Ok(Server {
+            proxy_addr,
+            admin_addr,
+            reloader,
+            chain,
+            stop,
+            tasks: vec![proxy_task, admin_task],
+        })
+    }
+
+    /// The bound proxy address.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy_addr
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The reloader (for signal handlers and watchers).
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// The live chain.
+    pub fn chain(&self) -> Arc<ChainSnapshot> {
+        self.chain.load_full()
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to the drain
+    /// timeout), then return.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    max_connections: usize,
+    header_read_timeout: Duration,
+    drain_timeout: Duration,
+}
+
+async fn accept_loop<F, Fut, B>(
+    listener: TcpListener,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+    handler: F,
+) where
+    F: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = http::Response<B>> + Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let service = service_fn(move |req| {
+            let fut = handler(req, peer);
+            async move { Ok::<_, Infallible>(fut.await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timeout reached; closing remaining connections");
+    }
+}

@@ -1,0 +1,322 @@
+//! Test harness: real plugins built from the workspace, a real origin server
+//! that records what reaches it, the real host started on `127.0.0.1:0`, and a
+//! client with bounded waits.
+
+use bytes::Bytes;
+use edgechain::server::{ServeOptions, Server};
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Longest any single test wait may take before it fails with a message.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The built component of workspace plugin `name` (crate name, e.g. `add-headers`).
+pub fn plugin_wasm(name: &str) -> PathBuf {
+    let path = Path::new(env!("EDGECHAIN_TEST_PLUGIN_DIR"))
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "plugin {name} was not built: {} is missing",
+        path.display()
+    );
+    path
+}
+
+/// A temporary config directory.
+pub struct ConfigDir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for ConfigDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConfigDir {
+    /// An empty directory.
+    pub fn new() -> Self {
+        ConfigDir {
+            dir: tempfile::tempdir().expect("create temp dir"),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copy plugin `name`'s wasm in as `<name>.wasm`.
+    pub fn add_plugin(&self, name: &str) -> &Self {
+        let dest = self.path().join(format!("{name}.wasm"));
+        std::fs::copy(plugin_wasm(name), &dest).expect("copy plugin");
+        self
+    }
+
+    /// Write `contents` to `rel`, creating parent directories.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> &Self {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create dirs");
+        }
+        std::fs::write(path, contents).expect("write file");
+        self
+    }
+
+    /// Write `proxychain.json`.
+    pub fn manifest(&self, json: serde_json::Value) -> &Self {
+        self.write("proxychain.json", json.to_string())
+    }
+}
+
+/// One request as the origin received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// How the origin answers.
+#[derive(Debug, Clone, Copy)]
+pub enum Behaviour {
+    /// 200 with `x-origin: yes`, `x-origin-body-sha256`/`-len` describing the
+    /// body it received, and body `hello from origin\n`; `/bytes/N` answers N
+    /// bytes instead.
+    Echo,
+    /// Never answer (holds the connection), for timeout tests.
+    Hang,
+}
+
+/// A real HTTP/1.1 origin on `127.0.0.1:0` that records what reaches it.
+pub struct Origin {
+    /// Its address.
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Origin {
+    /// Start an origin.
+    pub async fn start(behaviour: Behaviour) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (seen2, conns2) = (seen.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                conns2.fetch_add(1, Ordering::SeqCst);
+                let seen = seen2.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| answer(req, seen.clone(), behaviour));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Origin {
+            addr,
+            seen,
+            connections,
+            task,
+        }
+    }
+
+    /// Requests received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("origin log").clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    behaviour: Behaviour,
+) -> Result<http::Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    seen.lock().expect("origin log").push(Seen {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        headers: parts.headers,
+        body: body.clone(),
+    });
+    if let Behaviour::Hang = behaviour {
+        std::future::pending::<()>().await;
+    }
+    let out = match path
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(n) => Bytes::from((0..n).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>()),
+        None => Bytes::from_static(b"hello from origin\n"),
+    };
+    let resp = http::Response::builder()
+        .header("x-origin", "yes")
+        .header("x-origin-body-len", body.len())
+        .header("x-origin-body-sha256", sha256_hex(&body))
+        .header("connection", "keep-alive")
+        .body(Full::new(out))
+        .expect("origin response");
+    Ok(resp)
+}
+
+/// Hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An address where nothing listens.
+pub async fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// Serve options for a test host: loopback ports, next hop `next_hop`.
+pub fn options(dir: &Path, next_hop: SocketAddr) -> ServeOptions {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut opts = ServeOptions::new(
+        dir.to_owned(),
+        any,
+        any,
+        next_hop.to_string().parse().expect("authority"),
+    );
+    opts.engine.max_instances = 64;
+    opts
+}
+
+/// Start the real host.
+pub async fn start_host(opts: ServeOptions) -> Server {
+    match tokio::time::timeout(WAIT, Server::start(opts)).await {
+        Ok(Ok(server)) => server,
+        Ok(Err(e)) => panic!("host did not start: {e}"),
+        Err(_) => panic!("host did not start within {WAIT:?}"),
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// Header `name` as text, or "" if absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A keep-alive HTTP client.
+#[derive(Clone)]
+pub struct TestClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for TestClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestClient {
+    /// A new client with its own connection pool.
+    pub fn new() -> Self {
+        TestClient {
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        }
+    }
+
+    /// Send `req` to `addr` and read the whole response, failing the test after
+    /// [`WAIT`].
+    pub async fn send(&self, addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+        let (mut parts, body) = req.into_parts();
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        parts.uri = format!("http://{addr}{pq}").parse().expect("uri");
+        let fut = async {
+            let resp = self
+                .client
+                .request(Request::from_parts(parts, body))
+                .await
+                .expect("request failed");
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.expect("read body").to_bytes();
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
+        };
+        tokio::time::timeout(WAIT, fut)
+            .await
+            .unwrap_or_else(|_| panic!("no response within {WAIT:?}"))
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, addr: SocketAddr, path: &str) -> Reply {
+        self.send(
+            addr,
+            Request::get(path).body(Full::default()).expect("request"),
+        )
+        .await
+    }
+}
