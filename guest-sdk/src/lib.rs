@@ -70,6 +70,7 @@
 //!    the client sees, and the instance is discarded.
 #![deny(missing_docs)]
 
+pub mod context;
 mod headers;
 pub mod kv;
 pub mod log;

@@ -211,13 +211,24 @@ async fn responses_are_rewritten_in_reverse_order_by_pinned_instances() {
     }));
     let host = start_host(options(dir.path(), origin.addr)).await;
     let client = TestClient::new();
-    for _ in 0..3 {
+    for i in 1..=3 {
         let reply = client.get(host.proxy_addr(), "/go").await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.header("x-trace"), "c,b,a");
+        // `a` and `c` get a fresh instance per request; `b` reuses its warm one.
+        assert_eq!(reply.header("x-served-a"), "1");
+        assert_eq!(reply.header("x-served-c"), "1");
+        // Init ran on b's first instance without serving, then 3 requests.
+        assert_eq!(reply.header("x-served-b"), i.to_string());
     }
-    for seen in origin.seen() {
+    for (i, seen) in origin.seen().iter().enumerate() {
         assert_eq!(seen.headers["x-trace"], "a,b,c");
+        // Each link counts in its own key-value namespace.
+        for tag in ["a", "b", "c"] {
+            assert_eq!(seen.headers[format!("x-kv-{tag}")], (i + 1).to_string());
+            assert_eq!(seen.headers[format!("x-name-{tag}")], tag);
+            assert_eq!(seen.headers[format!("x-ip-{tag}")], "127.0.0.1");
+        }
     }
     // Answered at the edge by `block`: only the links before it see the response.
     let reply = client.get(host.proxy_addr(), "/stop").await;

@@ -1,9 +1,15 @@
-//! Test plugin `trace`: appends its tag to `x-trace` on the request and on the
-//! response, so tests can see which links ran and in which order.
+//! Test plugin `trace`: makes the host's behaviour visible in headers.
+//!
+//! - `x-trace` on the request and on the response gets the tag appended, so
+//!   tests see which links ran and in which order;
+//! - `x-served-<tag>` (response) counts the requests this instance has served
+//!   (always 1 with per-request instances, growing with `reuse`);
+//! - `x-kv-<tag>` (request) counts requests in the plugin's key-value store;
+//! - `x-name-<tag>` and `x-ip-<tag>` (request) echo the host's answers.
 //!
 //! Config: `{ "tag": "a" }`.
 
-use edgechain_sdk::{Action, Needs, Plugin, Request, Response, export_plugin};
+use edgechain_sdk::{Action, Needs, Plugin, Request, Response, context, export_plugin, kv, log};
 use serde::Deserialize;
 
 /// The plugin's configuration.
@@ -14,9 +20,10 @@ pub struct Config {
     pub tag: String,
 }
 
-/// Records the order of calls in headers.
+/// Records what the host did in headers.
 pub struct Trace {
     tag: String,
+    served: u32,
     /// Set on the request path, read on the response path of the same request.
     seen_request: bool,
 }
@@ -34,6 +41,7 @@ impl Plugin for Trace {
     fn new(config: Config) -> Result<Self, String> {
         Ok(Trace {
             tag: config.tag,
+            served: 0,
             seen_request: false,
         })
     }
@@ -45,7 +53,16 @@ impl Plugin for Trace {
     fn on_request(&mut self, req: &mut Request) -> Action {
         let value = append(req.header("x-trace"), &self.tag);
         req.set_header("x-trace", value);
+        self.served += 1;
         self.seen_request = true;
+        let count = kv::increment("requests", 1, None).unwrap_or(-1);
+        req.set_header(&format!("x-kv-{}", self.tag), count.to_string());
+        req.set_header(&format!("x-name-{}", self.tag), context::link_name());
+        let ip = context::client_ip()
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        req.set_header(&format!("x-ip-{}", self.tag), ip);
+        log::debug(&format!("request {} through {}", req.path(), self.tag));
         Action::Next
     }
 
@@ -56,8 +73,10 @@ impl Plugin for Trace {
         } else {
             format!("{}!unpinned", self.tag)
         };
+        self.seen_request = false;
         let value = append(resp.header("x-trace"), &tag);
         resp.set_header("x-trace", value);
+        resp.set_header(&format!("x-served-{}", self.tag), self.served.to_string());
     }
 }
 

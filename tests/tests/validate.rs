@@ -1,0 +1,259 @@
+//! `edgechain validate DIR`, run as the real command line: silent success on a
+//! good directory, and a useful message for every kind of broken one.
+
+use edgechain_tests::{ConfigDir, plugin_wasm};
+use serde_json::json;
+use std::process::{Command, Output};
+
+fn validate(dir: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgechain-cli"))
+        .arg("validate")
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run edgechain validate")
+}
+
+fn good_dir() -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.add_plugin("block-paths").add_plugin("add-headers").manifest(json!({
+        "proxychain": [
+            { "name": "block", "module": "block-paths.wasm", "config": { "prefixes": ["/admin"] } },
+            { "name": "headers", "module": "add-headers.wasm", "config": "headers/config.json" }
+        ]
+    }));
+    dir.write("headers/config.json", r#"{"request": {"x-a": "1"}}"#);
+    dir
+}
+
+#[test]
+fn a_good_directory_is_silent_and_exits_zero() {
+    let dir = good_dir();
+    let out = validate(dir.path());
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Each case breaks a good directory one way; the message must say what and where.
+#[test]
+fn every_broken_directory_fails_with_a_useful_message() {
+    type Break = fn(&ConfigDir);
+    fn manifest(dir: &ConfigDir, entry: serde_json::Value) {
+        dir.manifest(json!({ "proxychain": [entry] }));
+    }
+    fn half_wasm(dir: &ConfigDir) {
+        let bytes = std::fs::read(plugin_wasm("add-headers")).expect("read wasm");
+        dir.write("add-headers.wasm", &bytes[..bytes.len() / 2]);
+    }
+    let cases: Vec<(&str, Break, &[&str])> = vec![
+        (
+            "no manifest",
+            |d| {
+                std::fs::remove_file(d.path().join("proxychain.json")).expect("rm");
+            },
+            &["proxychain.json", "cannot read"],
+        ),
+        (
+            "not JSON",
+            |d| {
+                d.write("proxychain.json", "{ proxychain: [");
+            },
+            &["proxychain.json", "line 1"],
+        ),
+        (
+            "unknown top-level field",
+            |d| {
+                d.manifest(json!({ "proxychain": [], "chain": [] }));
+            },
+            &["unknown field `chain`"],
+        ),
+        (
+            "unknown link field",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "block", "module": "block-paths.wasm", "timeout": 5
+                    }),
+                )
+            },
+            &["proxychain[0] (block)", "unknown field `timeout`"],
+        ),
+        (
+            "bad name",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "Block_1", "module": "block-paths.wasm"
+                    }),
+                )
+            },
+            &["name `Block_1`"],
+        ),
+        (
+            "duplicate name",
+            |d| {
+                d.manifest(json!({ "proxychain": [
+                    { "name": "x", "module": "block-paths.wasm", "config": { "prefixes": [] } },
+                    { "name": "x", "module": "add-headers.wasm" }
+                ]}));
+            },
+            &["proxychain[1] (x)", "unique"],
+        ),
+        (
+            "path escapes the directory",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "block", "module": "../block-paths.wasm"
+                    }),
+                )
+            },
+            &["must stay inside"],
+        ),
+        (
+            "missing module",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "block", "module": "nope.wasm"
+                    }),
+                )
+            },
+            &["nope.wasm", "link `block`", "cannot read module"],
+        ),
+        (
+            "not wasm at all",
+            |d| {
+                d.write("block-paths.wasm", "this is not wasm");
+            },
+            &["block-paths.wasm", "not a valid WebAssembly component"],
+        ),
+        (
+            "a core module, not a component",
+            |d| {
+                d.write("block-paths.wasm", b"\0asm\x01\0\0\0");
+            },
+            &["block-paths.wasm", "not a valid WebAssembly component"],
+        ),
+        (
+            "a component of another world",
+            |d| {
+                // An empty component: valid, but exports no edgechain:plugin/filter.
+                d.write("block-paths.wasm", b"\0asm\x0d\0\x01\0");
+            },
+            &[
+                "block-paths.wasm",
+                "does not match the edgechain:plugin world",
+            ],
+        ),
+        (
+            "half-written wasm",
+            half_wasm,
+            &["add-headers.wasm", "not a valid WebAssembly component"],
+        ),
+        (
+            "config rejected by init",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "block", "module": "block-paths.wasm", "config": { "prefixes": ["/a"], "status": 200 }
+                    }),
+                )
+            },
+            &["link `block`", "init rejected the config", "status 200"],
+        ),
+        (
+            "config of the wrong shape",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "block", "module": "block-paths.wasm", "config": { "prefixes": "/admin" }
+                    }),
+                )
+            },
+            &["init rejected the config", "invalid config"],
+        ),
+        (
+            "config file is not JSON",
+            |d| {
+                d.write("headers/config.json", "{ request: ");
+            },
+            &["headers/config.json", "not valid JSON"],
+        ),
+        (
+            "config file missing",
+            |d| {
+                std::fs::remove_file(d.path().join("headers/config.json")).expect("rm");
+            },
+            &["headers/config.json", "cannot read config"],
+        ),
+        (
+            "bad policy",
+            |d| {
+                manifest(
+                    d,
+                    json!({
+                        "name": "block", "module": "block-paths.wasm", "on_error": "retry"
+                    }),
+                )
+            },
+            &["unknown variant `retry`"],
+        ),
+    ];
+    for (what, break_it, expected) in cases {
+        let dir = good_dir();
+        break_it(&dir);
+        let out = validate(dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: exit status; stderr: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: stdout must stay empty");
+        for line in stderr.lines() {
+            let parsed: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{what}: stderr line is not JSON ({e}): {line}"));
+            assert_eq!(parsed["level"], "ERROR", "{what}: {line}");
+        }
+        for needle in expected {
+            assert!(
+                stderr.contains(needle),
+                "{what}: stderr lacks `{needle}`:\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_broken_link_is_reported_not_just_the_first() {
+    let dir = ConfigDir::new();
+    dir.manifest(json!({ "proxychain": [
+        { "name": "one", "module": "missing-1.wasm" },
+        { "name": "two", "module": "missing-2.wasm" }
+    ]}));
+    let out = validate(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(stderr.contains("missing-1.wasm") && stderr.contains("missing-2.wasm"));
+}
