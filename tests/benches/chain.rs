@@ -1,0 +1,113 @@
+//! In-process cost of the chain, without the network: one link call with a
+//! fresh instance and with a warm one, and whole chains of 3 and 5 links.
+//!
+//! Run: `cargo bench -p edgechain-tests --bench chain`. Compare rows of the same
+//! run (ratios); absolute times move with the machine's load.
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use edgechain::chain::walk::RequestOutcome;
+use edgechain::chain::{ChainLoader, ChainSnapshot};
+use edgechain::engine::{EngineSettings, Runtime};
+use edgechain::kv::KvStore;
+use edgechain_tests::ConfigDir;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn link(name: &str, plugin: &str, instance: &str) -> Value {
+    let config = match plugin {
+        "add-headers" => json!({ "request": { "x-edge": "1" }, "response": { "x-served-by": "edgechain" } }),
+        "block-paths" => json!({ "prefixes": ["/admin"] }),
+        _ => Value::Null,
+    };
+    json!({ "name": name, "module": format!("{plugin}.wasm"), "config": config, "instance": instance })
+}
+
+async fn load(links: Vec<Value>) -> (ConfigDir, ChainSnapshot) {
+    let dir = ConfigDir::new();
+    for p in ["passthrough", "add-headers", "block-paths"] {
+        dir.add_plugin(p);
+    }
+    dir.manifest(json!({ "proxychain": links }));
+    let runtime = Runtime::new(EngineSettings { max_instances: 256 }).expect("engine");
+    let chain = ChainLoader::new(runtime, KvStore::default())
+        .load(dir.path())
+        .await
+        .expect("chain loads");
+    (dir, chain)
+}
+
+fn request() -> http::Request<Full<Bytes>> {
+    http::Request::get("/products/42?color=red")
+        .header("host", "shop.example")
+        .header("user-agent", "bench/1.0")
+        .header("accept", "*/*")
+        .header("x-forwarded-for", "198.51.100.7")
+        .body(Full::default())
+        .expect("request")
+}
+
+fn response() -> http::Response<Full<Bytes>> {
+    http::Response::builder()
+        .header("content-type", "text/html")
+        .header("content-length", "5")
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .expect("response")
+}
+
+/// One full pass: request walk, then response walk, as the proxy does it.
+async fn pass(chain: &ChainSnapshot) {
+    match chain.run_request(request(), Some(CLIENT)).await {
+        RequestOutcome::Forward(req, walk) => {
+            black_box(req);
+            let resp = walk.run(response()).await;
+            black_box(resp.into_body().collect().await.ok());
+        }
+        _ => panic!("bench request must be forwarded"),
+    }
+}
+
+fn chains(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let example = |mode: &str| {
+        vec![
+            link("block", "block-paths", mode),
+            link("headers", "add-headers", mode),
+            link("baseline", "passthrough", mode),
+        ]
+    };
+    let five = |mode: &str| {
+        (0..5)
+            .map(|i| match i % 2 {
+                0 => link(&format!("p{i}"), "passthrough", mode),
+                _ => link(&format!("h{i}"), "add-headers", mode),
+            })
+            .collect::<Vec<_>>()
+    };
+    let cases: Vec<(&str, Vec<Value>)> = vec![
+        ("empty chain", vec![]),
+        ("1 passthrough, per-request", vec![link("p", "passthrough", "per-request")]),
+        ("1 passthrough, reuse", vec![link("p", "passthrough", "reuse")]),
+        ("example chain (3), per-request", example("per-request")),
+        ("example chain (3), reuse", example("reuse")),
+        ("5 links, per-request", five("per-request")),
+        ("5 links, reuse", five("reuse")),
+    ];
+    let mut group = c.benchmark_group("chain");
+    for (name, links) in cases {
+        let (_dir, chain) = rt.block_on(load(links));
+        group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, chains);
+criterion_main!(benches);
