@@ -5,8 +5,10 @@
 //! - `GET /healthz`: 200 while the process serves.
 //! - `GET /readyz`: 200 once a chain is loaded.
 //! - `POST /reload`: reload the config directory now; JSON [`ReloadReport`].
+//! - `GET /metrics`: Prometheus metrics (OpenMetrics text).
 
-use crate::reload::{ReloadReport, Reloader};
+use crate::reload::{ReloadReport, Reloader, Trigger};
+use crate::telemetry::metrics::{self, Metrics};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -17,14 +19,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// State the admin endpoints read.
 pub struct Admin {
     reloader: Arc<Reloader>,
+    metrics: Arc<Metrics>,
     ready: AtomicBool,
 }
 
 impl Admin {
     /// Admin endpoints over `reloader`.
-    pub fn new(reloader: Arc<Reloader>) -> Self {
+    pub fn new(reloader: Arc<Reloader>, metrics: Arc<Metrics>) -> Self {
         Admin {
             reloader,
+            metrics,
             ready: AtomicBool::new(false),
         }
     }
@@ -43,10 +47,18 @@ impl Admin {
             }
             (&Method::GET, "/readyz") => text(StatusCode::SERVICE_UNAVAILABLE, "no chain loaded\n"),
             (&Method::POST, "/reload") => {
-                let report = self.reloader.reload().await;
+                let report = self.reloader.reload(Trigger::Admin).await;
                 json(&report)
             }
-            (_, "/healthz" | "/readyz" | "/reload") => {
+            (&Method::GET, "/metrics") => {
+                let mut resp = Response::new(Full::new(Bytes::from(self.metrics.encode())));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(metrics::CONTENT_TYPE),
+                );
+                resp
+            }
+            (_, "/healthz" | "/readyz" | "/reload" | "/metrics") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),

@@ -84,6 +84,16 @@ struct Tuning {
     /// per link); beyond it requests get 503.
     #[arg(long, default_value_t = 1000, env = "EDGECHAIN_MAX_INSTANCES")]
     max_instances: u32,
+    /// Seconds between content-hash polls of the config directory (0: off).
+    #[arg(long, default_value_t = 30, env = "EDGECHAIN_POLL_INTERVAL")]
+    poll_interval: u64,
+    /// Quiet milliseconds after a filesystem event before reloading.
+    #[arg(long, default_value_t = 200, env = "EDGECHAIN_DEBOUNCE_MS")]
+    debounce_ms: u64,
+    /// Directory for wasmtime's on-disk compile cache, so a restart does not
+    /// recompile unchanged plugins (must be writable; off when unset).
+    #[arg(long, env = "EDGECHAIN_COMPILE_CACHE")]
+    compile_cache: Option<PathBuf>,
     /// Diagnostic log filter (RUST_LOG syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", env = "EDGECHAIN_LOG_LEVEL")]
     log_level: String,
@@ -95,7 +105,11 @@ impl Tuning {
         opts.max_connections = self.max_connections;
         opts.engine = EngineSettings {
             max_instances: self.max_instances,
+            compile_cache: self.compile_cache.clone(),
         };
+        opts.watch.debounce = Duration::from_millis(self.debounce_ms);
+        opts.watch.poll_interval =
+            (self.poll_interval > 0).then(|| Duration::from_secs(self.poll_interval));
     }
 }
 
@@ -180,7 +194,7 @@ async fn wait_for_shutdown(server: &Server) -> anyhow::Result<()> {
             _ = int.recv() => return Ok(()),
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                server.reloader().reload().await;
+                server.reloader().reload(crate::reload::Trigger::Signal).await;
             }
         }
     }
@@ -195,8 +209,11 @@ async fn wait_for_shutdown(_server: &Server) -> anyhow::Result<()> {
 
 async fn validate(dir: PathBuf) -> anyhow::Result<ExitCode> {
     // A small pool: validation instantiates each plugin once.
-    let runtime = Runtime::new(EngineSettings { max_instances: 16 })
-        .context("cannot create the wasm engine")?;
+    let settings = EngineSettings {
+        max_instances: 16,
+        compile_cache: None,
+    };
+    let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
     let loader = ChainLoader::new(runtime, KvStore::default());
     match loader.load(&dir).await {
         Ok(_) => Ok(ExitCode::SUCCESS),

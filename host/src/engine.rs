@@ -18,19 +18,24 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 /// one tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Sizing of the engine's instance pool.
-#[derive(Debug, Clone, Copy)]
+/// Sizing and caching of the engine.
+#[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// How many component instances may exist at once, across all links and
     /// requests (an in-flight request holds one per link that ran). Beyond it,
     /// requests get 503.
     pub max_instances: u32,
+    /// Directory for wasmtime's on-disk cache of compiled code, keyed by the
+    /// component bytes and engine settings: a restart then skips compiling
+    /// unchanged plugins. `None` keeps only the in-memory cache.
+    pub compile_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             max_instances: 1000,
+            compile_cache: None,
         }
     }
 }
@@ -77,6 +82,16 @@ impl Runtime {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(dir) = &settings.compile_cache {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            config.cache(Some(wasmtime::Cache::new(cache).map_err(setup)?));
+        }
+        if let Some(dir) = &settings.compile_cache {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            config.cache(Some(wasmtime::Cache::new(cache).map_err(setup)?));
+        }
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
         crate::plugin::state::add_to_linker(&mut linker).map_err(setup)?;

@@ -8,6 +8,8 @@ use crate::engine::{EngineError, EngineSettings, Runtime};
 use crate::kv::KvStore;
 use crate::proxy::{Proxy, SharedChain};
 use crate::reload::Reloader;
+use crate::reload::watch::{Watch, WatchSettings};
+use crate::telemetry::metrics::Metrics;
 use crate::upstream::{Upstream, UpstreamSettings};
 use arc_swap::ArcSwap;
 use http::uri::Authority;
@@ -21,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 /// Everything `edgechain serve` can be told.
@@ -45,6 +47,8 @@ pub struct ServeOptions {
     pub engine: EngineSettings,
     /// Longest time shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// Automatic reload triggers.
+    pub watch: WatchSettings,
 }
 
 impl ServeOptions {
@@ -65,6 +69,7 @@ impl ServeOptions {
             header_read_timeout: Duration::from_secs(10),
             engine: EngineSettings::default(),
             drain_timeout: Duration::from_secs(30),
+            watch: WatchSettings::default(),
         }
     }
 }
@@ -94,21 +99,26 @@ pub struct Server {
     admin_addr: SocketAddr,
     reloader: Arc<Reloader>,
     chain: SharedChain,
-    stop: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
     /// Load the chain, bind both ports and start serving in the background.
     pub async fn start(opts: ServeOptions) -> Result<Server, StartError> {
-        let runtime = Runtime::new(opts.engine)?;
+        let runtime = Runtime::new(opts.engine.clone())?;
         let loader = ChainLoader::new(runtime, KvStore::default());
         let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
+        let metrics = Arc::new(Metrics::new());
         let reloader = Arc::new(Reloader::new(
             loader,
             opts.config_dir.clone(),
             chain.clone(),
+            metrics.reload.clone(),
         ));
+        // Subscribe to changes before the first load, so none is missed.
+        let watch = Watch::new(reloader.clone(), opts.watch);
         reloader.load_initial().await?;
 
         let bind = |addr| async move {
@@ -128,10 +138,10 @@ impl Server {
         let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
         upstream.timeout = opts.upstream_timeout;
         let proxy = Arc::new(Proxy::new(chain.clone(), Upstream::new(upstream)));
-        let admin = Arc::new(Admin::new(reloader.clone()));
+        let admin = Arc::new(Admin::new(reloader.clone(), metrics.clone()));
         admin.set_ready();
 
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let limits = ConnLimits {
             max_connections: opts.max_connections,
             header_read_timeout: opts.header_read_timeout,
@@ -149,12 +159,13 @@ impl Server {
         let admin_task = tokio::spawn(accept_loop(
             admin_listener,
             limits,
-            stopped,
+            stopped.clone(),
             move |req, _| {
                 let admin = admin.clone();
                 async move { admin.handle(req).await }
             },
         ));
+        let watch_task = tokio::spawn(watch.run(stopped));
         tracing::info!(
             listen = %proxy_addr,
             admin = %admin_addr,
@@ -169,8 +180,9 @@ impl Server {
             admin_addr,
             reloader,
             chain,
+            metrics,
             stop,
-            tasks: vec![proxy_task, admin_task],
+            tasks: vec![proxy_task, admin_task, watch_task],
         })
     }
 
@@ -187,6 +199,11 @@ impl Server {
     /// The reloader (for signal handlers and watchers).
     pub fn reloader(&self) -> &Arc<Reloader> {
         &self.reloader
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The live chain.
@@ -214,7 +231,7 @@ struct ConnLimits {
 async fn accept_loop<F, Fut, B>(
     listener: TcpListener,
     limits: ConnLimits,
-    mut stop: watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
     handler: F,
 ) where
     F: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,

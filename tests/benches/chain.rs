@@ -20,7 +20,9 @@ const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn link(name: &str, plugin: &str, instance: &str) -> Value {
     let config = match plugin {
-        "add-headers" => json!({ "request": { "x-edge": "1" }, "response": { "x-served-by": "edgechain" } }),
+        "add-headers" => {
+            json!({ "request": { "x-edge": "1" }, "response": { "x-served-by": "edgechain" } })
+        }
         "block-paths" => json!({ "prefixes": ["/admin"] }),
         _ => Value::Null,
     };
@@ -33,7 +35,11 @@ async fn load(links: Vec<Value>) -> (ConfigDir, ChainSnapshot) {
         dir.add_plugin(p);
     }
     dir.manifest(json!({ "proxychain": links }));
-    let runtime = Runtime::new(EngineSettings { max_instances: 256 }).expect("engine");
+    let runtime = Runtime::new(EngineSettings {
+        max_instances: 256,
+        compile_cache: None,
+    })
+    .expect("engine");
     let chain = ChainLoader::new(runtime, KvStore::default())
         .load(dir.path())
         .await
@@ -94,8 +100,14 @@ fn chains(c: &mut Criterion) {
     };
     let cases: Vec<(&str, Vec<Value>)> = vec![
         ("empty chain", vec![]),
-        ("1 passthrough, per-request", vec![link("p", "passthrough", "per-request")]),
-        ("1 passthrough, reuse", vec![link("p", "passthrough", "reuse")]),
+        (
+            "1 passthrough, per-request",
+            vec![link("p", "passthrough", "per-request")],
+        ),
+        (
+            "1 passthrough, reuse",
+            vec![link("p", "passthrough", "reuse")],
+        ),
         ("example chain (3), per-request", example("per-request")),
         ("example chain (3), reuse", example("reuse")),
         ("5 links, per-request", five("per-request")),

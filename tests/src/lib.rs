@@ -98,8 +98,9 @@ pub struct Seen {
 #[derive(Debug, Clone, Copy)]
 pub enum Behaviour {
     /// 200 with `x-origin: yes`, `x-origin-body-sha256`/`-len` describing the
-    /// body it received, and body `hello from origin\n`; `/bytes/N` answers N
-    /// bytes instead.
+    /// body it received, `x-upstream-version` echoing the request's
+    /// `x-version`, and body `hello from origin\n`; `/bytes/N` answers N bytes
+    /// instead.
     Echo,
     /// Never answer (holds the connection), for timeout tests.
     Hang,
@@ -174,6 +175,7 @@ async fn answer(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    let version = parts.headers.get("x-version").cloned();
     seen.lock().expect("origin log").push(Seen {
         method: parts.method.to_string(),
         path: path.clone(),
@@ -190,7 +192,11 @@ async fn answer(
         Some(n) => Bytes::from((0..n).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>()),
         None => Bytes::from_static(b"hello from origin\n"),
     };
-    let resp = http::Response::builder()
+    let mut resp = http::Response::builder();
+    if let Some(v) = version {
+        resp = resp.header("x-upstream-version", v);
+    }
+    let resp = resp
         .header("x-origin", "yes")
         .header("x-origin-body-len", body.len())
         .header("x-origin-body-sha256", sha256_hex(&body))
@@ -227,8 +233,12 @@ pub fn options(dir: &Path, next_hop: SocketAddr) -> ServeOptions {
     opts
 }
 
-/// Start the real host.
+/// Start the real host. Set `EDGECHAIN_TEST_LOG=debug` (a log filter) to see
+/// its diagnostics while debugging a test.
 pub async fn start_host(opts: ServeOptions) -> Server {
+    if let Ok(filter) = std::env::var("EDGECHAIN_TEST_LOG") {
+        edgechain::telemetry::init(&filter);
+    }
     match tokio::time::timeout(WAIT, Server::start(opts)).await {
         Ok(Ok(server)) => server,
         Ok(Err(e)) => panic!("host did not start: {e}"),
@@ -319,4 +329,47 @@ impl TestClient {
         )
         .await
     }
+}
+
+/// Poll `check` every 10 ms until it returns `Some`, failing the test with
+/// `what` after [`WAIT`]. Returns the value and how long it took.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return (v, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `POST /reload` on the admin port; the JSON report.
+pub async fn post_reload(client: &TestClient, admin: SocketAddr) -> serde_json::Value {
+    let reply = client
+        .send(
+            admin,
+            Request::post("/reload")
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await;
+    serde_json::from_slice(&reply.body).expect("reload report is JSON")
+}
+
+/// The value of metric sample `name` (exact series, e.g. `x_total`) from
+/// `GET /metrics`, or `None` if absent.
+pub async fn metric(client: &TestClient, admin: SocketAddr, name: &str) -> Option<f64> {
+    let reply = client.get(admin, "/metrics").await;
+    reply
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

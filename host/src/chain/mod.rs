@@ -22,6 +22,7 @@ use std::time::{Instant, SystemTime};
 pub struct ChainSnapshot {
     links: Vec<Plugin>,
     hash: String,
+    files: Vec<(PathBuf, String)>,
     module_hashes: Vec<[u8; 32]>,
     loaded_at: SystemTime,
     dir: PathBuf,
@@ -33,6 +34,7 @@ impl ChainSnapshot {
         ChainSnapshot {
             links: Vec::new(),
             hash: hex(&Sha256::digest(b"")),
+            files: Vec::new(),
             module_hashes: Vec::new(),
             loaded_at: SystemTime::now(),
             dir: PathBuf::new(),
@@ -50,6 +52,12 @@ impl ChainSnapshot {
         &self.hash
     }
 
+    /// Every file the chain was built from (relative to its directory), with
+    /// its content hash.
+    pub fn files(&self) -> &[(PathBuf, String)] {
+        &self.files
+    }
+
     /// Content hashes of the components in use (to trim the compile cache).
     pub fn module_hashes(&self) -> &[[u8; 32]] {
         &self.module_hashes
@@ -64,6 +72,65 @@ impl ChainSnapshot {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Files that differ between `self` (old) and `new`, as `changed x`,
+    /// `added x` or `removed x`, for reload logs.
+    pub fn changes_to(&self, new: &ChainSnapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, hash) in &new.files {
+            match self.files.iter().find(|(p, _)| p == path) {
+                Some((_, old)) if old == hash => {}
+                Some(_) => out.push(format!("changed {}", path.display())),
+                None => out.push(format!("added {}", path.display())),
+            }
+        }
+        for (path, _) in &self.files {
+            if !new.files.iter().any(|(p, _)| p == path) {
+                out.push(format!("removed {}", path.display()));
+            }
+        }
+        out
+    }
+}
+
+/// The content of a config directory, read and hashed but not yet compiled:
+/// enough to decide whether anything changed.
+pub struct ChainSource {
+    dir: PathBuf,
+    manifest: Manifest,
+    hash: String,
+    files: Vec<(PathBuf, String)>,
+    links: Vec<Result<LinkFiles, LinkLoadError>>,
+}
+
+impl ChainSource {
+    /// The content hash the chain built from this source will have. It also
+    /// covers files that could not be read, so fixing one changes the hash.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+/// Directories to watch for a config directory: the directory itself and every
+/// directory its manifest names files in. Works without a valid manifest.
+pub fn watch_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![dir.to_owned()];
+    if let Ok((manifest, _)) = Manifest::load(dir) {
+        for link in &manifest.links {
+            let mut paths = vec![link.module.clone()];
+            if let ConfigSource::File(p) = &link.config {
+                paths.push(p.clone());
+            }
+            for p in paths {
+                if let Some(parent) = dir.join(p).parent()
+                    && !dirs.iter().any(|d| d == parent)
+                {
+                    dirs.push(parent.to_owned());
+                }
+            }
+        }
+    }
+    dirs
 }
 
 /// One link that could not be loaded.
@@ -118,6 +185,7 @@ pub struct ChainLoader {
     kv: KvStore,
 }
 
+/// One link's files, read and hashed.
 struct LinkFiles {
     module: Vec<u8>,
     module_hash: [u8; 32],
@@ -138,29 +206,41 @@ impl ChainLoader {
 
     /// Load `dir/proxychain.json` and everything it names into a snapshot.
     pub async fn load(&self, dir: &Path) -> Result<ChainSnapshot, LoadError> {
+        let source = self.read(dir).await?;
+        self.build(source).await
+    }
+
+    /// Read and hash the manifest and every file it names (in a blocking task).
+    pub async fn read(&self, dir: &Path) -> Result<ChainSource, LoadError> {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || read_all(&dir))
+            .await
+            .map_err(|e| join_error(&e))?
+    }
+
+    /// Compile, type-check and `init` every link of `source`.
+    pub async fn build(&self, source: ChainSource) -> Result<ChainSnapshot, LoadError> {
         let started = Instant::now();
-        let dir_owned = dir.to_owned();
-        let (manifest, manifest_bytes, files) =
-            tokio::task::spawn_blocking(move || read_all(&dir_owned))
-                .await
-                .map_err(|e| join_error(&e))??;
-        let mut hasher = Sha256::new();
-        hasher.update(Sha256::digest(&manifest_bytes));
+        let ChainSource {
+            dir,
+            manifest,
+            hash,
+            files,
+            links: link_files,
+        } = source;
         let mut links = Vec::with_capacity(manifest.links.len());
         let mut errors = Vec::new();
         let mut module_hashes = Vec::new();
-        for (spec, files) in manifest.links.into_iter().zip(files) {
-            let files = match files {
+        for (spec, read) in manifest.links.into_iter().zip(link_files) {
+            let read = match read {
                 Ok(f) => f,
                 Err(e) => {
                     errors.push(e);
                     continue;
                 }
             };
-            hasher.update(files.module_hash);
-            hasher.update(files.config_hash);
-            module_hashes.push(files.module_hash);
-            match self.load_link(dir, spec, files).await {
+            module_hashes.push(read.module_hash);
+            match self.load_link(&dir, spec, read).await {
                 Ok(plugin) => links.push(plugin),
                 Err(e) => errors.push(e),
             }
@@ -170,17 +250,18 @@ impl ChainLoader {
         }
         let snapshot = ChainSnapshot {
             links,
-            hash: hex(&hasher.finalize()),
+            hash,
+            files,
             module_hashes,
             loaded_at: SystemTime::now(),
-            dir: dir.to_owned(),
+            dir,
         };
         tracing::debug!(
-            dir = %dir.display(),
+            dir = %snapshot.dir.display(),
             links = snapshot.links.len(),
             hash = %snapshot.hash,
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-            "chain loaded"
+            "chain built"
         );
         Ok(snapshot)
     }
@@ -225,13 +306,37 @@ impl ChainLoader {
     }
 }
 
-type ReadResult = (Manifest, Vec<u8>, Vec<Result<LinkFiles, LinkLoadError>>);
-
 /// All filesystem work of a load, done in one blocking task.
-fn read_all(dir: &Path) -> Result<ReadResult, LoadError> {
+fn read_all(dir: &Path) -> Result<ChainSource, LoadError> {
     let (manifest, manifest_bytes) = Manifest::load(dir)?;
-    let files = manifest.links.iter().map(|l| read_link(dir, l)).collect();
-    Ok((manifest, manifest_bytes, files))
+    let manifest_hash = Sha256::digest(&manifest_bytes);
+    let mut hasher = Sha256::new();
+    hasher.update(manifest_hash);
+    let mut files = vec![(
+        PathBuf::from(crate::config::MANIFEST_FILE),
+        hex(&manifest_hash),
+    )];
+    let links: Vec<_> = manifest.links.iter().map(|l| read_link(dir, l)).collect();
+    for (spec, link) in manifest.links.iter().zip(&links) {
+        match link {
+            Ok(f) => {
+                hasher.update(f.module_hash);
+                hasher.update(f.config_hash);
+                files.push((spec.module.clone(), hex(&f.module_hash)));
+                if let ConfigSource::File(p) = &spec.config {
+                    files.push((p.clone(), hex(&f.config_hash)));
+                }
+            }
+            Err(e) => hasher.update(e.to_string().as_bytes()),
+        }
+    }
+    Ok(ChainSource {
+        dir: dir.to_owned(),
+        manifest,
+        hash: hex(&hasher.finalize()),
+        files,
+        links,
+    })
 }
 
 fn read_link(dir: &Path, spec: &LinkSpec) -> Result<LinkFiles, LinkLoadError> {

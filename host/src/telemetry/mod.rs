@@ -1,6 +1,8 @@
 //! Diagnostics: JSON lines on stderr (level, time, message, fields), as the
 //! platform's log pipeline expects. Stdout is reserved for access logs.
 
+pub mod metrics;
+
 use tracing_subscriber::EnvFilter;
 
 /// Install the global JSON subscriber. `level` is a `RUST_LOG`-style filter
