@@ -41,6 +41,28 @@ fn watching(debounce_ms: u64) -> WatchSettings {
     }
 }
 
+/// An origin, a versioned config directory and a host watching it.
+struct Rig {
+    _origin: Origin,
+    dir: ConfigDir,
+    host: edgechain::server::Server,
+    client: TestClient,
+}
+
+async fn rig(watch: WatchSettings) -> Rig {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = versioned_dir();
+    let mut opts = options(dir.path(), origin.addr);
+    opts.watch = watch;
+    let host = start_host(opts).await;
+    Rig {
+        _origin: origin,
+        dir,
+        host,
+        client: TestClient::new(),
+    }
+}
+
 async fn served_version(client: &TestClient, addr: std::net::SocketAddr) -> String {
     let reply = client.get(addr, "/v").await;
     assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.text());
@@ -57,12 +79,12 @@ async fn wait_for_version(client: &TestClient, addr: std::net::SocketAddr, want:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn config_then_wasm_changes_are_served_soon_after_the_write() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
-    opts.watch = watching(200);
-    let host = start_host(opts).await;
-    let client = TestClient::new();
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(watching(200)).await;
     assert_eq!(served_version(&client, host.proxy_addr()).await, "v1");
 
     write_version(dir.path(), "headers.json", "v2");
@@ -85,16 +107,17 @@ async fn config_then_wasm_changes_are_served_soon_after_the_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn post_reload_makes_a_change_live_immediately() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
-    opts.watch = WatchSettings {
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(WatchSettings {
         events: false,
         poll_interval: None,
         ..WatchSettings::default()
-    };
-    let host = start_host(opts).await;
-    let client = TestClient::new();
+    })
+    .await;
 
     let unchanged = post_reload(&client, host.admin_addr()).await;
     assert_eq!(
@@ -123,16 +146,17 @@ async fn post_reload_makes_a_change_live_immediately() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_periodic_poll_catches_changes_without_events() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
-    opts.watch = WatchSettings {
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(WatchSettings {
         events: false,
         poll_interval: Some(Duration::from_millis(100)),
         ..WatchSettings::default()
-    };
-    let host = start_host(opts).await;
-    let client = TestClient::new();
+    })
+    .await;
     write_version(dir.path(), "headers.json", "v2");
     wait_for_version(&client, host.proxy_addr(), "v2").await;
     host.shutdown().await;
@@ -197,12 +221,12 @@ async fn a_kubernetes_configmap_update_is_detected() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn editor_saves_by_rename_and_in_place_are_detected() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
-    opts.watch = watching(200);
-    let host = start_host(opts).await;
-    let client = TestClient::new();
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(watching(200)).await;
 
     // Atomic save: write a temp file, rename it over the target.
     write_version(dir.path(), ".headers.json.swp", "v2");
@@ -229,13 +253,13 @@ async fn editor_saves_by_rename_and_in_place_are_detected() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wasm_written_in_slow_chunks_is_never_served_half_written() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
     // Pauses between chunks outlast the debounce, so half-written states are seen.
-    opts.watch = watching(30);
-    let host = start_host(opts).await;
-    let client = TestClient::new();
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(watching(30)).await;
     let addr = host.proxy_addr();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -288,12 +312,12 @@ async fn a_wasm_written_in_slow_chunks_is_never_served_half_written() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_keeps_the_old_chain_and_a_fix_recovers() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
-    opts.watch = watching(50);
-    let host = start_host(opts).await;
-    let client = TestClient::new();
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(watching(50)).await;
     let (addr, admin) = (host.proxy_addr(), host.admin_addr());
     let good_manifest = std::fs::read(dir.path().join("proxychain.json")).expect("manifest");
     let good_wasm = std::fs::read(plugin_wasm("add-headers")).expect("wasm");
@@ -375,11 +399,12 @@ async fn bad_input_keeps_the_old_chain_and_a_fix_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_reloads_under_load_drop_nothing_and_never_mix_versions() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = versioned_dir();
-    let mut opts = options(dir.path(), origin.addr);
-    opts.watch = watching(20);
-    let host = start_host(opts).await;
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client: admin_client,
+    } = rig(watching(20)).await;
     let addr = host.proxy_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicUsize::new(0));
@@ -416,7 +441,6 @@ async fn fifty_reloads_under_load_drop_nothing_and_never_mix_versions() {
             versions
         }));
     }
-    let admin_client = TestClient::new();
     let mut reloads = 0;
     for i in 0..50 {
         let v = if i % 2 == 0 { "v2" } else { "v1" };
