@@ -77,9 +77,17 @@ struct Tuning {
     /// Milliseconds allowed for the next hop's response headers (then 504).
     #[arg(long, default_value_t = 30_000, env = "EDGECHAIN_UPSTREAM_TIMEOUT_MS")]
     upstream_timeout_ms: u64,
-    /// Most client connections served at once.
+    /// Most client connections served at once; more are answered 503 and closed.
     #[arg(long, default_value_t = 10_000, env = "EDGECHAIN_MAX_CONNECTIONS")]
     max_connections: usize,
+    /// Milliseconds a client has to send complete request headers (slow
+    /// clients are disconnected).
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        env = "EDGECHAIN_HEADER_READ_TIMEOUT_MS"
+    )]
+    header_read_timeout_ms: u64,
     /// Most plugin instances alive at once (each in-flight request holds one
     /// per link); beyond it requests get 503.
     #[arg(long, default_value_t = 1000, env = "EDGECHAIN_MAX_INSTANCES")]
@@ -103,6 +111,7 @@ impl Tuning {
     fn apply(&self, opts: &mut ServeOptions) {
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
+        opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
         opts.engine = EngineSettings {
             max_instances: self.max_instances,
             compile_cache: self.compile_cache.clone(),
@@ -214,7 +223,8 @@ async fn validate(dir: PathBuf) -> anyhow::Result<ExitCode> {
         compile_cache: None,
     };
     let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
-    let loader = ChainLoader::new(runtime, KvStore::default());
+    let metrics = crate::telemetry::metrics::Metrics::new();
+    let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone());
     match loader.load(&dir).await {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {

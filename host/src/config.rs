@@ -92,6 +92,19 @@ pub enum ConfigSource {
     File(PathBuf),
 }
 
+/// What a link's sandbox may reach beyond its own memory. Nothing by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Grants {
+    /// A subdirectory of the config directory the plugin may read, mapped
+    /// read-only at [`GUEST_CONFIG_DIR`] in the guest.
+    pub config_dir: Option<PathBuf>,
+    /// Host environment variables the plugin may read (values taken at load).
+    pub env: Vec<String>,
+}
+
+/// Where a granted `config_dir` appears inside the guest.
+pub const GUEST_CONFIG_DIR: &str = "/config";
+
 /// One link of the chain, as validated from the manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkSpec {
@@ -111,6 +124,8 @@ pub struct LinkSpec {
     pub instance: InstanceMode,
     /// Largest body handed to this link when it asked for bodies.
     pub max_body_bytes: u64,
+    /// Access granted beyond the default sandbox.
+    pub grants: Grants,
 }
 
 /// The parsed manifest.
@@ -143,6 +158,17 @@ struct RawLink {
     instance: InstanceMode,
     #[serde(default)]
     max_body_bytes: Option<u64>,
+    #[serde(default)]
+    grants: RawGrants,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGrants {
+    #[serde(default)]
+    config_dir: Option<String>,
+    #[serde(default)]
+    env: Vec<String>,
 }
 
 impl Manifest {
@@ -229,7 +255,32 @@ fn validate_link(raw: RawLink) -> Result<LinkSpec, String> {
             "max_body_bytes: {max_body_bytes} exceeds memory_limit_mb ({memory_limit_mb} MiB)"
         ));
     }
+    let config_dir = match raw.grants.config_dir {
+        None => None,
+        Some(d) => {
+            let path = relative_path(&d).map_err(|e| format!("grants.config_dir: {e}"))?;
+            if path.components().all(|c| matches!(c, Component::CurDir)) {
+                return Err(
+                    "grants.config_dir: must name a subdirectory, not the config directory itself"
+                        .into(),
+                );
+            }
+            Some(path)
+        }
+    };
+    if let Some(bad) = raw
+        .grants
+        .env
+        .iter()
+        .find(|v| v.is_empty() || v.contains(['=', '\0']))
+    {
+        return Err(format!("grants.env: `{bad}` is not a variable name"));
+    }
     Ok(LinkSpec {
+        grants: Grants {
+            config_dir,
+            env: raw.grants.env,
+        },
         name: raw.name,
         module,
         config,
@@ -339,6 +390,22 @@ mod tests {
             ),
             (r#"{"proxychain":[{"name":"a"}]}"#, "missing field `module`"),
             (r#"{"proxychain":"#, "m.json: EOF"),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"config_dir":"."}}]}"#,
+                "must name a subdirectory",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"config_dir":"../x"}}]}"#,
+                "grants.config_dir",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"env":["A=B"]}}]}"#,
+                "grants.env",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"net":true}}]}"#,
+                "unknown field `net`",
+            ),
         ];
         for (json, want) in cases {
             let err = parse(json)

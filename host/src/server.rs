@@ -39,7 +39,7 @@ pub struct ServeOptions {
     pub next_hop: Authority,
     /// Time allowed for the next hop's response headers.
     pub upstream_timeout: Duration,
-    /// Most client connections served at once; more wait in the accept queue.
+    /// Most client connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
     /// Time a client has to send complete request headers.
     pub header_read_timeout: Duration,
@@ -108,9 +108,9 @@ impl Server {
     /// Load the chain, bind both ports and start serving in the background.
     pub async fn start(opts: ServeOptions) -> Result<Server, StartError> {
         let runtime = Runtime::new(opts.engine.clone())?;
-        let loader = ChainLoader::new(runtime, KvStore::default());
-        let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
         let metrics = Arc::new(Metrics::new());
+        let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone());
+        let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
         let reloader = Arc::new(Reloader::new(
             loader,
             opts.config_dir.clone(),
@@ -221,6 +221,23 @@ impl Server {
     }
 }
 
+/// The whole answer to a connection over the cap.
+const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 22\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many connections\r\n";
+
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = async {
+        stream.write_all(OVER_CAPACITY).await?;
+        stream.shutdown().await?;
+        // Drain what the client sent so closing does not reset the connection
+        // before it reads the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ConnLimits {
     max_connections: usize,
@@ -247,10 +264,6 @@ async fn accept_loop<F, Fut, B>(
         .keep_alive(true)
         .header_read_timeout(limits.header_read_timeout);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop.changed() => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -262,6 +275,12 @@ async fn accept_loop<F, Fut, B>(
                 }
             },
             _ = stop.changed() => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Over the cap: say so and close, rather than leave the client
+            // hanging in the accept queue.
+            tokio::spawn(refuse(stream));
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();

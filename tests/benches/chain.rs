@@ -40,7 +40,8 @@ async fn load(links: Vec<Value>) -> (ConfigDir, ChainSnapshot) {
         compile_cache: None,
     })
     .expect("engine");
-    let chain = ChainLoader::new(runtime, KvStore::default())
+    let metrics = edgechain::telemetry::metrics::Metrics::new();
+    let chain = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
         .load(dir.path())
         .await
         .expect("chain loads");

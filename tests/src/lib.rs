@@ -293,8 +293,20 @@ impl TestClient {
     }
 
     /// Send `req` to `addr` and read the whole response, failing the test after
-    /// [`WAIT`].
+    /// [`WAIT`] or on a transport error.
     pub async fn send(&self, addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+        match self.try_send(addr, req).await {
+            Ok(reply) => reply,
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+
+    /// Like [`TestClient::send`], but a transport error is returned.
+    pub async fn try_send(
+        &self,
+        addr: SocketAddr,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Reply, String> {
         let (mut parts, body) = req.into_parts();
         let pq = parts
             .uri
@@ -307,14 +319,18 @@ impl TestClient {
                 .client
                 .request(Request::from_parts(parts, body))
                 .await
-                .expect("request failed");
+                .map_err(|e| format!("{e:?}"))?;
             let (parts, body) = resp.into_parts();
-            let body = body.collect().await.expect("read body").to_bytes();
-            Reply {
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| format!("{e:?}"))?
+                .to_bytes();
+            Ok(Reply {
                 status: parts.status,
                 headers: parts.headers,
                 body,
-            }
+            })
         };
         tokio::time::timeout(WAIT, fut)
             .await
@@ -372,4 +388,122 @@ pub async fn metric(client: &TestClient, admin: SocketAddr, name: &str) -> Optio
         .text()
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The real `edgechain serve` as a child process, for tests that need its
+/// logs, its exit or its memory use. Killed on drop.
+pub struct HostProcess {
+    child: std::process::Child,
+    /// Proxy address.
+    pub proxy: SocketAddr,
+    /// Admin address.
+    pub admin: SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl HostProcess {
+    /// Start `bin serve --config dir --next-hop next_hop` on loopback ports
+    /// chosen by the OS, plus `extra` arguments and environment `env`.
+    pub fn spawn(
+        bin: &str,
+        dir: &Path,
+        next_hop: SocketAddr,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> HostProcess {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--next-hop",
+            ])
+            .arg(next_hop.to_string())
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn edgechain");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr pipe");
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("\"message\":\"serving\"") {
+                    let _ = tx.send(line.clone());
+                }
+                lines.lock().expect("log lines").push(line);
+            }
+        });
+        let serving = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "edgechain did not start; stderr: {:?}",
+                stderr.lock().map(|l| l.clone())
+            );
+        });
+        let line: serde_json::Value = serde_json::from_str(&serving).expect("serving line is JSON");
+        let addr = |k: &str| {
+            line[k]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .expect("address in serving line")
+        };
+        HostProcess {
+            proxy: addr("listen"),
+            admin: addr("admin"),
+            child,
+            stderr,
+        }
+    }
+
+    /// Stderr lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr.lock().expect("log lines").clone()
+    }
+
+    /// Resident set size of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// Send SIGTERM and wait for the exit, bounded by [`WAIT`].
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "edgechain did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -11,6 +11,7 @@ use crate::config::{ConfigSource, LinkSpec, Manifest, ManifestError};
 use crate::engine::Runtime;
 use crate::kv::KvStore;
 use crate::plugin::Plugin;
+use crate::telemetry::metrics::PluginMetrics;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -183,6 +184,7 @@ impl LoadError {
 pub struct ChainLoader {
     runtime: Runtime,
     kv: KvStore,
+    metrics: Arc<PluginMetrics>,
 }
 
 /// One link's files, read and hashed.
@@ -194,9 +196,14 @@ struct LinkFiles {
 }
 
 impl ChainLoader {
-    /// A loader using `runtime` and `kv`.
-    pub fn new(runtime: Runtime, kv: KvStore) -> ChainLoader {
-        ChainLoader { runtime, kv }
+    /// A loader using `runtime` and `kv`; plugins it loads count their
+    /// failures in `metrics`.
+    pub fn new(runtime: Runtime, kv: KvStore, metrics: Arc<PluginMetrics>) -> ChainLoader {
+        ChainLoader {
+            runtime,
+            kv,
+            metrics,
+        }
     }
 
     /// The engine.
@@ -290,19 +297,28 @@ impl ChainLoader {
             _ => None,
         };
         let name = spec.name.clone();
-        Plugin::load(&self.runtime, spec, &component, files.config, kv)
-            .await
-            .map_err(|e| {
-                let file = match (&e, config_file) {
-                    (crate::plugin::PluginError::InitRejected(_), Some(cfg)) => cfg,
-                    _ => module_path.clone(),
-                };
-                LinkLoadError {
-                    link: name,
-                    file,
-                    reason: e.to_string(),
-                }
-            })
+        let metrics = self.metrics.clone();
+        Plugin::load(
+            &self.runtime,
+            dir,
+            spec,
+            &component,
+            files.config,
+            kv,
+            metrics,
+        )
+        .await
+        .map_err(|e| {
+            let file = match (&e, config_file) {
+                (crate::plugin::PluginError::InitRejected(_), Some(cfg)) => cfg,
+                _ => module_path.clone(),
+            };
+            LinkLoadError {
+                link: name,
+                file,
+                reason: e.to_string(),
+            }
+        })
     }
 }
 

@@ -63,6 +63,7 @@ pub fn host_response(status: StatusCode, message: &str) -> Response<Full<Bytes>>
 
 /// Apply the link's policy to a failure: log it, then skip or reject.
 fn on_failure(link: &Plugin, failure: &LinkFailure, phase: &'static str) -> Flow {
+    link.record_failure(failure);
     tracing::warn!(
         plugin = link.name(),
         cause = failure.cause(),

@@ -7,14 +7,18 @@
 //! calling its hooks under a deadline.
 
 pub mod bindings;
+pub mod output;
 pub mod state;
 
 use crate::config::{InstanceMode, LinkSpec, OnError};
 use crate::engine::Runtime;
 use crate::kv::Namespace;
+use crate::telemetry::metrics::PluginMetrics;
 use crossbeam_queue::ArrayQueue;
+use output::LinkOutput;
 use state::{DeadlineExceeded, HostState, LinkContext};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
@@ -112,6 +116,7 @@ pub struct Plugin {
     needs: Needs,
     warm: Option<ArrayQueue<Warm>>,
     timeout: Duration,
+    metrics: Arc<PluginMetrics>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -128,19 +133,31 @@ impl Plugin {
     /// call `init(config)`. Nothing here runs on the request path.
     pub async fn load(
         runtime: &Runtime,
+        dir: &Path,
         spec: LinkSpec,
         component: &Component,
         config: Arc<str>,
         kv: Arc<Namespace>,
+        metrics: Arc<PluginMetrics>,
     ) -> Result<Plugin, PluginError> {
         let world = |e: wasmtime::Error| PluginError::World(format!("{e:#}"));
         let pre = runtime.linker().instantiate_pre(component).map_err(world)?;
         let pre = bindings::PluginPre::new(pre).map_err(world)?;
+        let name: Arc<str> = spec.name.as_str().into();
+        let env = spec
+            .grants
+            .env
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+            .collect();
         let context = Arc::new(LinkContext {
-            name: spec.name.as_str().into(),
+            output: LinkOutput::new(name.clone()),
+            name,
             config: config.clone(),
             kv,
             memory_limit: usize::try_from(spec.memory_limit_mb << 20).unwrap_or(usize::MAX),
+            config_dir: spec.grants.config_dir.as_ref().map(|d| dir.join(d)),
+            env,
         });
         let mut plugin = Plugin {
             timeout: Duration::from_millis(spec.timeout_ms),
@@ -150,6 +167,7 @@ impl Plugin {
             context,
             pre,
             needs: Needs::default(),
+            metrics,
         };
         let declared = {
             // In `reuse` mode the instance that ran `init` has built its plugin
@@ -187,6 +205,11 @@ impl Plugin {
         self.spec.on_error
     }
 
+    /// Count a failure of this link in the metrics.
+    pub fn record_failure(&self, failure: &LinkFailure) {
+        self.metrics.failure(&self.spec.name, failure.cause());
+    }
+
     /// An instance pinned to one request: a warm one in `reuse` mode if any is
     /// idle, else a fresh one from the pooling allocator.
     pub async fn instance(
@@ -197,7 +220,8 @@ impl Plugin {
             Some(w) => w,
             None => {
                 let engine = self.pre.engine();
-                let mut store = HostState::new_store(engine, self.context.clone());
+                let mut store = HostState::new_store(engine, self.context.clone())
+                    .map_err(LinkFailure::Instantiate)?;
                 self.arm(&mut store);
                 let guest =
                     self.pre.instantiate_async(&mut store).await.map_err(|e| {

@@ -2,8 +2,11 @@
 //! the memory limiter, the call deadline; and the host imports plugins call.
 
 use super::bindings;
+use super::output::{LinkOutput, Stream};
+use crate::config::GUEST_CONFIG_DIR;
 use crate::kv::Namespace;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -24,6 +27,12 @@ pub struct LinkContext {
     pub kv: Arc<Namespace>,
     /// Cap on the instance's memories and tables together, in bytes.
     pub memory_limit: usize,
+    /// Where the guest's stdout and stderr go.
+    pub output: Arc<LinkOutput>,
+    /// Host directory mapped read-only at `/config`, if granted.
+    pub config_dir: Option<PathBuf>,
+    /// Environment variables granted, with their values at load time.
+    pub env: Vec<(String, String)>,
 }
 
 /// Store data of one plugin instance.
@@ -43,11 +52,29 @@ pub struct DeadlineExceeded;
 
 impl HostState {
     /// A store for one instance of `link`, with least privilege: no
-    /// filesystem, network, environment, arguments or stdio.
-    pub fn new_store(engine: &wasmtime::Engine, link: Arc<LinkContext>) -> Store<HostState> {
+    /// filesystem, network, environment, arguments or stdin; stdout and
+    /// stderr go to the link's log sink. Only what the manifest granted is
+    /// added.
+    pub fn new_store(
+        engine: &wasmtime::Engine,
+        link: Arc<LinkContext>,
+    ) -> Result<Store<HostState>, String> {
         let limiter = MemoryLimiter::new(link.memory_limit);
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(link.output.stream(Stream::Stdout))
+            .stderr(link.output.stream(Stream::Stderr))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for (k, v) in &link.env {
+            wasi.env(k, v);
+        }
+        if let Some(dir) = &link.config_dir {
+            wasi.preopened_dir(dir, GUEST_CONFIG_DIR, wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot open granted config_dir {}: {e:#}", dir.display()))?;
+        }
         let state = HostState {
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             link,
             client_ip: None,
@@ -64,7 +91,7 @@ impl HostState {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        store
+        Ok(store)
     }
 }
 

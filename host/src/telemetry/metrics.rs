@@ -117,11 +117,48 @@ impl ReloadMetrics {
     }
 }
 
+/// Labels of a plugin failure.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The link's name.
+    pub plugin: String,
+    /// `trap`, `timeout`, `memory`, `invalid`, `instantiate` or `body_too_large`.
+    pub cause: String,
+}
+
+/// Per-plugin outcomes.
+#[derive(Debug, Default)]
+pub struct PluginMetrics {
+    failures: Family<FailureLabels, Counter>,
+}
+
+impl PluginMetrics {
+    /// Count one failure of `plugin`.
+    pub fn failure(&self, plugin: &str, cause: &str) {
+        self.failures
+            .get_or_create(&FailureLabels {
+                plugin: plugin.to_owned(),
+                cause: cause.to_owned(),
+            })
+            .inc();
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "edgechain_plugin_failures",
+            "Plugin hook failures by plugin and cause; each went through the link's on_error policy",
+            self.failures.clone(),
+        );
+    }
+}
+
 /// The process's metrics.
 pub struct Metrics {
     registry: Registry,
     /// Reload outcomes.
     pub reload: std::sync::Arc<ReloadMetrics>,
+    /// Per-plugin outcomes.
+    pub plugins: std::sync::Arc<PluginMetrics>,
 }
 
 impl Default for Metrics {
@@ -136,7 +173,13 @@ impl Metrics {
         let mut registry = Registry::default();
         let reload = std::sync::Arc::new(ReloadMetrics::default());
         reload.register(&mut registry);
-        Metrics { registry, reload }
+        let plugins = std::sync::Arc::new(PluginMetrics::default());
+        plugins.register(&mut registry);
+        Metrics {
+            registry,
+            reload,
+            plugins,
+        }
     }
 
     /// The OpenMetrics text exposition.

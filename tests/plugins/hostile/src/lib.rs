@@ -1,0 +1,150 @@
+//! Test plugin `hostile`: misbehaves in the way its config names, so tests can
+//! show the host survives each. Only requests to `/evil/<link name>` trigger
+//! the behaviour; other requests pass untouched, so one chain can hold many
+//! hostile links and still serve well-behaved traffic.
+//!
+//! Config: `{ "mode": "loop" | "grow" | "panic" | "trap-response" |
+//! "forbidden-header" | "bad-status" | "flood" | "snoop" }`.
+
+use edgechain_sdk::{Action, Needs, Plugin, Request, Response, context, export_plugin};
+use serde::Deserialize;
+
+/// Which misbehaviour.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Spin forever in on-request.
+    Loop,
+    /// Allocate memory without end.
+    Grow,
+    /// Panic (a trap) in on-request.
+    Panic,
+    /// Trap in on-response.
+    TrapResponse,
+    /// Set `transfer-encoding` on the request.
+    ForbiddenHeader,
+    /// Answer with status 1000.
+    BadStatus,
+    /// Write 100 000 lines (about 13 MB) to stdout.
+    Flood,
+    /// Try to read files, the environment and the network; report in headers.
+    Snoop,
+}
+
+/// The plugin's configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What to do wrong.
+    pub mode: Mode,
+}
+
+/// A plugin that misbehaves on purpose.
+pub struct Hostile {
+    mode: Mode,
+    trigger: String,
+    hoard: Vec<Vec<u8>>,
+}
+
+impl Plugin for Hostile {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        let trigger = format!("/evil/{}", context::link_name());
+        Ok(Hostile {
+            mode: config.mode,
+            trigger,
+            hoard: Vec::new(),
+        })
+    }
+
+    fn needs(&self) -> Needs {
+        match self.mode {
+            Mode::TrapResponse => Needs::RESPONSE_PHASE,
+            _ => Needs::empty(),
+        }
+    }
+
+    fn on_request(&mut self, req: &mut Request) -> Action {
+        if req.path() != self.trigger {
+            return Action::Next;
+        }
+        match self.mode {
+            Mode::Loop => loop {
+                std::hint::black_box(&mut self.hoard);
+            },
+            Mode::Grow => loop {
+                let mut block = vec![0u8; 1 << 20];
+                block[0] = 1;
+                self.hoard.push(std::hint::black_box(block));
+            },
+            Mode::Panic => panic!("hostile plugin panics on purpose"),
+            Mode::ForbiddenHeader => req.set_header("transfer-encoding", "chunked"),
+            Mode::BadStatus => return Action::Respond(Response::new(1000)),
+            Mode::Flood => {
+                let line = "flood ".repeat(20);
+                for i in 0..100_000 {
+                    println!("{i} {line}");
+                }
+            }
+            Mode::Snoop => snoop(req),
+            Mode::TrapResponse => {}
+        }
+        Action::Next
+    }
+
+    fn on_response(&mut self, req: &Request, resp: &mut Response) {
+        if self.mode == Mode::TrapResponse && req.path() == self.trigger {
+            std::process::abort();
+        }
+        resp.set_header("x-hostile", "passed");
+    }
+}
+
+fn outcome<T, E: std::fmt::Display>(r: Result<T, E>) -> String {
+    match r {
+        Ok(_) => "allowed".into(),
+        Err(e) => format!("denied: {e}"),
+    }
+}
+
+fn snoop(req: &mut Request) {
+    req.set_header("x-snoop-root", outcome(std::fs::read_dir("/")));
+    req.set_header("x-snoop-passwd", outcome(std::fs::read("/etc/passwd")));
+    req.set_header(
+        "x-snoop-cwd-file",
+        outcome(std::fs::read("proxychain.json")),
+    );
+    req.set_header(
+        "x-snoop-config",
+        outcome(std::fs::read_to_string("/config/secret.txt")),
+    );
+    req.set_header(
+        "x-snoop-config-sibling",
+        outcome(std::fs::read_to_string("/config/../proxychain.json")),
+    );
+    req.set_header("x-snoop-env-count", std::env::vars().count().to_string());
+    req.set_header(
+        "x-snoop-env-granted",
+        std::env::var("EDGECHAIN_TEST_GRANTED").unwrap_or_default(),
+    );
+    req.set_header(
+        "x-snoop-env-home",
+        std::env::var("HOME").unwrap_or_default(),
+    );
+    req.set_header("x-snoop-args", std::env::args().count().to_string());
+    req.set_header(
+        "x-snoop-net",
+        outcome(std::net::TcpStream::connect("127.0.0.1:1")),
+    );
+    let mut stdin = String::new();
+    req.set_header(
+        "x-snoop-stdin",
+        outcome(
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut stdin).map(|n| n.to_string()),
+        ),
+    );
+    req.set_header("x-snoop-stdin-bytes", stdin.len().to_string());
+}
+
+export_plugin!(Hostile);

@@ -1,0 +1,409 @@
+//! Plugins cannot hurt the host: hostile plugins (built from
+//! `tests/plugins/hostile`) run in the real `edgechain serve` process, and bad
+//! HTTP hits the real listener.
+
+use edgechain_tests::*;
+use http::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgechain-cli");
+
+/// A hostile link per mode; `/evil/<name>` triggers link `<name>`.
+fn hostile_dir() -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.add_plugin("hostile").add_plugin("add-headers");
+    let link = |name: &str, mode: &str, extra: Value| {
+        let mut l = json!({ "name": name, "module": "hostile.wasm", "config": { "mode": mode } });
+        if let (Some(l), Some(extra)) = (l.as_object_mut(), extra.as_object()) {
+            l.extend(extra.clone());
+        }
+        l
+    };
+    dir.manifest(json!({ "proxychain": [
+        { "name": "tag", "module": "add-headers.wasm", "config": { "response": { "x-chain": "ran" } } },
+        link("loop", "loop", json!({ "timeout_ms": 50 })),
+        link("grow", "grow", json!({ "memory_limit_mb": 16 })),
+        link("panic", "panic", json!({})),
+        link("trap-response", "trap-response", json!({})),
+        link("forbidden-header", "forbidden-header", json!({})),
+        link("bad-status", "bad-status", json!({})),
+        link("flood", "flood", json!({ "timeout_ms": 20000 })),
+        link("snoop", "snoop", json!({})),
+        link("granted", "snoop", json!({ "grants": { "config_dir": "granted", "env": ["EDGECHAIN_TEST_GRANTED"] } })),
+        link("open-panic", "panic", json!({ "on_error": "fail-open" })),
+        link("open-loop", "loop", json!({ "on_error": "fail-open", "timeout_ms": 50 })),
+    ]}));
+    dir.write("granted/secret.txt", "for granted eyes only");
+    dir
+}
+
+fn spawn_hostile(origin: &Origin, dir: &ConfigDir) -> HostProcess {
+    HostProcess::spawn(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &[],
+        &[("EDGECHAIN_TEST_GRANTED", "yes")],
+    )
+}
+
+fn plugin_logs(host: &HostProcess, plugin: &str) -> Vec<Value> {
+    host.logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["plugin"] == plugin)
+        .collect()
+}
+
+async fn failures(
+    client: &TestClient,
+    host: &HostProcess,
+    plugin: &str,
+    cause: &str,
+) -> Option<f64> {
+    let series =
+        format!("edgechain_plugin_failures_total{{plugin=\"{plugin}\",cause=\"{cause}\"}}");
+    metric(client, host.admin, &series).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_hostile_plugin_gets_its_status_and_is_logged_and_counted() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = hostile_dir();
+    let host = spawn_hostile(&origin, &dir);
+    let client = TestClient::new();
+    // (link, status the client sees, cause counted, how long it may take)
+    let cases = [
+        (
+            "loop",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "timeout",
+            Duration::from_millis(50),
+        ),
+        (
+            "grow",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "memory",
+            Duration::ZERO,
+        ),
+        (
+            "panic",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "trap",
+            Duration::ZERO,
+        ),
+        (
+            "trap-response",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "trap",
+            Duration::ZERO,
+        ),
+        (
+            "forbidden-header",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid",
+            Duration::ZERO,
+        ),
+        (
+            "bad-status",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid",
+            Duration::ZERO,
+        ),
+        ("open-panic", StatusCode::OK, "trap", Duration::ZERO),
+        (
+            "open-loop",
+            StatusCode::OK,
+            "timeout",
+            Duration::from_millis(50),
+        ),
+    ];
+    for (link, status, cause, budget) in cases {
+        let before = origin.seen().len();
+        let started = Instant::now();
+        let reply = client.get(host.proxy, &format!("/evil/{link}")).await;
+        let took = started.elapsed();
+        println!("{link}: {} in {took:?}", reply.status);
+        assert_eq!(reply.status, status, "{link}: body {}", reply.text());
+        // The deadline plus a margin for a loaded CI machine.
+        assert!(
+            took < budget + Duration::from_millis(700),
+            "{link} took {took:?}"
+        );
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            assert_eq!(
+                reply.text(),
+                "edge module failed\n",
+                "{link}: no internals leak"
+            );
+        } else {
+            // fail-open: the link was skipped and the request went on.
+            assert_eq!(reply.header("x-chain"), "ran");
+            assert_eq!(
+                origin.seen().len(),
+                before + 1,
+                "{link}: reached the origin"
+            );
+        }
+        assert_eq!(
+            failures(&client, &host, link, cause).await,
+            Some(1.0),
+            "{link}: counted as {cause}"
+        );
+        let logged = plugin_logs(&host, link);
+        assert!(
+            logged
+                .iter()
+                .any(|l| l["cause"] == cause && l["level"] == "WARN"),
+            "{link}: failure not logged: {logged:?}"
+        );
+    }
+    // Every failing instance was discarded; the chain still serves normally.
+    for _ in 0..3 {
+        let reply = client.get(host.proxy, "/fine").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.header("x-chain"), "ran");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_grants_nothing_but_what_the_manifest_names() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = hostile_dir();
+    let host = spawn_hostile(&origin, &dir);
+    let client = TestClient::new();
+
+    assert_eq!(
+        client.get(host.proxy, "/evil/snoop").await.status,
+        StatusCode::OK
+    );
+    let seen = origin.seen();
+    let h = |name: &str| {
+        seen[0]
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    for probe in [
+        "x-snoop-root",
+        "x-snoop-passwd",
+        "x-snoop-cwd-file",
+        "x-snoop-config",
+        "x-snoop-net",
+    ] {
+        assert!(h(probe).starts_with("denied"), "{probe}: {}", h(probe));
+    }
+    assert_eq!(h("x-snoop-env-count"), "0", "no environment");
+    assert_eq!(h("x-snoop-env-granted"), "");
+    assert_eq!(h("x-snoop-env-home"), "");
+    assert_eq!(h("x-snoop-args"), "0", "no arguments");
+    assert_eq!(h("x-snoop-stdin-bytes"), "0", "no host stdin");
+
+    assert_eq!(
+        client.get(host.proxy, "/evil/granted").await.status,
+        StatusCode::OK
+    );
+    let seen = origin.seen();
+    let h = |name: &str| {
+        seen[1]
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(
+        h("x-snoop-config"),
+        "allowed",
+        "granted config_dir is readable"
+    );
+    assert!(
+        h("x-snoop-config-sibling").starts_with("denied"),
+        "cannot climb out: {}",
+        h("x-snoop-config-sibling")
+    );
+    assert!(h("x-snoop-root").starts_with("denied"));
+    assert_eq!(
+        h("x-snoop-env-granted"),
+        "yes",
+        "granted variable is visible"
+    );
+    assert_eq!(h("x-snoop-env-count"), "1", "and only it");
+    assert_eq!(h("x-snoop-env-home"), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stdout_flood_is_captured_rate_limited_and_harmless() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = hostile_dir();
+    let host = spawn_hostile(&origin, &dir);
+    let client = TestClient::new();
+    let started = Instant::now();
+    let reply = client.get(host.proxy, "/evil/flood").await;
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(reply.status, StatusCode::OK);
+    let logged = plugin_logs(&host, "flood");
+    let lines = logged.iter().filter(|l| l["stream"] == "stdout").count();
+    println!("flood: 100000 lines written in {took:.2} s, {lines} logged");
+    assert!(lines > 0, "plugin output is logged with the plugin's name");
+    // A burst of 50, then 50 lines per second.
+    let allowed = 50.0 + 50.0 * took.ceil() + 1.0;
+    assert!(
+        (lines as f64) <= allowed,
+        "output is rate-limited: {lines} lines logged"
+    );
+    // Dropped lines are counted in summaries: once the second flood starts,
+    // every line of the first is accounted for, logged or dropped.
+    assert_eq!(
+        client.get(host.proxy, "/evil/flood").await.status,
+        StatusCode::OK
+    );
+    let logged = plugin_logs(&host, "flood");
+    let dropped: u64 = logged.iter().filter_map(|l| l["suppressed"].as_u64()).sum();
+    let shown = logged.iter().filter(|l| l["stream"] == "stdout").count() as u64;
+    assert!(
+        dropped + shown >= 100_000,
+        "{dropped} dropped + {shown} shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn well_behaved_requests_are_served_while_plugins_misbehave_and_memory_stays_bounded() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = hostile_dir();
+    let host = spawn_hostile(&origin, &dir);
+    let client = TestClient::new();
+    // Warm up, then measure the host's resident memory.
+    for _ in 0..20 {
+        client.get(host.proxy, "/fine").await;
+    }
+    let rss_before = host.rss_kib();
+    let mut hostile = Vec::new();
+    for i in 0..60 {
+        let link = ["loop", "grow", "panic"][i % 3];
+        let client = client.clone();
+        let addr = host.proxy;
+        hostile.push(tokio::spawn(async move {
+            client.get(addr, &format!("/evil/{link}")).await.status
+        }));
+    }
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..100 {
+        let t = Instant::now();
+        let reply = client.get(host.proxy, "/fine").await;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let fine_took = started.elapsed();
+    for h in hostile {
+        assert_eq!(
+            h.await.expect("hostile request"),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+    let rss_after = host.rss_kib();
+    println!(
+        "100 good requests in {fine_took:?} (slowest {slowest:?}) beside 60 hostile ones; RSS {} -> {} MiB",
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a good request waited {slowest:?}"
+    );
+    // 20 instances grew to their 16 MiB cap; the pool gives the memory back.
+    assert!(
+        rss_after < rss_before + 128 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
+/// Send raw bytes and read until the server closes or `limit` passes.
+async fn raw(addr: std::net::SocketAddr, bytes: &[u8], limit: Duration) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_http_gets_clear_answers_and_the_server_keeps_serving() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("passthrough")
+        .manifest(json!({ "proxychain": [{ "name": "p", "module": "passthrough.wasm" }] }));
+    let mut opts = options(dir.path(), origin.addr);
+    opts.header_read_timeout = Duration::from_millis(300);
+    opts.max_connections = 4;
+    let host = start_host(opts).await;
+    let addr = host.proxy_addr();
+
+    let malformed = raw(addr, b"GARBAGE\r\n\r\n", WAIT).await;
+    assert!(
+        malformed.starts_with("HTTP/1.1 400"),
+        "malformed request line: {malformed:?}"
+    );
+
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    let oversized = raw(addr, big.as_bytes(), WAIT).await;
+    assert!(
+        oversized.starts_with("HTTP/1.1 431"),
+        "oversized headers: {:?}",
+        &oversized[..oversized.len().min(80)]
+    );
+
+    // Slowloris: headers that never finish are cut off by the read timeout.
+    let started = Instant::now();
+    let slow = raw(addr, b"GET / HTTP/1.1\r\nhost: a\r\nx-slow: 1", WAIT).await;
+    let took = started.elapsed();
+    println!("slow headers closed after {took:?}: {slow:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "slow client held the connection {took:?}"
+    );
+    assert!(
+        slow.is_empty() || slow.starts_with("HTTP/1.1 408"),
+        "{slow:?}"
+    );
+
+    // Too many connections: beyond the cap a client gets 503 at once.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /hold HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.expect("response");
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    let refused = raw(addr, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n", WAIT).await;
+    assert!(
+        refused.starts_with("HTTP/1.1 503"),
+        "over the cap: {refused:?}"
+    );
+    drop(held);
+
+    // And the server still serves normally.
+    // (The held connections' slots free up as the server sees them close.)
+    wait_for("a normal request after the abuse", || async {
+        let req = http::Request::get("/after")
+            .body(Default::default())
+            .expect("request");
+        let reply = TestClient::new().try_send(addr, req).await.ok()?;
+        (reply.status == StatusCode::OK).then_some(())
+    })
+    .await;
+    host.shutdown().await;
+}
