@@ -115,6 +115,7 @@ impl Tuning {
         opts.engine = EngineSettings {
             max_instances: self.max_instances,
             compile_cache: self.compile_cache.clone(),
+            limits: true,
         };
         opts.watch.debounce = Duration::from_millis(self.debounce_ms);
         opts.watch.poll_interval =
@@ -220,7 +221,7 @@ async fn validate(dir: PathBuf) -> anyhow::Result<ExitCode> {
     // A small pool: validation instantiates each plugin once.
     let settings = EngineSettings {
         max_instances: 16,
-        compile_cache: None,
+        ..EngineSettings::default()
     };
     let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
     let metrics = crate::telemetry::metrics::Metrics::new();

@@ -29,6 +29,9 @@ pub struct EngineSettings {
     /// component bytes and engine settings: a restart then skips compiling
     /// unchanged plugins. `None` keeps only the in-memory cache.
     pub compile_cache: Option<std::path::PathBuf>,
+    /// Enforce `timeout_ms` and `memory_limit_mb`. Always on in the server;
+    /// off only to measure what the limits cost (the chain benchmark).
+    pub limits: bool,
 }
 
 impl Default for EngineSettings {
@@ -36,6 +39,7 @@ impl Default for EngineSettings {
         EngineSettings {
             max_instances: 1000,
             compile_cache: None,
+            limits: true,
         }
     }
 }
@@ -60,6 +64,7 @@ pub struct Runtime {
 
 struct RuntimeInner {
     engine: Engine,
+    limits: bool,
     linker: Linker<HostState>,
     cache: DashMap<[u8; 32], Component>,
 }
@@ -80,7 +85,7 @@ impl Runtime {
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(settings.limits)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         if let Some(dir) = &settings.compile_cache {
             let mut cache = wasmtime::CacheConfig::new();
@@ -101,10 +106,16 @@ impl Runtime {
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
+                limits: settings.limits,
                 linker,
                 cache: DashMap::new(),
             }),
         })
+    }
+
+    /// Whether time and memory limits are enforced.
+    pub fn limits(&self) -> bool {
+        self.inner.limits
     }
 
     /// The wasmtime engine.

@@ -29,17 +29,18 @@ fn link(name: &str, plugin: &str, instance: &str) -> Value {
     json!({ "name": name, "module": format!("{plugin}.wasm"), "config": config, "instance": instance })
 }
 
-async fn load(links: Vec<Value>) -> (ConfigDir, ChainSnapshot) {
+async fn load(links: Vec<Value>, limits: bool) -> (ConfigDir, ChainSnapshot) {
     let dir = ConfigDir::new();
     for p in ["passthrough", "add-headers", "block-paths"] {
         dir.add_plugin(p);
     }
     dir.manifest(json!({ "proxychain": links }));
-    let runtime = Runtime::new(EngineSettings {
+    let settings = EngineSettings {
         max_instances: 256,
-        compile_cache: None,
-    })
-    .expect("engine");
+        limits,
+        ..EngineSettings::default()
+    };
+    let runtime = Runtime::new(settings).expect("engine");
     let metrics = edgechain::telemetry::metrics::Metrics::new();
     let chain = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
         .load(dir.path())
@@ -99,7 +100,7 @@ fn chains(c: &mut Criterion) {
             })
             .collect::<Vec<_>>()
     };
-    let cases: Vec<(&str, Vec<Value>)> = vec![
+    let limited = [
         ("empty chain", vec![]),
         (
             "1 passthrough, per-request",
@@ -114,9 +115,22 @@ fn chains(c: &mut Criterion) {
         ("5 links, per-request", five("per-request")),
         ("5 links, reuse", five("reuse")),
     ];
+    // What the deadline (epoch checks) and the memory limiter cost.
+    let unlimited = [
+        ("5 links, per-request, no limits", five("per-request")),
+        ("5 links, reuse, no limits", five("reuse")),
+    ];
+    let cases = limited
+        .into_iter()
+        .map(|(name, links)| (name, links, true))
+        .chain(
+            unlimited
+                .into_iter()
+                .map(|(name, links)| (name, links, false)),
+        );
     let mut group = c.benchmark_group("chain");
-    for (name, links) in cases {
-        let (_dir, chain) = rt.block_on(load(links));
+    for (name, links, limits) in cases {
+        let (_dir, chain) = rt.block_on(load(links, limits));
         group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain)));
     }
     group.finish();

@@ -362,6 +362,19 @@ async fn bad_http_gets_clear_answers_and_the_server_keeps_serving() {
         &oversized[..oversized.len().min(80)]
     );
 
+    let many: String = (0..200).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let many = raw(
+        addr,
+        format!("GET / HTTP/1.1\r\nhost: a\r\n{many}\r\n").as_bytes(),
+        WAIT,
+    )
+    .await;
+    assert!(
+        many.starts_with("HTTP/1.1 431"),
+        "too many headers: {:?}",
+        &many[..many.len().min(80)]
+    );
+
     // Slowloris: headers that never finish are cut off by the read timeout.
     let started = Instant::now();
     let slow = raw(addr, b"GET / HTTP/1.1\r\nhost: a\r\nx-slow: 1", WAIT).await;

@@ -158,6 +158,7 @@ impl Plugin {
             memory_limit: usize::try_from(spec.memory_limit_mb << 20).unwrap_or(usize::MAX),
             config_dir: spec.grants.config_dir.as_ref().map(|d| dir.join(d)),
             env,
+            limits: runtime.limits(),
         });
         let mut plugin = Plugin {
             timeout: Duration::from_millis(spec.timeout_ms),

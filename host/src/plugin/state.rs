@@ -33,6 +33,8 @@ pub struct LinkContext {
     pub config_dir: Option<PathBuf>,
     /// Environment variables granted, with their values at load time.
     pub env: Vec<(String, String)>,
+    /// Enforce the deadline and the memory cap (see `EngineSettings::limits`).
+    pub limits: bool,
 }
 
 /// Store data of one plugin instance.
@@ -76,21 +78,24 @@ impl HostState {
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            link,
+            link: link.clone(),
             client_ip: None,
             limiter,
             deadline: Instant::now(),
         };
+        let limits = link.limits;
         let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
-                Err(DeadlineExceeded.into())
-            } else {
-                // Let other tasks run, then check again next tick.
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        if limits {
+            store.limiter(|s| &mut s.limiter);
+            store.epoch_deadline_callback(|ctx| {
+                if Instant::now() >= ctx.data().deadline {
+                    Err(DeadlineExceeded.into())
+                } else {
+                    // Let other tasks run, then check again next tick.
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
+        }
         Ok(store)
     }
 }
