@@ -102,6 +102,12 @@ struct Tuning {
     /// recompile unchanged plugins (must be writable; off when unset).
     #[arg(long, env = "EDGECHAIN_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
+    /// Where the JSON access log goes: `stdout` or `off`.
+    #[arg(long, default_value = "stdout", env = "EDGECHAIN_ACCESS_LOG", value_parser = ["stdout", "off"])]
+    access_log: String,
+    /// Seconds to let in-flight requests finish after SIGTERM before exiting.
+    #[arg(long, default_value_t = 30, env = "EDGECHAIN_DRAIN_TIMEOUT_SECS")]
+    drain_timeout_secs: u64,
     /// Diagnostic log filter (RUST_LOG syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", env = "EDGECHAIN_LOG_LEVEL")]
     log_level: String,
@@ -111,6 +117,8 @@ impl Tuning {
     fn apply(&self, opts: &mut ServeOptions) {
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
+        opts.access_log = self.access_log == "stdout";
+        opts.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
         opts.engine = EngineSettings {
             max_instances: self.max_instances,

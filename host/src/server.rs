@@ -6,9 +6,11 @@ use crate::admin::Admin;
 use crate::chain::{ChainLoader, ChainSnapshot, LoadError};
 use crate::engine::{EngineError, EngineSettings, Runtime};
 use crate::kv::KvStore;
+use crate::proxy::completion::Observer;
 use crate::proxy::{Proxy, SharedChain};
 use crate::reload::Reloader;
 use crate::reload::watch::{Watch, WatchSettings};
+use crate::telemetry::access::AccessLog;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{Upstream, UpstreamSettings};
 use arc_swap::ArcSwap;
@@ -49,6 +51,8 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// Automatic reload triggers.
     pub watch: WatchSettings,
+    /// Write the JSON access log to stdout.
+    pub access_log: bool,
 }
 
 impl ServeOptions {
@@ -70,6 +74,7 @@ impl ServeOptions {
             engine: EngineSettings::default(),
             drain_timeout: Duration::from_secs(30),
             watch: WatchSettings::default(),
+            access_log: true,
         }
     }
 }
@@ -137,7 +142,21 @@ impl Server {
 
         let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
         upstream.timeout = opts.upstream_timeout;
-        let proxy = Arc::new(Proxy::new(chain.clone(), Upstream::new(upstream)));
+        let access = if opts.access_log {
+            AccessLog::stdout(metrics.requests.access_log_dropped.clone()).map_err(|source| {
+                StartError::Bind {
+                    addr: opts.listen,
+                    source,
+                }
+            })?
+        } else {
+            AccessLog::disabled()
+        };
+        let observer = Observer {
+            access,
+            metrics: metrics.requests.clone(),
+        };
+        let proxy = Arc::new(Proxy::new(chain.clone(), Upstream::new(upstream), observer));
         let admin = Arc::new(Admin::new(reloader.clone(), metrics.clone()));
         admin.set_ready();
 

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use edgechain::chain::walk::RequestOutcome;
+use edgechain::chain::walk::{RequestOutcome, WalkLog};
 use edgechain::chain::{ChainLoader, ChainSnapshot};
 use edgechain::engine::{EngineSettings, Runtime};
 use edgechain::kv::KvStore;
@@ -69,10 +69,11 @@ fn response() -> http::Response<Full<Bytes>> {
 
 /// One full pass: request walk, then response walk, as the proxy does it.
 async fn pass(chain: &ChainSnapshot) {
-    match chain.run_request(request(), Some(CLIENT)).await {
+    let mut log = WalkLog::default();
+    match chain.run_request(request(), Some(CLIENT), &mut log).await {
         RequestOutcome::Forward(req, walk) => {
             black_box(req);
-            let resp = walk.run(response()).await;
+            let resp = walk.run(response(), &mut log).await;
             black_box(resp.into_body().collect().await.ok());
         }
         _ => panic!("bench request must be forwarded"),

@@ -17,6 +17,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A body that is either the original stream or one the chain rebuilt.
 pub type ChainBody<B> = Either<B, Full<Bytes>>;
@@ -38,6 +40,39 @@ pub struct ResponseWalk<'c> {
     pending: Vec<LinkInstance<'c>>,
     /// The request as passed on; `None` when no link ran.
     request: Option<WitRequest>,
+}
+
+/// What the chain did to one request, for the access log and metrics.
+#[derive(Debug, Default)]
+pub struct WalkLog {
+    /// One entry per hook call (or failure), in call order.
+    pub links: Vec<LinkRecord>,
+    /// The link that answered at the edge, if one did.
+    pub answered_by: Option<Arc<str>>,
+    /// Time spent getting instances and running hooks.
+    pub plugin_time: Duration,
+}
+
+/// One link's part in a request.
+#[derive(Debug, Clone)]
+pub struct LinkRecord {
+    /// The link's name.
+    pub link: Arc<str>,
+    /// `request` or `response`.
+    pub phase: &'static str,
+    /// `next`, `respond`, `ok`, `failed:<cause>` (fail-closed) or
+    /// `skipped:<cause>` (fail-open).
+    pub outcome: String,
+}
+
+impl WalkLog {
+    fn record(&mut self, link: &Plugin, phase: &'static str, outcome: impl Into<String>) {
+        self.links.push(LinkRecord {
+            link: link.name_arc(),
+            phase,
+            outcome: outcome.into(),
+        });
+    }
 }
 
 enum Body<B> {
@@ -62,7 +97,12 @@ pub fn host_response(status: StatusCode, message: &str) -> Response<Full<Bytes>>
 }
 
 /// Apply the link's policy to a failure: log it, then skip or reject.
-fn on_failure(link: &Plugin, failure: &LinkFailure, phase: &'static str) -> Flow {
+fn on_failure(
+    link: &Plugin,
+    failure: &LinkFailure,
+    phase: &'static str,
+    log: &mut WalkLog,
+) -> Flow {
     link.record_failure(failure);
     tracing::warn!(
         plugin = link.name(),
@@ -72,7 +112,7 @@ fn on_failure(link: &Plugin, failure: &LinkFailure, phase: &'static str) -> Flow
         policy = ?link.on_error(),
         "plugin failed"
     );
-    match (link.on_error(), failure) {
+    let flow = match (link.on_error(), failure) {
         (_, LinkFailure::BodyTooLarge(_)) if phase == "request" => Flow::Reject(host_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large",
@@ -90,7 +130,13 @@ fn on_failure(link: &Plugin, failure: &LinkFailure, phase: &'static str) -> Flow
             StatusCode::INTERNAL_SERVER_ERROR,
             "edge module failed",
         )),
-    }
+    };
+    let verdict = match flow {
+        Flow::Skip => "skipped",
+        Flow::Reject(_) => "failed",
+    };
+    log.record(link, phase, format!("{verdict}:{}", failure.cause()));
+    flow
 }
 
 /// Buffer a body up to `limit` bytes.
@@ -194,6 +240,7 @@ impl ChainSnapshot {
         &self,
         req: http::Request<B>,
         client_ip: Option<IpAddr>,
+        log: &mut WalkLog,
     ) -> RequestOutcome<'_, B>
     where
         B: http_body::Body<Data = Bytes>,
@@ -227,7 +274,7 @@ impl ChainSnapshot {
                     Ok(()) => {}
                     Err(BufferError::TooLarge) => {
                         let failure = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
-                        if let Flow::Reject(r) = on_failure(link, &failure, "request") {
+                        if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                             return RequestOutcome::Rejected(r);
                         }
                     }
@@ -240,15 +287,22 @@ impl ChainSnapshot {
                     }
                 }
             }
+            let started = Instant::now();
             let mut instance = match link.instance(client_ip).await {
                 Ok(i) => i,
-                Err(failure) => match on_failure(link, &failure, "request") {
-                    Flow::Skip => continue,
-                    Flow::Reject(r) => return RequestOutcome::Rejected(r),
-                },
+                Err(failure) => {
+                    log.plugin_time += started.elapsed();
+                    match on_failure(link, &failure, "request", log) {
+                        Flow::Skip => continue,
+                        Flow::Reject(r) => return RequestOutcome::Rejected(r),
+                    }
+                }
             };
             lend_body(&mut wit.body, &mut body, needs.request_body);
             let result = instance.on_request(&wit).await;
+            let took = started.elapsed();
+            log.plugin_time += took;
+            link.record_call(took);
             let lent = wit.body.take();
             let failure = match result {
                 Ok(RequestAction::Next(mut next)) => match convert::request_from_wit(&next) {
@@ -256,6 +310,7 @@ impl ChainSnapshot {
                         settle_body(&mut body, lent, next.body.take());
                         valid = Some(v);
                         wit = next;
+                        log.record(link, "request", "next");
                         if needs.response_phase {
                             pending.push(instance);
                         }
@@ -269,6 +324,8 @@ impl ChainSnapshot {
                         let mut answer = Response::new(Full::new(Bytes::from(body)));
                         *answer.status_mut() = status;
                         *answer.headers_mut() = headers;
+                        log.record(link, "request", "respond");
+                        log.answered_by = Some(link.name_arc());
                         return RequestOutcome::Answered(
                             answer,
                             ResponseWalk {
@@ -284,7 +341,7 @@ impl ChainSnapshot {
             // The link failed: restore what it was lent and apply its policy.
             instance.poison();
             settle_body(&mut body, lent, None);
-            if let Flow::Reject(r) = on_failure(link, &failure, "request") {
+            if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                 return RequestOutcome::Rejected(r);
             }
         }
@@ -323,7 +380,7 @@ impl<'c> ResponseWalk<'c> {
 
     /// Run `on-response` on the pending links, last first, and build the
     /// response for the client.
-    pub async fn run<B>(self, resp: Response<B>) -> Response<ChainBody<B>>
+    pub async fn run<B>(self, resp: Response<B>, log: &mut WalkLog) -> Response<ChainBody<B>>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -353,7 +410,7 @@ impl<'c> ResponseWalk<'c> {
                     Ok(()) => {}
                     Err(BufferError::TooLarge) => {
                         let f = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
-                        if let Flow::Reject(r) = on_failure(link, &f, "response") {
+                        if let Flow::Reject(r) = on_failure(link, &f, "response", log) {
                             return r.map(Either::Right);
                         }
                     }
@@ -365,7 +422,11 @@ impl<'c> ResponseWalk<'c> {
                 }
             }
             lend_body(&mut wit.body, &mut body, needs.response_body);
+            let started = Instant::now();
             let result = instance.on_response(&request, &wit).await;
+            let took = started.elapsed();
+            log.plugin_time += took;
+            link.record_call(took);
             let lent = wit.body.take();
             let failure = match result {
                 Ok(mut next) => match convert::response_from_wit(&next) {
@@ -373,6 +434,7 @@ impl<'c> ResponseWalk<'c> {
                         settle_body(&mut body, lent, next.body.take());
                         rewritten = Some(head);
                         wit = next;
+                        log.record(link, "response", "ok");
                         continue;
                     }
                     Err(e) => LinkFailure::Invalid(e.to_string()),
@@ -382,7 +444,7 @@ impl<'c> ResponseWalk<'c> {
             instance.poison();
             settle_body(&mut body, lent, None);
             let link = instance.plugin();
-            if let Flow::Reject(r) = on_failure(link, &failure, "response") {
+            if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
                 return r.map(Either::Right);
             }
         }

@@ -13,7 +13,7 @@ pub mod state;
 use crate::config::{InstanceMode, LinkSpec, OnError};
 use crate::engine::Runtime;
 use crate::kv::Namespace;
-use crate::telemetry::metrics::PluginMetrics;
+use crate::telemetry::metrics::{PluginHandles, PluginMetrics};
 use crossbeam_queue::ArrayQueue;
 use output::LinkOutput;
 use state::{DeadlineExceeded, HostState, LinkContext};
@@ -117,6 +117,7 @@ pub struct Plugin {
     warm: Option<ArrayQueue<Warm>>,
     timeout: Duration,
     metrics: Arc<PluginMetrics>,
+    handles: PluginHandles,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -144,6 +145,7 @@ impl Plugin {
         let pre = runtime.linker().instantiate_pre(component).map_err(world)?;
         let pre = bindings::PluginPre::new(pre).map_err(world)?;
         let name: Arc<str> = spec.name.as_str().into();
+        let name_for_metrics = name.clone();
         let env = spec
             .grants
             .env
@@ -168,6 +170,7 @@ impl Plugin {
             context,
             pre,
             needs: Needs::default(),
+            handles: metrics.handles(&name_for_metrics),
             metrics,
         };
         let declared = {
@@ -206,9 +209,20 @@ impl Plugin {
         self.spec.on_error
     }
 
+    /// The link's name, shared.
+    pub fn name_arc(&self) -> Arc<str> {
+        self.context.name.clone()
+    }
+
     /// Count a failure of this link in the metrics.
     pub fn record_failure(&self, failure: &LinkFailure) {
         self.metrics.failure(&self.spec.name, failure.cause());
+    }
+
+    /// Count one hook call and its duration (instantiation included).
+    pub fn record_call(&self, took: Duration) {
+        self.handles.calls.inc();
+        self.handles.duration.observe(took.as_secs_f64());
     }
 
     /// An instance pinned to one request: a warm one in `reuse` mode if any is
@@ -234,6 +248,7 @@ impl Plugin {
                 Warm { store, guest }
             }
         };
+        self.handles.instances.inc();
         let mut instance = LinkInstance {
             plugin: self,
             warm: Some(warm),
@@ -330,6 +345,7 @@ impl<'p> LinkInstance<'p> {
 
 impl Drop for LinkInstance<'_> {
     fn drop(&mut self) {
+        self.plugin.handles.instances.dec();
         if self.failed {
             return;
         }

@@ -4,21 +4,25 @@
 //! The request path does one atomic load of the chain pointer and never
 //! touches the filesystem or a global lock.
 
+pub mod completion;
 pub mod convert;
 
 use crate::chain::ChainSnapshot;
-use crate::chain::walk::{ChainBody, RequestOutcome, host_response};
+use crate::chain::walk::{ChainBody, RequestOutcome, WalkLog, host_response};
+use crate::telemetry::access::RequestFacts;
 use crate::upstream::{Upstream, UpstreamError};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use completion::{Completion, Observer, Pending};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 /// The body of every response the proxy sends.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Completion<Either<Incoming, Full<Bytes>>>;
 
 /// The current chain, swapped atomically on reload.
 pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
@@ -27,12 +31,22 @@ pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
 pub struct Proxy {
     chain: SharedChain,
     upstream: Upstream<ChainBody<Incoming>>,
+    observer: Observer,
 }
 
 impl Proxy {
-    /// A proxy serving `chain` in front of `upstream`.
-    pub fn new(chain: SharedChain, upstream: Upstream<ChainBody<Incoming>>) -> Self {
-        Proxy { chain, upstream }
+    /// A proxy serving `chain` in front of `upstream`, reporting finished
+    /// requests to `observer`.
+    pub fn new(
+        chain: SharedChain,
+        upstream: Upstream<ChainBody<Incoming>>,
+        observer: Observer,
+    ) -> Self {
+        Proxy {
+            chain,
+            upstream,
+            observer,
+        }
     }
 
     /// The chain handle (for reloads and readiness).
@@ -42,22 +56,86 @@ impl Proxy {
 
     /// Serve one request from `client`. Always produces a response.
     pub async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<ProxyBody> {
-        let chain = self.chain.load_full();
+        let started = Instant::now();
+        let time = SystemTime::now();
         let client_ip = Some(client.ip());
-        match chain.run_request(req, client_ip).await {
+        let (parts, body) = req.into_parts();
+        let facts = if self.observer.access.enabled() {
+            RequestFacts::of(&parts, client_ip)
+        } else {
+            RequestFacts::default()
+        };
+        if let Some(len) = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        {
+            self.observer.metrics.request_bytes.inc_by(len);
+        }
+        let req = Request::from_parts(parts, body);
+        let mut log = WalkLog::default();
+        let mut upstream_status = None;
+        let mut upstream_time = None;
+        let chain = self.chain.load_full();
+        let resp = match chain.run_request(req, client_ip, &mut log).await {
             RequestOutcome::Forward(mut req, walk) => {
                 convert::add_forwarded(req.headers_mut(), client_ip);
-                match self.upstream.send(req).await {
-                    Ok(resp) => walk.run(resp).await,
-                    Err(e) => upstream_failure(&e).map(Either::Right),
+                let sent = Instant::now();
+                let result = self.upstream.send(req).await;
+                let took = sent.elapsed();
+                upstream_time = Some(took);
+                self.observer
+                    .metrics
+                    .upstream_duration
+                    .observe(took.as_secs_f64());
+                match result {
+                    Ok(resp) => {
+                        upstream_status = Some(resp.status().as_u16());
+                        walk.run(resp, &mut log).await
+                    }
+                    Err(e) => {
+                        self.observer.metrics.upstream_error(e.kind());
+                        upstream_failure(&e).map(Either::Right)
+                    }
                 }
             }
-            RequestOutcome::Answered(resp, walk) => walk.run(resp).await.map(|b| match b {
-                Either::Left(full) | Either::Right(full) => Either::Right(full),
-            }),
+            RequestOutcome::Answered(resp, walk) => {
+                walk.run(resp, &mut log).await.map(|b| match b {
+                    Either::Left(full) | Either::Right(full) => Either::Right(full),
+                })
+            }
             RequestOutcome::Rejected(resp) => resp.map(Either::Right),
-        }
+        };
+        let (parts, body) = resp.into_parts();
+        let pending = Pending {
+            started,
+            time,
+            facts,
+            status: parts.status.as_u16(),
+            content_type: parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default(),
+            header_bytes: head_bytes(&parts),
+            upstream_status,
+            upstream_time,
+            walk: log,
+        };
+        let body = Completion::new(body, pending, self.observer.clone());
+        Response::from_parts(parts, body)
     }
+}
+
+/// The size of the response head on the wire, estimated: status line,
+/// headers and the blank line (hyper adds `date` and may add framing).
+fn head_bytes(parts: &http::response::Parts) -> u64 {
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    (17 + headers + 37 + 2) as u64
 }
 
 fn upstream_failure(e: &UpstreamError) -> Response<Full<Bytes>> {

@@ -8,6 +8,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -126,13 +127,67 @@ pub struct FailureLabels {
     pub cause: String,
 }
 
+/// Labels naming one plugin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    /// The link's name.
+    pub plugin: String,
+}
+
+/// Buckets for plugin hook latency, in seconds: 10 µs to 100 ms.
+const HOOK_BUCKETS: [f64; 10] = [
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 2.5e-2, 1e-1,
+];
+
+fn hook_histogram() -> Histogram {
+    Histogram::new(HOOK_BUCKETS)
+}
+
 /// Per-plugin outcomes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PluginMetrics {
     failures: Family<FailureLabels, Counter>,
+    calls: Family<PluginLabel, Counter>,
+    duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
+    instances: Family<PluginLabel, Gauge>,
+}
+
+impl Default for PluginMetrics {
+    fn default() -> Self {
+        PluginMetrics {
+            failures: Family::default(),
+            calls: Family::default(),
+            duration: Family::new_with_constructor(hook_histogram),
+            instances: Family::default(),
+        }
+    }
+}
+
+/// One plugin's metric handles, looked up once at load so the request path
+/// only touches atomics.
+#[derive(Debug, Clone)]
+pub struct PluginHandles {
+    /// Hook calls.
+    pub calls: Counter,
+    /// Hook latency, instantiation included.
+    pub duration: Histogram,
+    /// Instances pinned to requests right now.
+    pub instances: Gauge,
 }
 
 impl PluginMetrics {
+    /// The handles of plugin `name`.
+    pub fn handles(&self, name: &str) -> PluginHandles {
+        let label = PluginLabel {
+            plugin: name.to_owned(),
+        };
+        PluginHandles {
+            calls: self.calls.get_or_create(&label).clone(),
+            duration: self.duration.get_or_create(&label).clone(),
+            instances: self.instances.get_or_create(&label).clone(),
+        }
+    }
+
     /// Count one failure of `plugin`.
     pub fn failure(&self, plugin: &str, cause: &str) {
         self.failures
@@ -145,9 +200,166 @@ impl PluginMetrics {
 
     fn register(&self, r: &mut Registry) {
         r.register(
+            "edgechain_plugin_calls",
+            "Plugin hook calls (on-request and on-response)",
+            self.calls.clone(),
+        );
+        r.register(
+            "edgechain_plugin_call_duration_seconds",
+            "Plugin hook latency, getting the instance included",
+            self.duration.clone(),
+        );
+        r.register(
+            "edgechain_plugin_instances_in_use",
+            "Plugin instances pinned to in-flight requests",
+            self.instances.clone(),
+        );
+        r.register(
             "edgechain_plugin_failures",
             "Plugin hook failures by plugin and cause; each went through the link's on_error policy",
             self.failures.clone(),
+        );
+    }
+}
+
+/// Labels of a finished request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `1xx` … `5xx`.
+    pub code: String,
+    /// The link that answered at the edge; empty when the next hop (or the
+    /// host itself) answered.
+    pub answered_by: String,
+}
+
+/// Label naming an upstream failure kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `connect`, `timeout` or `protocol`.
+    pub kind: String,
+}
+
+/// Label naming the build.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// Crate version.
+    pub version: String,
+    /// wasmtime version.
+    pub wasmtime: String,
+}
+
+/// Request latency buckets, in seconds: 100 µs to 10 s.
+const REQUEST_BUCKETS: [f64; 14] = [
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+/// Per-request traffic metrics.
+#[derive(Debug)]
+pub struct RequestMetrics {
+    requests: Family<RequestLabels, Counter>,
+    /// Request body bytes, as declared by `Content-Length`.
+    pub request_bytes: Counter,
+    /// Response body bytes sent to clients.
+    pub response_bytes: Counter,
+    /// Arrival to last response byte.
+    pub duration: Histogram,
+    /// Sending to the next hop until its response headers.
+    pub upstream_duration: Histogram,
+    upstream_errors: Family<KindLabel, Counter>,
+    /// Access log lines dropped because stdout was too slow.
+    pub access_log_dropped: Counter,
+    build: Family<BuildLabels, Gauge>,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                wasmtime: "48".to_owned(),
+            })
+            .set(1);
+        RequestMetrics {
+            requests: Family::default(),
+            request_bytes: Counter::default(),
+            response_bytes: Counter::default(),
+            duration: Histogram::new(REQUEST_BUCKETS),
+            upstream_duration: Histogram::new(REQUEST_BUCKETS),
+            upstream_errors: Family::default(),
+            access_log_dropped: Counter::default(),
+            build,
+        }
+    }
+}
+
+impl RequestMetrics {
+    /// Count a finished request.
+    pub fn request(&self, status: u16, answered_by: Option<&str>) {
+        let code = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                code: code.to_owned(),
+                answered_by: answered_by.unwrap_or_default().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count a failed attempt to reach the next hop.
+    pub fn upstream_error(&self, kind: &str) {
+        self.upstream_errors
+            .get_or_create(&KindLabel {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "edgechain_requests",
+            "Requests answered, by status class and by the link that answered at the edge",
+            self.requests.clone(),
+        );
+        r.register(
+            "edgechain_request_bytes",
+            "Request body bytes received (as declared by Content-Length)",
+            self.request_bytes.clone(),
+        );
+        r.register(
+            "edgechain_response_bytes",
+            "Response body bytes sent",
+            self.response_bytes.clone(),
+        );
+        r.register(
+            "edgechain_request_duration_seconds",
+            "Time from a request's arrival to its last response byte",
+            self.duration.clone(),
+        );
+        r.register(
+            "edgechain_upstream_duration_seconds",
+            "Time from sending to the next hop to its response headers",
+            self.upstream_duration.clone(),
+        );
+        r.register(
+            "edgechain_upstream_errors",
+            "Requests the next hop did not answer, by kind",
+            self.upstream_errors.clone(),
+        );
+        r.register(
+            "edgechain_access_log_dropped",
+            "Access log lines dropped because stdout could not keep up",
+            self.access_log_dropped.clone(),
+        );
+        r.register(
+            "edgechain_build_info",
+            "Build of this process (always 1)",
+            self.build.clone(),
         );
     }
 }
@@ -159,6 +371,8 @@ pub struct Metrics {
     pub reload: std::sync::Arc<ReloadMetrics>,
     /// Per-plugin outcomes.
     pub plugins: std::sync::Arc<PluginMetrics>,
+    /// Traffic.
+    pub requests: std::sync::Arc<RequestMetrics>,
 }
 
 impl Default for Metrics {
@@ -175,10 +389,13 @@ impl Metrics {
         reload.register(&mut registry);
         let plugins = std::sync::Arc::new(PluginMetrics::default());
         plugins.register(&mut registry);
+        let requests = std::sync::Arc::new(RequestMetrics::default());
+        requests.register(&mut registry);
         Metrics {
             registry,
             reload,
             plugins,
+            requests,
         }
     }
 

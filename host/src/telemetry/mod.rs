@@ -1,6 +1,7 @@
 //! Diagnostics: JSON lines on stderr (level, time, message, fields), as the
 //! platform's log pipeline expects. Stdout is reserved for access logs.
 
+pub mod access;
 pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
