@@ -104,6 +104,8 @@ pub enum Behaviour {
     Echo,
     /// Never answer (holds the connection), for timeout tests.
     Hang,
+    /// Answer like `Echo`, after a delay.
+    Slow(Duration),
 }
 
 /// A real HTTP/1.1 origin on `127.0.0.1:0` that records what reaches it.
@@ -182,8 +184,10 @@ async fn answer(
         headers: parts.headers,
         body: body.clone(),
     });
-    if let Behaviour::Hang = behaviour {
-        std::future::pending::<()>().await;
+    match behaviour {
+        Behaviour::Hang => std::future::pending::<()>().await,
+        Behaviour::Slow(delay) => tokio::time::sleep(delay).await,
+        Behaviour::Echo => {}
     }
     let out = match path
         .strip_prefix("/bytes/")
@@ -401,6 +405,23 @@ pub struct HostProcess {
     /// Admin address.
     pub admin: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+/// Collect a child's output lines on a thread; `on_line` sees each first.
+fn collect_lines(
+    pipe: impl std::io::Read + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+    on_line: impl Fn(&str) + Send + 'static,
+) {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            on_line(&line);
+            lines.lock().expect("output lines").push(line);
+        }
+    });
 }
 
 impl HostProcess {
@@ -413,7 +434,6 @@ impl HostProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> HostProcess {
-        use std::io::BufRead;
         let mut cmd = std::process::Command::new(bin);
         cmd.arg("serve")
             .arg("--config")
@@ -430,22 +450,27 @@ impl HostProcess {
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("spawn edgechain");
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr pipe");
-        let lines = stderr.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
+        let tx = Mutex::new(tx);
+        collect_lines(
+            child.stderr.take().expect("stderr pipe"),
+            stderr.clone(),
+            move |line| {
                 if line.contains("\"message\":\"serving\"") {
-                    let _ = tx.send(line.clone());
+                    let _ = tx.lock().map(|tx| tx.send(line.to_owned()));
                 }
-                lines.lock().expect("log lines").push(line);
-            }
-        });
+            },
+        );
+        collect_lines(
+            child.stdout.take().expect("stdout pipe"),
+            stdout.clone(),
+            |_| {},
+        );
         let serving = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!(
@@ -465,12 +490,18 @@ impl HostProcess {
             admin: addr("admin"),
             child,
             stderr,
+            stdout,
         }
     }
 
     /// Stderr lines so far.
     pub fn logs(&self) -> Vec<String> {
         self.stderr.lock().expect("log lines").clone()
+    }
+
+    /// Stdout lines so far (the access log).
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().expect("output lines").clone()
     }
 
     /// Resident set size of the process, in KiB.
