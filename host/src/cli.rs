@@ -33,6 +33,13 @@ enum Command {
         /// The config directory.
         #[arg(default_value = "/opt/proxy_config", env = "EDGECHAIN_CONFIG")]
         dir: PathBuf,
+        /// A directory modules may be loaded from by absolute path (repeatable).
+        #[arg(
+            long = "module-dir",
+            env = "EDGECHAIN_MODULE_DIRS",
+            value_delimiter = ','
+        )]
+        module_dirs: Vec<PathBuf>,
     },
     /// Serve the chain in DIR in front of a built-in echo origin, for trying
     /// plugins out.
@@ -105,6 +112,15 @@ struct Tuning {
     /// Where the JSON access log goes: `stdout` or `off`.
     #[arg(long, default_value = "stdout", env = "EDGECHAIN_ACCESS_LOG", value_parser = ["stdout", "off"])]
     access_log: String,
+    /// A directory modules may be loaded from by absolute path, for wasm
+    /// delivered by an image or volume rather than the config mount
+    /// (repeatable, or comma-separated in the environment).
+    #[arg(
+        long = "module-dir",
+        env = "EDGECHAIN_MODULE_DIRS",
+        value_delimiter = ','
+    )]
+    module_dirs: Vec<PathBuf>,
     /// Seconds to let in-flight requests finish after SIGTERM before exiting.
     #[arg(long, default_value_t = 30, env = "EDGECHAIN_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: u64,
@@ -118,6 +134,7 @@ impl Tuning {
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
         opts.access_log = self.access_log == "stdout";
+        opts.module_dirs = self.module_dirs.clone();
         opts.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
         opts.engine = EngineSettings {
@@ -147,7 +164,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Validate { dir } => return validate(dir).await,
+            Command::Validate { dir, module_dirs } => return validate(dir, module_dirs).await,
             Command::Demo(args) => demo(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
@@ -225,7 +242,7 @@ async fn wait_for_shutdown(_server: &Server) -> anyhow::Result<()> {
         .context("cannot wait for Ctrl-C")
 }
 
-async fn validate(dir: PathBuf) -> anyhow::Result<ExitCode> {
+async fn validate(dir: PathBuf, module_dirs: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     // A small pool: validation instantiates each plugin once.
     let settings = EngineSettings {
         max_instances: 16,
@@ -233,7 +250,8 @@ async fn validate(dir: PathBuf) -> anyhow::Result<ExitCode> {
     };
     let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
     let metrics = crate::telemetry::metrics::Metrics::new();
-    let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone());
+    let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
+        .with_module_dirs(module_dirs);
     match loader.load(&dir).await {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {

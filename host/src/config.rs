@@ -173,19 +173,24 @@ struct RawGrants {
 
 impl Manifest {
     /// Read and validate `dir/proxychain.json`. Files it names are not opened
-    /// here; the chain loader does that.
-    pub fn load(dir: &Path) -> Result<(Manifest, Vec<u8>), ManifestError> {
+    /// here; the chain loader does that. Modules may be named by absolute path
+    /// only inside one of `module_dirs` (the operator's `--module-dir`).
+    pub fn load(dir: &Path, module_dirs: &[PathBuf]) -> Result<(Manifest, Vec<u8>), ManifestError> {
         let path = dir.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path).map_err(|source| ManifestError::Read {
             path: path.clone(),
             source,
         })?;
-        let manifest = Manifest::parse(&path, &bytes)?;
+        let manifest = Manifest::parse(&path, &bytes, module_dirs)?;
         Ok((manifest, bytes))
     }
 
     /// Validate manifest text; `path` is only used in error messages.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+    pub fn parse(
+        path: &Path,
+        bytes: &[u8],
+        module_dirs: &[PathBuf],
+    ) -> Result<Manifest, ManifestError> {
         let raw: RawManifest =
             serde_json::from_slice(bytes).map_err(|source| ManifestError::Syntax {
                 path: path.to_owned(),
@@ -206,7 +211,7 @@ impl Manifest {
             };
             let raw: RawLink =
                 serde_json::from_value(value).map_err(|e| entry_error(e.to_string()))?;
-            let link = validate_link(raw).map_err(entry_error)?;
+            let link = validate_link(raw, module_dirs).map_err(entry_error)?;
             if !seen.insert(link.name.clone()) {
                 return Err(entry_error(format!(
                     "name `{}` is used by an earlier entry; names must be unique",
@@ -219,7 +224,7 @@ impl Manifest {
     }
 }
 
-fn validate_link(raw: RawLink) -> Result<LinkSpec, String> {
+fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, String> {
     if raw.name.is_empty()
         || !raw
             .name
@@ -231,7 +236,7 @@ fn validate_link(raw: RawLink) -> Result<LinkSpec, String> {
             raw.name
         ));
     }
-    let module = relative_path(&raw.module).map_err(|e| format!("module: {e}"))?;
+    let module = module_path(&raw.module, module_dirs).map_err(|e| format!("module: {e}"))?;
     let config = match raw.config {
         None | Some(serde_json::Value::Null) => ConfigSource::None,
         Some(serde_json::Value::String(p)) => {
@@ -292,6 +297,31 @@ fn validate_link(raw: RawLink) -> Result<LinkSpec, String> {
     })
 }
 
+/// A module path: relative to the config directory, or absolute inside one of
+/// the directories the operator allowed (for wasm delivered by an image or a
+/// volume, too large for a ConfigMap).
+fn module_path(p: &str, module_dirs: &[PathBuf]) -> Result<PathBuf, String> {
+    let path = Path::new(p);
+    if !path.is_absolute() {
+        return relative_path(p);
+    }
+    let normal = path.components().all(|c| {
+        matches!(
+            c,
+            Component::RootDir | Component::Normal(_) | Component::CurDir
+        )
+    });
+    if normal && module_dirs.iter().any(|d| path.starts_with(d) && path != d) {
+        Ok(path.to_owned())
+    } else if module_dirs.is_empty() {
+        Err(format!(
+            "`{p}` must be relative to the config directory (or allowed with --module-dir)"
+        ))
+    } else {
+        Err(format!("`{p}` is not inside a --module-dir"))
+    }
+}
+
 /// Paths in the manifest stay inside the config directory: relative, no `..`.
 fn relative_path(p: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(p);
@@ -317,7 +347,12 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Manifest, String> {
-        Manifest::parse(Path::new("m.json"), json.as_bytes()).map_err(|e| e.to_string())
+        Manifest::parse(
+            Path::new("m.json"),
+            json.as_bytes(),
+            &[PathBuf::from("/mods")],
+        )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -348,6 +383,21 @@ mod tests {
     }
 
     #[test]
+    fn absolute_modules_only_inside_module_dirs() {
+        let m = parse(r#"{"proxychain":[{"name":"a","module":"/mods/a/x.wasm"}]}"#);
+        assert_eq!(
+            m.map(|m| m.links[0].module.clone()),
+            Ok(PathBuf::from("/mods/a/x.wasm"))
+        );
+        let none = Manifest::parse(
+            Path::new("m"),
+            br#"{"proxychain":[{"name":"a","module":"/m/x.wasm"}]}"#,
+            &[],
+        );
+        assert!(none.is_err_and(|e| e.to_string().contains("--module-dir")));
+    }
+
+    #[test]
     fn empty_chain_is_valid() {
         assert_eq!(parse(r#"{"proxychain":[]}"#).map(|m| m.links.len()), Ok(0));
     }
@@ -370,7 +420,11 @@ mod tests {
             ),
             (
                 r#"{"proxychain":[{"name":"a","module":"/x.wasm"}]}"#,
-                "must be relative",
+                "not inside a --module-dir",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"/mods/../x.wasm"}]}"#,
+                "not inside a --module-dir",
             ),
             (
                 r#"{"proxychain":[{"name":"a","module":"a.wasm"},{"name":"a","module":"b.wasm"}]}"#,

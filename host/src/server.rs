@@ -53,6 +53,9 @@ pub struct ServeOptions {
     pub watch: WatchSettings,
     /// Write the JSON access log to stdout.
     pub access_log: bool,
+    /// Directories outside the config directory that modules may be loaded
+    /// from by absolute path (wasm delivered by an image or a volume).
+    pub module_dirs: Vec<PathBuf>,
 }
 
 impl ServeOptions {
@@ -75,6 +78,7 @@ impl ServeOptions {
             drain_timeout: Duration::from_secs(30),
             watch: WatchSettings::default(),
             access_log: true,
+            module_dirs: Vec::new(),
         }
     }
 }
@@ -114,7 +118,8 @@ impl Server {
     pub async fn start(opts: ServeOptions) -> Result<Server, StartError> {
         let runtime = Runtime::new(opts.engine.clone())?;
         let metrics = Arc::new(Metrics::new());
-        let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone());
+        let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
+            .with_module_dirs(opts.module_dirs.clone());
         let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
         let reloader = Arc::new(Reloader::new(
             loader,

@@ -257,3 +257,30 @@ fn every_broken_link_is_reported_not_just_the_first() {
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(stderr.contains("missing-1.wasm") && stderr.contains("missing-2.wasm"));
 }
+
+#[test]
+fn modules_may_come_from_an_allowed_module_dir_only() {
+    let modules = ConfigDir::new();
+    modules.add_plugin("passthrough");
+    let dir = ConfigDir::new();
+    dir.manifest(json!({ "proxychain": [
+        { "name": "p", "module": modules.path().join("passthrough.wasm") }
+    ]}));
+    let allowed = Command::new(env!("CARGO_BIN_EXE_edgechain-cli"))
+        .arg("validate")
+        .arg(dir.path())
+        .arg("--module-dir")
+        .arg(modules.path())
+        .output()
+        .expect("run validate");
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(allowed.stderr.is_empty());
+
+    let refused = validate(dir.path());
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--module-dir"));
+}

@@ -114,9 +114,9 @@ impl ChainSource {
 
 /// Directories to watch for a config directory: the directory itself and every
 /// directory its manifest names files in. Works without a valid manifest.
-pub fn watch_dirs(dir: &Path) -> Vec<PathBuf> {
+pub fn watch_dirs(dir: &Path, module_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = vec![dir.to_owned()];
-    if let Ok((manifest, _)) = Manifest::load(dir) {
+    if let Ok((manifest, _)) = Manifest::load(dir, module_dirs) {
         for link in &manifest.links {
             let mut paths = vec![link.module.clone()];
             if let ConfigSource::File(p) = &link.config {
@@ -185,6 +185,7 @@ pub struct ChainLoader {
     runtime: Runtime,
     kv: KvStore,
     metrics: Arc<PluginMetrics>,
+    module_dirs: Arc<[PathBuf]>,
 }
 
 /// One link's files, read and hashed.
@@ -203,7 +204,19 @@ impl ChainLoader {
             runtime,
             kv,
             metrics,
+            module_dirs: Arc::from([]),
         }
+    }
+
+    /// Also accept absolute module paths inside `dirs` (`--module-dir`).
+    pub fn with_module_dirs(mut self, dirs: Vec<PathBuf>) -> ChainLoader {
+        self.module_dirs = dirs.into();
+        self
+    }
+
+    /// Directories absolute module paths may point into.
+    pub fn module_dirs(&self) -> &[PathBuf] {
+        &self.module_dirs
     }
 
     /// The engine.
@@ -220,7 +233,8 @@ impl ChainLoader {
     /// Read and hash the manifest and every file it names (in a blocking task).
     pub async fn read(&self, dir: &Path) -> Result<ChainSource, LoadError> {
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || read_all(&dir))
+        let module_dirs = self.module_dirs.clone();
+        tokio::task::spawn_blocking(move || read_all(&dir, &module_dirs))
             .await
             .map_err(|e| join_error(&e))?
     }
@@ -323,8 +337,8 @@ impl ChainLoader {
 }
 
 /// All filesystem work of a load, done in one blocking task.
-fn read_all(dir: &Path) -> Result<ChainSource, LoadError> {
-    let (manifest, manifest_bytes) = Manifest::load(dir)?;
+fn read_all(dir: &Path, module_dirs: &[PathBuf]) -> Result<ChainSource, LoadError> {
+    let (manifest, manifest_bytes) = Manifest::load(dir, module_dirs)?;
     let manifest_hash = Sha256::digest(&manifest_bytes);
     let mut hasher = Sha256::new();
     hasher.update(manifest_hash);

@@ -92,6 +92,12 @@ impl Reloader {
         &self.dir
     }
 
+    /// Directories to watch now: the config directory and every directory the
+    /// manifest names files in.
+    pub fn watch_dirs(&self) -> Vec<PathBuf> {
+        crate::chain::watch_dirs(&self.dir, self.loader.module_dirs())
+    }
+
     /// Load the directory once at startup; there is no previous chain to keep.
     pub async fn load_initial(&self) -> Result<(), LoadError> {
         let _state = self.state.lock().await;

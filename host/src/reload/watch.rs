@@ -96,7 +96,9 @@ impl Watch {
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
-        let wanted: Vec<Watched> = crate::chain::watch_dirs(self.reloader.dir())
+        let wanted: Vec<Watched> = self
+            .reloader
+            .watch_dirs()
             .into_iter()
             .map(|path| {
                 let target = std::fs::canonicalize(&path).ok();
