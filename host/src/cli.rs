@@ -21,6 +21,9 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Async worker threads (default: one per CPU core).
+    #[arg(long, global = true, env = "EDGECHAIN_WORKER_THREADS")]
+    worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,10 +154,11 @@ impl Tuning {
 /// Parse the command line and run it. The binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.worker_threads.filter(|n| *n > 0) {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             report_error(&format!("cannot start the async runtime: {e}"));
