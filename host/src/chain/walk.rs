@@ -208,6 +208,36 @@ where
     }
 }
 
+/// Validate a request a link passed on, unless its head is exactly what the
+/// link was given (most links only look): comparing is far cheaper than
+/// parsing every header again. `Ok(None)` means unchanged.
+fn revalidate_request(
+    given: &WitRequest,
+    next: &WitRequest,
+) -> Result<Option<ValidRequest>, convert::InvalidDecision> {
+    let unchanged = next.method == given.method
+        && next.path_with_query == given.path_with_query
+        && next.authority == given.authority
+        && next.headers == given.headers;
+    if unchanged {
+        Ok(None)
+    } else {
+        convert::request_from_wit(next).map(Some)
+    }
+}
+
+/// Like [`revalidate_request`], for a response head.
+fn revalidate_response(
+    given: &WitResponse,
+    next: &WitResponse,
+) -> Result<Option<(StatusCode, HeaderMap)>, convert::InvalidDecision> {
+    if next.status == given.status && next.headers == given.headers {
+        Ok(None)
+    } else {
+        convert::response_from_wit(next).map(Some)
+    }
+}
+
 /// Drop hop-by-hop headers (and `expect`, which this hop has answered), and
 /// `content-length` unless the body is forwarded as is.
 fn strip_request_headers(headers: &mut HeaderMap, keep_length: bool) {
@@ -305,10 +335,13 @@ impl ChainSnapshot {
             link.record_call(took);
             let lent = wit.body.take();
             let failure = match result {
-                Ok(RequestAction::Next(mut next)) => match convert::request_from_wit(&next) {
+                Ok(RequestAction::Next(mut next)) => match revalidate_request(&wit, &next) {
                     Ok(v) => {
                         settle_body(&mut body, lent, next.body.take());
-                        valid = Some(v);
+                        // An unchanged head keeps the last validated one.
+                        if let Some(v) = v {
+                            valid = Some(v);
+                        }
                         wit = next;
                         log.record(link, "request", "next");
                         if needs.response_phase {
@@ -429,10 +462,12 @@ impl<'c> ResponseWalk<'c> {
             link.record_call(took);
             let lent = wit.body.take();
             let failure = match result {
-                Ok(mut next) => match convert::response_from_wit(&next) {
+                Ok(mut next) => match revalidate_response(&wit, &next) {
                     Ok(head) => {
                         settle_body(&mut body, lent, next.body.take());
-                        rewritten = Some(head);
+                        if let Some(head) = head {
+                            rewritten = Some(head);
+                        }
                         wit = next;
                         log.record(link, "response", "ok");
                         continue;
