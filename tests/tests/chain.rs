@@ -293,3 +293,59 @@ async fn empty_chain_is_a_plain_proxy() {
     assert_eq!(origin.seen()[0].headers["x-forwarded-proto"], "http");
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_is_one_and_agrees_with_the_target() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = headers_dir();
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let addr = host.proxy_addr();
+    let send = |raw: &'static [u8]| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(raw).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let two =
+        send(b"GET / HTTP/1.1\r\nhost: a.example\r\nhost: b.example\r\nconnection: close\r\n\r\n")
+            .await;
+    assert!(two.starts_with("HTTP/1.1 400"), "{two}");
+    let absolute = send(
+        b"GET http://public.example/x HTTP/1.1\r\nhost: internal.example\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(absolute.starts_with("HTTP/1.1 200"), "{absolute}");
+    let seen = origin.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the two-Host request never reached the origin"
+    );
+    assert_eq!(
+        seen[0].headers["host"], "public.example",
+        "Host follows the absolute target"
+    );
+    assert_eq!(seen[0].path, "/x");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_responses_keep_their_length_through_body_reading_links() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = body_dir(1024);
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let req = Request::head("/bytes/5000")
+        .body(Full::default())
+        .expect("request");
+    let reply = TestClient::new().send(host.proxy_addr(), req).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "a HEAD answer is not a body over the limit"
+    );
+    assert_eq!(reply.header("content-length"), "5000");
+    assert!(reply.body.is_empty());
+    host.shutdown().await;
+}

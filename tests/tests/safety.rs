@@ -153,13 +153,17 @@ async fn every_hostile_plugin_gets_its_status_and_is_logged_and_counted() {
             Some(1.0),
             "{link}: counted as {cause}"
         );
-        let logged = plugin_logs(&host, link);
-        assert!(
-            logged
-                .iter()
-                .any(|l| l["cause"] == cause && l["level"] == "WARN"),
-            "{link}: failure not logged: {logged:?}"
-        );
+        // Stderr arrives through a pipe: wait (bounded) for the line.
+        wait_for(
+            &format!("{link}: failure logged with cause {cause}"),
+            || async {
+                plugin_logs(&host, link)
+                    .iter()
+                    .any(|l| l["cause"] == cause && l["level"] == "WARN")
+                    .then_some(())
+            },
+        )
+        .await;
     }
     // Every failing instance was discarded; the chain still serves normally.
     for _ in 0..3 {
@@ -247,8 +251,17 @@ async fn a_stdout_flood_is_captured_rate_limited_and_harmless() {
     let reply = client.get(host.proxy, "/evil/flood").await;
     let took = started.elapsed().as_secs_f64();
     assert_eq!(reply.status, StatusCode::OK);
-    let logged = plugin_logs(&host, "flood");
-    let lines = logged.iter().filter(|l| l["stream"] == "stdout").count();
+    let stdout_lines = || {
+        plugin_logs(&host, "flood")
+            .iter()
+            .filter(|l| l["stream"] == "stdout")
+            .count()
+    };
+    wait_for("flood output in the log", || async {
+        (stdout_lines() > 0).then_some(())
+    })
+    .await;
+    let lines = stdout_lines();
     println!("flood: 100000 lines written in {took:.2} s, {lines} logged");
     assert!(lines > 0, "plugin output is logged with the plugin's name");
     // A burst of 50, then 50 lines per second.
@@ -263,13 +276,13 @@ async fn a_stdout_flood_is_captured_rate_limited_and_harmless() {
         client.get(host.proxy, "/evil/flood").await.status,
         StatusCode::OK
     );
-    let logged = plugin_logs(&host, "flood");
-    let dropped: u64 = logged.iter().filter_map(|l| l["suppressed"].as_u64()).sum();
-    let shown = logged.iter().filter(|l| l["stream"] == "stdout").count() as u64;
-    assert!(
-        dropped + shown >= 100_000,
-        "{dropped} dropped + {shown} shown"
-    );
+    wait_for("every line of the first flood accounted for", || async {
+        let logged = plugin_logs(&host, "flood");
+        let dropped: u64 = logged.iter().filter_map(|l| l["suppressed"].as_u64()).sum();
+        let shown = logged.iter().filter(|l| l["stream"] == "stdout").count() as u64;
+        (dropped + shown >= 100_000).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -156,7 +156,12 @@ where
 enum BufferError {
     TooLarge,
     Read(String),
+    TimedOut,
 }
+
+/// Longest time to receive a whole body a link asked for. Without it a client
+/// (or next hop) trickling a body would hold its instances and memory forever.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -176,16 +181,25 @@ where
         limit: u64,
         declared: Option<u64>,
     ) -> Result<(), BufferError> {
-        let taken = std::mem::replace(self, Body::Buffered(Vec::new()));
-        *self = match taken {
-            Body::Buffered(b) if b.len() as u64 > limit => return Err(BufferError::TooLarge),
-            Body::Buffered(b) => Body::Buffered(b),
-            Body::Stream(_) if declared.is_some_and(|n| n > limit) => {
-                return Err(BufferError::TooLarge);
+        match self {
+            Body::Buffered(b) if b.len() as u64 > limit => Err(BufferError::TooLarge),
+            Body::Buffered(_) => Ok(()),
+            Body::Stream(_) if declared.is_some_and(|n| n > limit) => Err(BufferError::TooLarge),
+            Body::Stream(_) => {
+                // Only a body that was read (partly) is lost on error, and the
+                // caller then answers without forwarding it.
+                let Body::Stream(s) = std::mem::replace(self, Body::Buffered(Vec::new())) else {
+                    return Ok(());
+                };
+                match tokio::time::timeout(BODY_READ_TIMEOUT, buffer(s, limit)).await {
+                    Ok(read) => {
+                        *self = Body::Buffered(read?);
+                        Ok(())
+                    }
+                    Err(_) => Err(BufferError::TimedOut),
+                }
             }
-            Body::Stream(s) => Body::Buffered(buffer(s, limit).await?),
-        };
-        Ok(())
+        }
     }
 
     fn into_chain_body(
@@ -291,6 +305,41 @@ impl ChainSnapshot {
         }
         let mut body = Body::Stream(body);
         let declared = declared_length(&parts.headers);
+        // Read the body before any instance is taken, so a slow or oversized
+        // body never holds instances; each link then checks its own limit.
+        let wanted = self
+            .links()
+            .iter()
+            .filter(|l| l.needs().request_body)
+            .map(|l| l.spec().max_body_bytes)
+            .max();
+        if let Some(limit) = wanted {
+            match body.ensure_buffered(limit, declared).await {
+                Ok(()) => {}
+                Err(BufferError::TooLarge) => {
+                    // Over every body-reading link's limit: charge the first.
+                    if let Some(link) = self.links().iter().find(|l| l.needs().request_body) {
+                        let failure = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
+                        if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
+                            return RequestOutcome::Rejected(r);
+                        }
+                    }
+                }
+                Err(BufferError::TimedOut) => {
+                    return RequestOutcome::Rejected(host_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request body not received in time",
+                    ));
+                }
+                Err(BufferError::Read(e)) => {
+                    tracing::debug!(error = %e, "client body read failed");
+                    return RequestOutcome::Rejected(host_response(
+                        StatusCode::BAD_REQUEST,
+                        "cannot read request body",
+                    ));
+                }
+            }
+        }
         let mut wit = convert::request_to_wit(&parts);
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
@@ -308,8 +357,8 @@ impl ChainSnapshot {
                             return RequestOutcome::Rejected(r);
                         }
                     }
-                    Err(BufferError::Read(e)) => {
-                        tracing::debug!(error = %e, "client body read failed");
+                    Err(BufferError::Read(_) | BufferError::TimedOut) => {
+                        // Already reported when the body was first read.
                         return RequestOutcome::Rejected(host_response(
                             StatusCode::BAD_REQUEST,
                             "cannot read request body",
@@ -427,6 +476,10 @@ impl<'c> ResponseWalk<'c> {
             convert::strip_hop_by_hop(&mut parts.headers);
             return Response::from_parts(parts, Either::Left(body));
         };
+        // HEAD answers and 1xx/204/304 carry no body: nothing to buffer, and
+        // Content-Length describes the representation, not this message.
+        let bodiless = request.method.eq_ignore_ascii_case("HEAD")
+            || matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
         let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
         let declared = declared_length(&parts.headers);
         let mut body = Body::Stream(body);
@@ -435,7 +488,7 @@ impl<'c> ResponseWalk<'c> {
         while let Some(mut instance) = pending.pop() {
             let link = instance.plugin();
             let needs = link.needs();
-            if needs.response_body {
+            if needs.response_body && !bodiless {
                 match body
                     .ensure_buffered(link.spec().max_body_bytes, declared)
                     .await
@@ -452,9 +505,16 @@ impl<'c> ResponseWalk<'c> {
                         return host_response(StatusCode::BAD_GATEWAY, "upstream body failed")
                             .map(Either::Right);
                     }
+                    Err(BufferError::TimedOut) => {
+                        return host_response(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "upstream body not received in time",
+                        )
+                        .map(Either::Right);
+                    }
                 }
             }
-            lend_body(&mut wit.body, &mut body, needs.response_body);
+            lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
             let started = Instant::now();
             let result = instance.on_response(&request, &wit).await;
             let took = started.elapsed();
@@ -489,6 +549,19 @@ impl<'c> ResponseWalk<'c> {
         } else {
             convert::strip_hop_by_hop(&mut parts.headers);
             parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        let no_content = matches!(parts.status.as_u16(), 100..=199 | 204);
+        if bodiless || no_content || parts.status == StatusCode::NOT_MODIFIED {
+            // Any body a plugin set is dropped; the length header is kept only
+            // where HTTP allows it (HEAD, 304).
+            if let Some(len) = original_length.filter(|_| !no_content) {
+                parts.headers.insert(header::CONTENT_LENGTH, len);
+            }
+            let body = match body {
+                Body::Stream(s) => Either::Left(s),
+                Body::Buffered(_) => Either::Right(Full::default()),
+            };
+            return Response::from_parts(parts, body);
         }
         let body = body.into_chain_body(&mut parts.headers, original_length);
         Response::from_parts(parts, body)

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-/// Most idle warm instances a `reuse` link keeps.
-pub const WARM_POOL_CAPACITY: usize = 256;
+/// Most idle warm instances a `reuse` link keeps (each holds a pool slot).
+pub const WARM_POOL_CAPACITY: usize = 64;
 
 /// What a plugin declared in `init`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -262,6 +262,7 @@ impl Plugin {
 
     fn arm(&self, store: &mut Store<HostState>) {
         store.data_mut().deadline = Instant::now() + self.timeout;
+        store.data_mut().limiter.hit = false;
         store.set_epoch_deadline(1);
     }
 
@@ -299,12 +300,16 @@ impl<'p> LinkInstance<'p> {
             return Err(LinkFailure::Trap("instance already failed".into()));
         };
         self.plugin.arm(&mut warm.store);
+        // Failed until the call returns: if the request is cancelled while the
+        // guest is suspended (client gone), the instance is mid-call and must
+        // never go back to the pool.
+        self.failed = true;
         match f(&warm.guest, &mut warm.store).await {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                self.failed = true;
-                Err(self.plugin.classify(e, &warm.store))
+            Ok(r) => {
+                self.failed = false;
+                Ok(r)
             }
+            Err(e) => Err(self.plugin.classify(e, &warm.store)),
         }
     }
 

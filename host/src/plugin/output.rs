@@ -97,17 +97,16 @@ impl LinkOutput {
         }
     }
 
-    fn emit(&self, s: &mut LineState, stream: Stream) {
+    /// Whether one more line (output or `host.log` call) may be logged now;
+    /// counts the ones that may not, and reports them once lines flow again.
+    fn take_token(&self, s: &mut LineState) -> bool {
         let now = Instant::now();
         let elapsed = now.duration_since(s.refilled).as_secs_f64();
         s.tokens = (s.tokens + elapsed * LINES_PER_SECOND).min(LINES_PER_SECOND);
         s.refilled = now;
-        let line = String::from_utf8_lossy(&s.partial).into_owned();
-        let cut = std::mem::take(&mut s.cut);
-        s.partial.clear();
         if s.tokens < 1.0 {
             s.suppressed += 1;
-            return;
+            return false;
         }
         s.tokens -= 1.0;
         if s.suppressed > 0 {
@@ -119,7 +118,24 @@ impl LinkOutput {
             );
             s.suppressed = 0;
         }
-        tracing::info!(target: "plugin", plugin = &*self.plugin, stream = stream.name(), cut, "{line}");
+        true
+    }
+
+    /// Whether a `host.log` call may be logged now (shares the output's rate).
+    pub fn admit_log(&self) -> bool {
+        self.state
+            .lock()
+            .map(|mut s| self.take_token(&mut s))
+            .unwrap_or(false)
+    }
+
+    fn emit(&self, s: &mut LineState, stream: Stream) {
+        let line = String::from_utf8_lossy(&s.partial).into_owned();
+        let cut = std::mem::take(&mut s.cut);
+        s.partial.clear();
+        if self.take_token(s) {
+            tracing::info!(target: "plugin", plugin = &*self.plugin, stream = stream.name(), cut, "{line}");
+        }
     }
 }
 

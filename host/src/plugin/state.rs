@@ -187,6 +187,9 @@ impl bindings::edgechain::plugin::types::Host for HostState {}
 
 impl bindings::edgechain::plugin::host::Host for HostState {
     fn log(&mut self, level: bindings::Level, message: String) {
+        if !self.link.output.admit_log() {
+            return;
+        }
         let mut message = message;
         if message.len() > MAX_LOG_MESSAGE_BYTES {
             let mut cut = MAX_LOG_MESSAGE_BYTES;

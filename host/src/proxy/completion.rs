@@ -21,7 +21,7 @@ pub struct Observer {
     pub metrics: Arc<RequestMetrics>,
 }
 
-/// Everything but the body size, gathered while the request was handled.
+/// Everything but the body size, gathered while the request is handled.
 #[derive(Debug)]
 pub struct Pending {
     /// Arrival.
@@ -30,7 +30,7 @@ pub struct Pending {
     pub time: SystemTime,
     /// Logged request parts.
     pub facts: RequestFacts,
-    /// Status sent.
+    /// Status sent; 499 until a response exists (the client went away).
     pub status: u16,
     /// `Content-Type` sent.
     pub content_type: String,
@@ -44,25 +44,67 @@ pub struct Pending {
     pub walk: WalkLog,
 }
 
-/// A response body that reports the request when it is done.
-pub struct Completion<B> {
-    inner: B,
-    sent: u64,
-    report: Option<(Box<Pending>, Observer)>,
+/// Status logged for a request whose client went away before the answer.
+pub const CLIENT_CLOSED: u16 = 499;
+
+impl Pending {
+    /// A request that just arrived.
+    pub fn new(facts: RequestFacts) -> Pending {
+        Pending {
+            started: Instant::now(),
+            time: SystemTime::now(),
+            facts,
+            status: CLIENT_CLOSED,
+            content_type: String::new(),
+            header_bytes: 0,
+            upstream_status: None,
+            upstream_time: None,
+            walk: WalkLog::default(),
+        }
+    }
 }
 
-impl<B> Completion<B> {
-    /// Wrap `inner`; `pending` is reported to `observer` once.
-    pub fn new(inner: B, pending: Pending, observer: Observer) -> Self {
+/// Reports a request exactly once: when its body has been sent, or when it is
+/// dropped unfinished (the handler was cancelled because the client left).
+pub struct Report {
+    state: Option<(Box<Pending>, Observer)>,
+    sent: u64,
+}
+
+impl Report {
+    /// A report for `pending`, to `observer`.
+    pub fn new(pending: Pending, observer: Observer) -> Report {
+        Report {
+            state: Some((Box::new(pending), observer)),
+            sent: 0,
+        }
+    }
+
+    /// The request's facts so far.
+    ///
+    /// # Panics
+    /// Never in practice: the state is only taken by `finish` or `into_body`,
+    /// which consume or end the report.
+    pub fn pending(&mut self) -> &mut Pending {
+        match self.state.as_mut() {
+            Some((p, _)) => p,
+            None => unreachable!("report used after it finished"),
+        }
+    }
+
+    /// Hand the report to the response body, which finishes it.
+    pub fn into_body<B>(mut self, inner: B) -> Completion<B> {
         Completion {
             inner,
-            sent: 0,
-            report: Some((Box::new(pending), observer)),
+            report: Report {
+                state: self.state.take(),
+                sent: 0,
+            },
         }
     }
 
     fn finish(&mut self) {
-        let Some((p, observer)) = self.report.take() else {
+        let Some((p, observer)) = self.state.take() else {
             return;
         };
         let request_time = p.started.elapsed();
@@ -87,10 +129,16 @@ impl<B> Completion<B> {
     }
 }
 
-impl<B> Drop for Completion<B> {
+impl Drop for Report {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+/// A response body that reports the request when it is done.
+pub struct Completion<B> {
+    inner: B,
+    report: Report,
 }
 
 impl<B> Body for Completion<B>
@@ -109,13 +157,13 @@ where
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    this.sent += data.len() as u64;
+                    this.report.sent += data.len() as u64;
                 }
                 if this.inner.is_end_stream() {
-                    this.finish();
+                    this.report.finish();
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.finish(),
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.report.finish(),
             Poll::Pending => {}
         }
         polled

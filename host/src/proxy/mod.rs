@@ -8,18 +8,18 @@ pub mod completion;
 pub mod convert;
 
 use crate::chain::ChainSnapshot;
-use crate::chain::walk::{ChainBody, RequestOutcome, WalkLog, host_response};
+use crate::chain::walk::{ChainBody, RequestOutcome, host_response};
 use crate::telemetry::access::RequestFacts;
 use crate::upstream::{Upstream, UpstreamError};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use completion::{Completion, Observer, Pending};
+use completion::{Completion, Observer, Pending, Report};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = Completion<Either<Incoming, Full<Bytes>>>;
@@ -54,44 +54,62 @@ impl Proxy {
         &self.chain
     }
 
-    /// Serve one request from `client`. Always produces a response.
+    /// Serve one request from `client`. Always produces a response; if the
+    /// client goes away first, the request is still reported (status 499).
     pub async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<ProxyBody> {
-        let started = Instant::now();
-        let time = SystemTime::now();
         let client_ip = Some(client.ip());
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let facts = if self.observer.access.enabled() {
             RequestFacts::of(&parts, client_ip)
         } else {
             RequestFacts::default()
         };
-        if let Some(len) = parts
+        let mut report = Report::new(Pending::new(facts), self.observer.clone());
+        let resp = match normalise_host(&mut parts) {
+            Ok(()) => {
+                if let Some(len) = declared_length(&parts.headers) {
+                    self.observer.metrics.request_bytes.inc_by(len);
+                }
+                let req = Request::from_parts(parts, body);
+                self.forward(req, client_ip, report.pending()).await
+            }
+            Err(why) => host_response(StatusCode::BAD_REQUEST, why).map(Either::Right),
+        };
+        let (parts, body) = resp.into_parts();
+        let pending = report.pending();
+        pending.status = parts.status.as_u16();
+        pending.content_type = parts
             .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        {
-            self.observer.metrics.request_bytes.inc_by(len);
-        }
-        let req = Request::from_parts(parts, body);
-        let mut log = WalkLog::default();
-        let mut upstream_status = None;
-        let mut upstream_time = None;
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        pending.header_bytes = head_bytes(&parts);
+        Response::from_parts(parts, report.into_body(body))
+    }
+
+    /// The chain, the next hop, and the chain again on the way back.
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        client_ip: Option<std::net::IpAddr>,
+        pending: &mut Pending,
+    ) -> Response<Either<Incoming, Full<Bytes>>> {
         let chain = self.chain.load_full();
-        let resp = match chain.run_request(req, client_ip, &mut log).await {
+        match chain.run_request(req, client_ip, &mut pending.walk).await {
             RequestOutcome::Forward(mut req, walk) => {
                 convert::add_forwarded(req.headers_mut(), client_ip);
                 let sent = Instant::now();
                 let result = self.upstream.send(req).await;
                 let took = sent.elapsed();
-                upstream_time = Some(took);
+                pending.upstream_time = Some(took);
                 self.observer
                     .metrics
                     .upstream_duration
                     .observe(took.as_secs_f64());
                 match result {
                     Ok(resp) => {
-                        upstream_status = Some(resp.status().as_u16());
-                        walk.run(resp, &mut log).await
+                        pending.upstream_status = Some(resp.status().as_u16());
+                        walk.run(resp, &mut pending.walk).await
                     }
                     Err(e) => {
                         self.observer.metrics.upstream_error(e.kind());
@@ -100,31 +118,38 @@ impl Proxy {
                 }
             }
             RequestOutcome::Answered(resp, walk) => {
-                walk.run(resp, &mut log).await.map(|b| match b {
+                walk.run(resp, &mut pending.walk).await.map(|b| match b {
                     Either::Left(full) | Either::Right(full) => Either::Right(full),
                 })
             }
             RequestOutcome::Rejected(resp) => resp.map(Either::Right),
-        };
-        let (parts, body) = resp.into_parts();
-        let pending = Pending {
-            started,
-            time,
-            facts,
-            status: parts.status.as_u16(),
-            content_type: parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default(),
-            header_bytes: head_bytes(&parts),
-            upstream_status,
-            upstream_time,
-            walk: log,
-        };
-        let body = Completion::new(body, pending, self.observer.clone());
-        Response::from_parts(parts, body)
+        }
     }
+}
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
+/// One `Host`, agreeing with the target: a request with several `Host`
+/// headers is refused (RFC 9112 §3.2), and an absolute-form target's authority
+/// replaces `Host` (RFC 9112 §3.2.2), so plugins and the next hop see the same
+/// host.
+fn normalise_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
+    if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
+        return Err("more than one Host header");
+    }
+    if let Some(authority) = parts.uri.authority() {
+        match http::HeaderValue::from_str(authority.as_str()) {
+            Ok(v) => {
+                parts.headers.insert(http::header::HOST, v);
+            }
+            Err(_) => return Err("invalid authority"),
+        }
+    }
+    Ok(())
 }
 
 /// The size of the response head on the wire, estimated: status line,
