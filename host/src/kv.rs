@@ -9,6 +9,7 @@
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest key, in bytes.
@@ -17,6 +18,14 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// Most entries one plugin may hold.
 pub const MAX_ENTRIES: usize = 100_000;
+/// Most bytes (keys, values and a fixed overhead per entry) one plugin may hold.
+pub const MAX_BYTES: usize = 64 << 20;
+/// Bytes charged per entry on top of its key and value.
+const ENTRY_OVERHEAD: usize = 64;
+
+fn cost(key: &str, value: &[u8]) -> usize {
+    key.len() + value.len() + ENTRY_OVERHEAD
+}
 
 /// All namespaces of a process.
 #[derive(Default, Clone)]
@@ -49,6 +58,8 @@ impl Value {
 #[derive(Default)]
 pub struct Namespace {
     map: DashMap<String, Value>,
+    /// Bytes held, as charged by `cost`.
+    bytes: AtomicUsize,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -68,8 +79,8 @@ pub enum KvError {
     /// Value over [`MAX_VALUE_BYTES`].
     #[error("value is longer than {MAX_VALUE_BYTES} bytes")]
     ValueTooLong,
-    /// The namespace holds [`MAX_ENTRIES`] live entries.
-    #[error("store is full ({MAX_ENTRIES} entries)")]
+    /// The namespace holds [`MAX_ENTRIES`] live entries or [`MAX_BYTES`].
+    #[error("store is full ({MAX_ENTRIES} entries or {MAX_BYTES} bytes)")]
     Full,
     /// `increment` on a value that is not a decimal i64.
     #[error("value is not an integer")]
@@ -91,7 +102,9 @@ impl Namespace {
         match found {
             Some((true, bytes)) => Some(bytes),
             Some((false, _)) => {
-                self.map.remove_if(key, |_, v| !v.live(now));
+                if let Some((k, v)) = self.map.remove_if(key, |_, v| !v.live(now)) {
+                    self.release(cost(&k, &v.bytes));
+                }
                 None
             }
             None => None,
@@ -106,14 +119,47 @@ impl Namespace {
         }
         let now = Instant::now();
         self.make_room(key, now)?;
-        self.map.insert(
-            key.to_owned(),
-            Value {
-                bytes: value,
-                expires: expiry(ttl_ms, now),
-            },
-        );
+        let new = cost(key, &value);
+        let value = Value {
+            bytes: value,
+            expires: expiry(ttl_ms, now),
+        };
+        match self.map.entry(key.to_owned()) {
+            Entry::Occupied(mut e) => {
+                self.charge(new, cost(key, &e.get().bytes))?;
+                e.insert(value);
+            }
+            Entry::Vacant(e) => {
+                self.charge(new, 0)?;
+                e.insert(value);
+            }
+        }
         Ok(())
+    }
+
+    /// Account for replacing `old` charged bytes with `new`, if it fits.
+    fn charge(&self, new: usize, old: usize) -> Result<(), KvError> {
+        let held = self.bytes.load(Ordering::Relaxed);
+        if held.saturating_sub(old).saturating_add(new) > MAX_BYTES {
+            return Err(KvError::Full);
+        }
+        self.bytes.fetch_add(new, Ordering::Relaxed);
+        self.release(old);
+        Ok(())
+    }
+
+    fn release(&self, bytes: usize) {
+        // Saturating: concurrent charges are approximate, never negative.
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(bytes))
+            });
+    }
+
+    /// Bytes held, as charged against [`MAX_BYTES`].
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Atomically add `delta` to the integer under `key`.
@@ -128,19 +174,25 @@ impl Namespace {
                     .and_then(|s| s.parse().ok())
                     .ok_or(KvError::NotAnInteger)?;
                 let next = current.checked_add(delta).ok_or(KvError::Overflow)?;
-                e.get_mut().bytes = next.to_string().into_bytes();
+                let bytes = next.to_string().into_bytes();
+                self.charge(cost(key, &bytes), cost(key, &e.get().bytes))?;
+                e.get_mut().bytes = bytes;
                 Ok(next)
             }
             Entry::Occupied(mut e) => {
+                let bytes = delta.to_string().into_bytes();
+                self.charge(cost(key, &bytes), cost(key, &e.get().bytes))?;
                 e.insert(Value {
-                    bytes: delta.to_string().into_bytes(),
+                    bytes,
                     expires: expiry(ttl_ms, now),
                 });
                 Ok(delta)
             }
             Entry::Vacant(e) => {
+                let bytes = delta.to_string().into_bytes();
+                self.charge(cost(key, &bytes), 0)?;
                 e.insert(Value {
-                    bytes: delta.to_string().into_bytes(),
+                    bytes,
                     expires: expiry(ttl_ms, now),
                 });
                 Ok(delta)
@@ -151,7 +203,10 @@ impl Namespace {
     /// Remove `key`; whether a live value was there.
     pub fn delete(&self, key: &str) -> bool {
         let now = Instant::now();
-        self.map.remove(key).is_some_and(|(_, v)| v.live(now))
+        self.map.remove(key).is_some_and(|(k, v)| {
+            self.release(cost(&k, &v.bytes));
+            v.live(now)
+        })
     }
 
     /// Entries held, live or not yet swept.
@@ -165,10 +220,18 @@ impl Namespace {
     }
 
     fn make_room(&self, key: &str, now: Instant) -> Result<(), KvError> {
-        if self.map.len() < MAX_ENTRIES || self.map.contains_key(key) {
+        let crowded = self.map.len() >= MAX_ENTRIES || self.bytes() > MAX_BYTES / 2;
+        if !crowded || self.map.contains_key(key) {
             return Ok(());
         }
-        self.map.retain(|_, v| v.live(now));
+        // Sweep expired entries before refusing.
+        self.map.retain(|k, v| {
+            let live = v.live(now);
+            if !live {
+                self.release(cost(k, &v.bytes));
+            }
+            live
+        });
         if self.map.len() < MAX_ENTRIES {
             Ok(())
         } else {
@@ -223,6 +286,36 @@ mod tests {
         ns.increment("n", 5, Some(0))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ns.increment("n", 1, None), Ok(1));
+    }
+
+    #[test]
+    fn bytes_are_accounted_and_capped() {
+        let ns = Namespace::default();
+        ns.set("a", vec![0; 1000], None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ns.bytes(), 1 + 1000 + ENTRY_OVERHEAD);
+        ns.set("a", vec![0; 10], None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ns.bytes(),
+            1 + 10 + ENTRY_OVERHEAD,
+            "replacing releases the old value"
+        );
+        assert!(ns.delete("a"));
+        assert_eq!(ns.bytes(), 0);
+        let mut stored = 0;
+        for i in 0.. {
+            match ns.set(&format!("k{i}"), vec![0; MAX_VALUE_BYTES], None) {
+                Ok(()) => stored += 1,
+                Err(e) => {
+                    assert_eq!(e, KvError::Full);
+                    break;
+                }
+            }
+        }
+        assert!(ns.bytes() <= MAX_BYTES);
+        // 64 MiB of 64 KiB values, less the per-entry overhead.
+        assert!((1000..1024).contains(&stored), "{stored}");
     }
 
     #[test]
