@@ -103,3 +103,138 @@ async fn redirect_rules_and_https_upgrade_are_answered_at_the_edge() {
     assert_eq!(origin.seen().len(), 1);
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_page_is_served_except_for_allowed_paths() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("maintenance").manifest(json!({ "proxychain": [
+        { "name": "maintenance", "module": "maintenance.wasm", "config": {
+            "enabled": true, "retry_after_secs": 600, "content_type": "text/html; charset=utf-8",
+            "body": "<h1>Back soon</h1>", "allow_prefixes": ["/healthz"] } }
+    ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let page = client.get(host.proxy_addr(), "/shop").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(page.text(), "<h1>Back soon</h1>");
+    assert_eq!(page.header("retry-after"), "600");
+    assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        client.get(host.proxy_addr(), "/healthz").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(origin.seen().len(), 1);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_preflight_is_answered_and_responses_are_decorated() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("cors").manifest(json!({ "proxychain": [
+        { "name": "cors", "module": "cors.wasm", "config": {
+            "allow_origins": ["https://app.example"], "allow_methods": ["GET", "POST"],
+            "allow_headers": ["content-type"], "expose_headers": ["x-origin"], "max_age_secs": 600 } }
+    ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let preflight = Request::options("/api")
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .body(Full::default())
+        .expect("request");
+    let reply = client.send(host.proxy_addr(), preflight).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        "https://app.example"
+    );
+    assert_eq!(reply.header("access-control-allow-methods"), "GET, POST");
+    assert_eq!(reply.header("access-control-max-age"), "600");
+    assert!(
+        origin.seen().is_empty(),
+        "the preflight was answered at the edge"
+    );
+
+    let simple = client
+        .send(
+            host.proxy_addr(),
+            get_with("/api", &[("origin", "https://app.example")]),
+        )
+        .await;
+    assert_eq!(simple.status, StatusCode::OK);
+    assert_eq!(
+        simple.header("access-control-allow-origin"),
+        "https://app.example"
+    );
+    assert_eq!(simple.header("access-control-expose-headers"), "x-origin");
+    let other = client
+        .send(
+            host.proxy_addr(),
+            get_with("/api", &[("origin", "https://evil.example")]),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(
+        other.header("access-control-allow-origin"),
+        "",
+        "no CORS headers for others"
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_rejects_at_the_edge_and_passes_the_identity_on() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("basic-auth")
+        .manifest(json!({ "proxychain": [
+            { "name": "auth", "module": "basic-auth.wasm", "config": {
+                "realm": "staff", "users": { "alice": "s3cret" }, "allow_prefixes": ["/public"] } }
+        ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let none = client.get(host.proxy_addr(), "/private").await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        none.header("www-authenticate"),
+        "Basic realm=\"staff\", charset=\"UTF-8\""
+    );
+    // "alice:wrong" and "alice:s3cret" in base64.
+    let wrong = client
+        .send(
+            host.proxy_addr(),
+            get_with("/private", &[("authorization", "Basic YWxpY2U6d3Jvbmc=")]),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(origin.seen().is_empty());
+    let ok = client
+        .send(
+            host.proxy_addr(),
+            get_with(
+                "/private",
+                &[
+                    ("authorization", "Basic YWxpY2U6czNjcmV0"),
+                    ("x-auth-user", "mallory"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let seen = origin.seen();
+    assert_eq!(
+        seen[0].headers["x-auth-user"], "alice",
+        "a client-sent identity is replaced"
+    );
+    assert!(
+        !seen[0].headers.contains_key("authorization"),
+        "credentials stop at the edge"
+    );
+    assert_eq!(
+        client.get(host.proxy_addr(), "/public/x").await.status,
+        StatusCode::OK
+    );
+    host.shutdown().await;
+}
