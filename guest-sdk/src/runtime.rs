@@ -15,8 +15,15 @@ thread_local! {
 }
 
 fn build<P: Plugin>(config: &str) -> Result<P, String> {
-    let config: P::Config =
-        serde_json::from_str(config).map_err(|e| format!("invalid config: {e}"))?;
+    let config: P::Config = match serde_json::from_str(config) {
+        Ok(c) => c,
+        // No config at all: a config type whose fields all have defaults
+        // takes that as `{}`.
+        Err(e) if config.trim() == "null" => {
+            serde_json::from_str("{}").map_err(|_| format!("invalid config: {e}"))?
+        }
+        Err(e) => return Err(format!("invalid config: {e}")),
+    };
     P::new(config)
 }
 

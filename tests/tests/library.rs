@@ -238,3 +238,71 @@ async fn basic_auth_rejects_at_the_edge_and_passes_the_identity_on() {
     );
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bot_block_refuses_listed_agents_and_networks_unless_allowed() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("bot-block").manifest(json!({ "proxychain": [
+        { "name": "bots", "module": "bot-block.wasm", "config": {
+            "deny_user_agents": ["BadBot"], "deny_ips": ["192.0.2.0/24"],
+            "allow_ips": ["192.0.2.7/32"], "use_forwarded_for": true } }
+    ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let cases: [(&[(&str, &str)], StatusCode); 5] = [
+        (
+            &[("user-agent", "Mozilla/5.0 badbot/2.1")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &[("x-forwarded-for", "192.0.2.8, 10.0.0.1")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &[("x-forwarded-for", "192.0.2.7"), ("user-agent", "badbot")],
+            StatusCode::OK,
+        ),
+        (&[("x-forwarded-for", "198.51.100.1")], StatusCode::OK),
+        (&[("user-agent", "curl/8")], StatusCode::OK),
+    ];
+    for (headers, want) in cases {
+        let reply = client.send(host.proxy_addr(), get_with("/", headers)).await;
+        assert_eq!(reply.status, want, "{headers:?}");
+    }
+    assert_eq!(origin.seen().len(), 3);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enrich_adds_a_request_id_and_geo_headers() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("enrich")
+        .manifest(json!({ "proxychain": [{ "name": "enrich", "module": "enrich.wasm" }] }));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let geo = [
+        ("section-io-geo-country-code", "NZ"),
+        ("section-io-geo-city", "Wellington"),
+    ];
+    client.send(host.proxy_addr(), get_with("/", &geo)).await;
+    client
+        .send(host.proxy_addr(), get_with("/", &[("x-request-id", "abc")]))
+        .await;
+    client.send(host.proxy_addr(), get_with("/", &[])).await;
+    let seen = origin.seen();
+    assert_eq!(seen[0].headers["x-geo-country-code"], "NZ");
+    assert_eq!(seen[0].headers["x-geo-city"], "Wellington");
+    let id = |i: usize| {
+        seen[i].headers["x-request-id"]
+            .to_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(id(0).len(), 32, "128-bit hex id");
+    assert!(id(0).bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(id(1), "abc", "a client's id is kept");
+    assert_ne!(id(0), id(2), "ids differ between requests");
+    host.shutdown().await;
+}

@@ -1,0 +1,136 @@
+//! `bot-block`: refuse clients by user agent and by IP address (CIDR lists).
+//!
+//! Config:
+//! ```json
+//! { "deny_user_agents": ["python-requests", "badbot"],
+//!   "deny_ips": ["192.0.2.0/24"], "allow_ips": ["192.0.2.7/32"],
+//!   "use_forwarded_for": false, "status": 403 }
+//! ```
+//! An address in `allow_ips` always passes. Otherwise an address in `deny_ips`,
+//! or a `User-Agent` containing any `deny_user_agents` entry (ASCII
+//! case-insensitive), is answered with `status`. The address is the TCP peer,
+//! or with `use_forwarded_for` the first `X-Forwarded-For` entry (only when a
+//! trusted proxy in front sets it).
+
+use edgechain_sdk::{Action, Plugin, Request, Response, context, export_plugin};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::IpAddr;
+
+/// The plugin's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Substrings of `User-Agent` to refuse.
+    #[serde(default)]
+    pub deny_user_agents: Vec<String>,
+    /// Networks to refuse.
+    #[serde(default)]
+    pub deny_ips: Vec<String>,
+    /// Networks that always pass.
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
+    /// Take the client address from `X-Forwarded-For`.
+    #[serde(default)]
+    pub use_forwarded_for: bool,
+    /// Status of the refusal.
+    #[serde(default = "default_status")]
+    pub status: u16,
+}
+
+fn default_status() -> u16 {
+    403
+}
+
+/// Refuses listed clients.
+pub struct BotBlock {
+    agents: Vec<String>,
+    deny: Vec<IpNet>,
+    allow: Vec<IpNet>,
+    forwarded: bool,
+    status: u16,
+}
+
+fn networks(list: &[String], field: &str) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{field}: `{s}` is not an IP address or CIDR network"))
+        })
+        .collect()
+}
+
+impl BotBlock {
+    fn client_ip(&self, req: &Request) -> Option<IpAddr> {
+        if self.forwarded
+            && let Some(first) = req
+                .header("x-forwarded-for")
+                .and_then(|v| v.split(',').next())
+        {
+            return first.trim().parse().ok();
+        }
+        context::client_ip()
+    }
+}
+
+impl Plugin for BotBlock {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        if !(400..=599).contains(&config.status) {
+            return Err(format!("status {} is not in 400..=599", config.status));
+        }
+        Ok(BotBlock {
+            agents: config
+                .deny_user_agents
+                .iter()
+                .map(|a| a.to_ascii_lowercase())
+                .collect(),
+            deny: networks(&config.deny_ips, "deny_ips")?,
+            allow: networks(&config.allow_ips, "allow_ips")?,
+            forwarded: config.use_forwarded_for,
+            status: config.status,
+        })
+    }
+
+    fn on_request(&mut self, req: &mut Request) -> Action {
+        let ip = self.client_ip(req);
+        if ip.is_some_and(|ip| self.allow.iter().any(|n| n.contains(&ip))) {
+            return Action::Next;
+        }
+        let denied_ip = ip.is_some_and(|ip| self.deny.iter().any(|n| n.contains(&ip)));
+        let agent = req
+            .header("user-agent")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let denied_agent = self.agents.iter().any(|a| agent.contains(a.as_str()));
+        if denied_ip || denied_agent {
+            Action::Respond(Response::text(self.status, "forbidden\n"))
+        } else {
+            Action::Next
+        }
+    }
+}
+
+export_plugin!(BotBlock);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_networks_are_rejected() {
+        let cfg = |deny: &str| Config {
+            deny_user_agents: vec![],
+            deny_ips: vec![deny.into()],
+            allow_ips: vec![],
+            use_forwarded_for: false,
+            status: 403,
+        };
+        assert!(BotBlock::new(cfg("192.0.2.0/24")).is_ok());
+        assert!(BotBlock::new(cfg("2001:db8::1")).is_ok());
+        assert!(BotBlock::new(cfg("192.0.2.0/33")).is_err());
+        assert!(BotBlock::new(cfg("example.com")).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! `enrich`: decorate requests with derived headers before they go on: a
+//! request id when the client sent none, and the platform's geo headers
+//! (`section-io-geo-*`) under a prefix the origin understands.
+//!
+//! Config:
+//! ```json
+//! { "request_id_header": "x-request-id", "geo_prefix": "x-geo-" }
+//! ```
+//! Both are optional (those are the defaults); `"geo_prefix": null` turns the
+//! geo copy off. Request ids are 128 random bits in hex.
+
+use edgechain_sdk::{Action, Plugin, Request, export_plugin};
+use serde::Deserialize;
+
+/// Where the platform puts its geo headers.
+const GEO_SOURCE: &str = "section-io-geo-";
+
+/// The plugin's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Header holding the request id.
+    #[serde(default = "default_id_header")]
+    pub request_id_header: String,
+    /// Prefix for copied geo headers; `None` disables the copy.
+    #[serde(default = "default_geo_prefix")]
+    pub geo_prefix: Option<String>,
+}
+
+fn default_id_header() -> String {
+    "x-request-id".into()
+}
+
+fn default_geo_prefix() -> Option<String> {
+    Some("x-geo-".into())
+}
+
+/// Adds derived headers.
+pub struct Enrich {
+    config: Config,
+}
+
+fn request_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Plugin for Enrich {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        if config.request_id_header.is_empty() {
+            return Err("request_id_header must not be empty".into());
+        }
+        Ok(Enrich { config })
+    }
+
+    fn on_request(&mut self, req: &mut Request) -> Action {
+        if !req.headers.contains(&self.config.request_id_header)
+            && let Some(id) = request_id()
+        {
+            req.set_header(&self.config.request_id_header, id);
+        }
+        if let Some(prefix) = &self.config.geo_prefix {
+            let geo: Vec<(String, Vec<u8>)> = req
+                .headers
+                .iter()
+                .filter_map(|(name, value)| {
+                    let rest = name.strip_prefix(GEO_SOURCE)?;
+                    Some((format!("{prefix}{rest}"), value.to_vec()))
+                })
+                .collect();
+            for (name, value) in geo {
+                req.set_header(&name, value);
+            }
+        }
+        Action::Next
+    }
+}
+
+export_plugin!(Enrich);
