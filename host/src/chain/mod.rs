@@ -22,6 +22,8 @@ use std::time::{Instant, SystemTime};
 #[derive(Debug)]
 pub struct ChainSnapshot {
     links: Vec<Plugin>,
+    /// The largest `max_body_bytes` of the links that read the request body.
+    request_body_limit: Option<u64>,
     hash: String,
     files: Vec<(PathBuf, String)>,
     module_hashes: Vec<[u8; 32]>,
@@ -34,6 +36,7 @@ impl ChainSnapshot {
     pub fn empty() -> ChainSnapshot {
         ChainSnapshot {
             links: Vec::new(),
+            request_body_limit: None,
             hash: hex(&Sha256::digest(b"")),
             files: Vec::new(),
             module_hashes: Vec::new(),
@@ -45,6 +48,12 @@ impl ChainSnapshot {
     /// The links in request order.
     pub fn links(&self) -> &[Plugin] {
         &self.links
+    }
+
+    /// How much request body to read before the walk: the largest
+    /// `max_body_bytes` among links that need the body, computed at load.
+    pub fn request_body_limit(&self) -> Option<u64> {
+        self.request_body_limit
     }
 
     /// SHA-256 over the manifest and every file it names, hex: equal hashes
@@ -269,7 +278,13 @@ impl ChainLoader {
         if !errors.is_empty() {
             return Err(LoadError::Links(errors));
         }
+        let request_body_limit = links
+            .iter()
+            .filter(|l| l.needs().request_body)
+            .map(|l| l.spec().max_body_bytes)
+            .max();
         let snapshot = ChainSnapshot {
+            request_body_limit,
             links,
             hash,
             files,

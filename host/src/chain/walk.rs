@@ -163,7 +163,8 @@ enum BufferError {
 /// (or next hop) trickling a body would hold its instances and memory forever.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+/// The body length a message declares in `Content-Length`, if valid.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -307,13 +308,7 @@ impl ChainSnapshot {
         let declared = declared_length(&parts.headers);
         // Read the body before any instance is taken, so a slow or oversized
         // body never holds instances; each link then checks its own limit.
-        let wanted = self
-            .links()
-            .iter()
-            .filter(|l| l.needs().request_body)
-            .map(|l| l.spec().max_body_bytes)
-            .max();
-        if let Some(limit) = wanted {
+        if let Some(limit) = self.request_body_limit() {
             match body.ensure_buffered(limit, declared).await {
                 Ok(()) => {}
                 Err(BufferError::TooLarge) => {

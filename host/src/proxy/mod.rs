@@ -8,7 +8,7 @@ pub mod completion;
 pub mod convert;
 
 use crate::chain::ChainSnapshot;
-use crate::chain::walk::{ChainBody, RequestOutcome, host_response};
+use crate::chain::walk::{ChainBody, RequestOutcome, declared_length, host_response};
 use crate::telemetry::access::RequestFacts;
 use crate::upstream::{Upstream, UpstreamError};
 use arc_swap::ArcSwap;
@@ -125,12 +125,6 @@ impl Proxy {
             RequestOutcome::Rejected(resp) => resp.map(Either::Right),
         }
     }
-}
-
-fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
 }
 
 /// One `Host`, agreeing with the target: a request with several `Host`
