@@ -1,6 +1,6 @@
 //! Facts about where this plugin runs, from the host.
 
-use crate::bindings::edgechain::plugin::host;
+use crate::sys::host;
 use std::net::IpAddr;
 
 /// This link's name in the chain manifest (also its key-value namespace).

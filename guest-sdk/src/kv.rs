@@ -3,7 +3,7 @@
 //! Entries live in the host process, shared by every instance of this plugin
 //! and invisible to other plugins. Use it for counters and small caches.
 
-use crate::bindings::edgechain::plugin::kv as raw;
+use crate::sys::kv as raw;
 use std::time::Duration;
 
 /// The value under `key`, if present and not expired.

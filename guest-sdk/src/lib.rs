@@ -77,6 +77,9 @@ pub mod log;
 mod message;
 #[doc(hidden)]
 pub mod runtime;
+mod sys;
+#[cfg(not(target_family = "wasm"))]
+pub mod testing;
 
 pub use headers::HeaderList;
 pub use message::{Request, Response};

@@ -1,7 +1,7 @@
 //! Log to the host's diagnostic stream, tagged with this plugin's name.
 
 pub use crate::Level;
-use crate::bindings::edgechain::plugin::host;
+use crate::sys::host;
 
 /// Log `message` at `level`.
 pub fn log(level: Level, message: &str) {

@@ -23,6 +23,42 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with no headers and no body, addressed to `localhost`. Plugins
+    /// mostly receive requests; this is for tests and for building requests
+    /// from scratch.
+    pub fn new(method: &str, path_with_query: &str) -> Self {
+        Request {
+            method: method.to_owned(),
+            path_with_query: path_with_query.to_owned(),
+            authority: "localhost".to_owned(),
+            headers: HeaderList::default(),
+            body: None,
+        }
+    }
+
+    /// A `GET` for `path_with_query` (see [`Request::new`]).
+    pub fn get(path_with_query: &str) -> Self {
+        Request::new("GET", path_with_query)
+    }
+
+    /// Builder: add a header value.
+    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Builder: set the authority (`Host`).
+    pub fn with_authority(mut self, authority: &str) -> Self {
+        self.authority = authority.to_owned();
+        self
+    }
+
+    /// Builder: set the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
     /// The path without the query string.
     pub fn path(&self) -> &str {
         self.path_with_query

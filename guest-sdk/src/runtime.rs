@@ -3,7 +3,8 @@
 //! One component instance holds at most one plugin value, built lazily from
 //! the host's `config()` the first time a hook runs (or by `init`).
 
-use crate::bindings::edgechain::plugin::{host, types as raw};
+use crate::bindings::edgechain::plugin::types as raw;
+use crate::sys::host;
 use crate::{Action, Needs, Plugin, Request, Response};
 use std::any::Any;
 use std::cell::RefCell;
@@ -14,7 +15,8 @@ thread_local! {
     static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-fn build<P: Plugin>(config: &str) -> Result<P, String> {
+/// Parse `config` as `init` does and build the plugin value.
+pub(crate) fn build<P: Plugin>(config: &str) -> Result<P, String> {
     let config: P::Config = match serde_json::from_str(config) {
         Ok(c) => c,
         // No config at all: a config type whose fields all have defaults

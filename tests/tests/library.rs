@@ -59,6 +59,30 @@ async fn rate_limit_answers_429_with_retry_after_per_client_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sliding_rate_limit_rejects_without_counting_rejections() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("rate-limit")
+        .manifest(json!({ "proxychain": [
+            { "name": "limit", "module": "rate-limit.wasm",
+              "config": { "limit": 2, "window_secs": 86400, "window": "sliding" } }
+        ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(client.get(host.proxy_addr(), "/").await.status.as_u16());
+    }
+    // Two fit; the rest do not (a day-long window cannot slide within a test).
+    assert_eq!(statuses, [200, 200, 429, 429, 429]);
+    assert_eq!(origin.seen().len(), 2);
+    let over = client.get(host.proxy_addr(), "/").await;
+    let retry: u64 = over.header("retry-after").parse().expect("seconds");
+    assert!((1..=2 * 86_400).contains(&retry), "retry-after {retry}");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn redirect_rules_and_https_upgrade_are_answered_at_the_edge() {
     let origin = Origin::start(Behaviour::Echo).await;
     let dir = ConfigDir::new();
