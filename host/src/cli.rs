@@ -1,4 +1,4 @@
-//! The `edgechain` command line: `serve`, `validate` and `demo`.
+//! The `edgechain` command line: `serve`, `validate`, `demo`, `dev` and `new`.
 //!
 //! Kept in the library so the binary is one line and tests can run the exact
 //! same code as a child process.
@@ -47,6 +47,50 @@ enum Command {
     /// Serve the chain in DIR in front of a built-in echo origin, for trying
     /// plugins out.
     Demo(DemoArgs),
+    /// Develop plugins: serve a chain, rebuild a plugin from source when it is
+    /// saved, and hot-swap it in (the server keeps running).
+    Dev(DevArgs),
+    /// Create a plugin crate that builds, loads and passes its tests as is.
+    New {
+        /// Plugin name (lower-case letters, digits, `-`).
+        name: String,
+        /// Directory to create (default: ./NAME).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The edgechain-sdk crate directory (default: guest-sdk/ of the
+        /// edgechain checkout above the new crate).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DevArgs {
+    /// Config directory holding proxychain.json (default: ./proxy_config if
+    /// present, else the workspace's examples/proxy_config).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A plugin crate directory to build and watch (repeatable); crates of the
+    /// cargo workspace around the current directory are found by themselves.
+    #[arg(long = "plugin")]
+    plugins: Vec<PathBuf>,
+    /// HOST:PORT of the next hop (default: a built-in echo origin).
+    #[arg(long)]
+    next_hop: Option<Authority>,
+    /// Address of the proxy listener.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the admin listener.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    admin: SocketAddr,
+    /// Cargo profile plugins are built with.
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// Quiet milliseconds after a source change before building.
+    #[arg(long, default_value_t = 100)]
+    build_debounce_ms: u64,
+    #[command(flatten)]
+    tuning: Tuning,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +214,8 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Validate { dir, module_dirs } => return validate(dir, module_dirs).await,
             Command::Demo(args) => demo(args).await,
+            Command::Dev(args) => dev(args).await,
+            Command::New { name, path, sdk } => new_plugin(name, path, sdk),
         }
         .map(|()| ExitCode::SUCCESS)
     });
@@ -197,13 +243,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     crate::telemetry::init(&args.tuning.log_level);
-    let origin = crate::demo_origin::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("cannot start the demo origin")?;
-    let next_hop: Authority = origin
-        .to_string()
-        .parse()
-        .context("demo origin address is not an authority")?;
+    let next_hop = spawn_demo_origin().await?;
+    let origin = next_hop.clone();
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, next_hop);
     args.tuning.apply(&mut opts);
     println!("edgechain demo: chain from {}", opts.config_dir.display());
@@ -211,6 +252,73 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("       curl -si http://{}/admin", opts.listen);
     println!("  demo origin (echoes what reached it): http://{origin}");
     run_until_signal(opts).await
+}
+
+/// Start the demo origin on a free loopback port; its address as a next hop.
+async fn spawn_demo_origin() -> anyhow::Result<Authority> {
+    let origin = crate::demo_origin::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("cannot start the demo origin")?;
+    origin
+        .to_string()
+        .parse()
+        .context("demo origin address is not an authority")
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(&args.tuning.log_level);
+    let config = match args.config {
+        Some(dir) => dir,
+        None => default_dev_config()?,
+    };
+    let next_hop = match args.next_hop {
+        Some(hop) => hop,
+        None => spawn_demo_origin().await?,
+    };
+    let mut serve = ServeOptions::new(config, args.listen, args.admin, next_hop);
+    args.tuning.apply(&mut serve);
+    let opts = crate::dev::DevOptions {
+        serve,
+        plugin_dirs: args.plugins,
+        workspace: true,
+        profile: args.profile,
+        debounce: Duration::from_millis(args.build_debounce_ms),
+        stage_dir: std::env::temp_dir().join(format!("edgechain-dev-{}", std::process::id())),
+    };
+    crate::dev::run(opts, async {
+        if let Err(e) = shutdown_signal().await {
+            tracing::error!(error = %e, "cannot wait for signals; stopping");
+        }
+    })
+    .await
+    .context("edgechain dev")
+}
+
+/// `./proxy_config` if it has a manifest, else the example chain of the
+/// edgechain workspace around the current directory.
+fn default_dev_config() -> anyhow::Result<PathBuf> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let local = here.join("proxy_config");
+    if local.join(crate::config::MANIFEST_FILE).is_file() {
+        return Ok(local);
+    }
+    here.ancestors()
+        .map(|dir| dir.join("examples/proxy_config"))
+        .find(|dir| dir.join(crate::config::MANIFEST_FILE).is_file())
+        .context("no chain to serve: pass --config DIR (or run where ./proxy_config/proxychain.json exists)")
+}
+
+fn new_plugin(name: String, path: Option<PathBuf>, sdk: Option<PathBuf>) -> anyhow::Result<()> {
+    let created = crate::scaffold::create(&crate::scaffold::NewOptions { name, path, sdk })?;
+    let dir = created.dir.display();
+    println!("created plugin crate {dir}");
+    if created.workspace_member {
+        println!("  (a member of this workspace: `cargo xtask plugins` builds it too)");
+    }
+    println!("  cd {dir}");
+    println!("  cargo test                                   # unit tests, natively");
+    println!("  edgechain dev --plugin . --config proxy_config  # serve it, rebuild on save");
+    Ok(())
 }
 
 async fn run_until_signal(opts: ServeOptions) -> anyhow::Result<()> {
@@ -241,9 +349,28 @@ async fn wait_for_shutdown(server: &Server) -> anyhow::Result<()> {
 
 #[cfg(not(unix))]
 async fn wait_for_shutdown(_server: &Server) -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")
+    shutdown_signal().await
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")
+    }
 }
 
 async fn validate(dir: PathBuf, module_dirs: Vec<PathBuf>) -> anyhow::Result<ExitCode> {

@@ -434,10 +434,25 @@ impl HostProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> HostProcess {
+        let mut args: Vec<std::ffi::OsString> = vec!["serve".into(), "--config".into()];
+        args.push(dir.into());
+        args.extend(extra.iter().map(Into::into));
+        Self::spawn_command(bin, "serve", &args, next_hop, env, WAIT)
+    }
+
+    /// Start `bin` with `args` (a command that serves, e.g. `serve` or `dev`)
+    /// on loopback ports chosen by the OS in front of `next_hop`, and wait up
+    /// to `start_within` for it to serve.
+    pub fn spawn_command(
+        bin: &str,
+        what: &str,
+        args: &[std::ffi::OsString],
+        next_hop: SocketAddr,
+        env: &[(&str, &str)],
+        start_within: Duration,
+    ) -> HostProcess {
         let mut cmd = std::process::Command::new(bin);
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(dir)
+        cmd.args(args)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -446,7 +461,6 @@ impl HostProcess {
                 "--next-hop",
             ])
             .arg(next_hop.to_string())
-            .args(extra)
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
@@ -471,10 +485,11 @@ impl HostProcess {
             stdout.clone(),
             |_| {},
         );
-        let serving = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+        let serving = rx.recv_timeout(start_within).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!(
-                "edgechain did not start; stderr: {:?}",
+                "edgechain {what} did not serve within {start_within:?}; stdout: {:?}; stderr: {:?}",
+                stdout.lock().map(|l| l.clone()),
                 stderr.lock().map(|l| l.clone())
             );
         });
@@ -513,6 +528,11 @@ impl HostProcess {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS")
+    }
+
+    /// Whether the process is still running (it has not exited or restarted).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Send SIGTERM and wait for the exit, bounded by [`WAIT`].

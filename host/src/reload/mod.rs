@@ -32,12 +32,14 @@ pub enum Trigger {
     Signal,
     /// `POST /reload`.
     Admin,
+    /// `edgechain dev`, after rebuilding a plugin or re-staging the config.
+    Dev,
 }
 
 impl Trigger {
     /// Operator-initiated triggers retry content that already failed.
     fn forced(self) -> bool {
-        matches!(self, Trigger::Signal | Trigger::Admin)
+        matches!(self, Trigger::Signal | Trigger::Admin | Trigger::Dev)
     }
 }
 

@@ -1,0 +1,246 @@
+//! Finding plugin crates and building them with the user's own cargo.
+//!
+//! `edgechain dev` runs exactly the build a plugin author would run by hand
+//! (`cargo build --target wasm32-wasip2 --release`), with cargo's progress and
+//! rendered compiler errors going straight to the terminal, and reads the
+//! path of the built component from cargo's JSON messages rather than
+//! guessing target directories and profiles.
+
+use super::DevError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The target plugins are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// A crate that builds a plugin component (a `cdylib`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginCrate {
+    /// Package name, e.g. `add-headers`.
+    pub package: String,
+    /// Library target name, e.g. `add_headers`: the stem of the built `.wasm`.
+    pub lib_name: String,
+    /// The crate's `Cargo.toml`.
+    pub manifest: PathBuf,
+}
+
+impl PluginCrate {
+    /// The crate directory.
+    pub fn dir(&self) -> &Path {
+        self.manifest.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Whether a manifest `module` path names this crate's component: its file
+    /// stem is the package or library name (`-` and `_` alike).
+    pub fn builds_module(&self, module: &str) -> bool {
+        let stem = Path::new(module)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .replace('-', "_");
+        stem == self.lib_name || stem == self.package.replace('-', "_")
+    }
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    packages: Vec<Package>,
+    #[serde(default)]
+    workspace_members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    id: String,
+    name: String,
+    manifest_path: PathBuf,
+    targets: Vec<Target>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    name: String,
+    crate_types: Vec<String>,
+}
+
+/// The cargo binary: the one running us under `cargo run`, else `cargo`.
+fn cargo() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
+}
+
+/// Plugin crates of the cargo workspace at `manifest` (a `Cargo.toml`, or the
+/// workspace around the current directory when `None`).
+pub async fn discover(manifest: Option<&Path>) -> Result<Vec<PluginCrate>, DevError> {
+    let mut cmd = tokio::process::Command::new(cargo());
+    cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
+    if let Some(m) = manifest {
+        cmd.arg("--manifest-path").arg(m);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| DevError::Cargo(format!("cannot run cargo: {e}")))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        return Err(DevError::Cargo(format!(
+            "cargo metadata failed: {}",
+            why.trim()
+        )));
+    }
+    let meta: Metadata = serde_json::from_slice(&out.stdout)
+        .map_err(|e| DevError::Cargo(format!("unexpected cargo metadata output: {e}")))?;
+    Ok(plugin_crates(meta))
+}
+
+fn plugin_crates(meta: Metadata) -> Vec<PluginCrate> {
+    let members = meta.workspace_members;
+    let mut found: Vec<PluginCrate> = meta
+        .packages
+        .into_iter()
+        .filter(|p| members.is_empty() || members.contains(&p.id))
+        .filter_map(|p| {
+            let lib = p
+                .targets
+                .iter()
+                .find(|t| t.crate_types.iter().any(|c| c == "cdylib"))?;
+            Some(PluginCrate {
+                lib_name: lib.name.replace('-', "_"),
+                package: p.name,
+                manifest: p.manifest_path,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.package.cmp(&b.package));
+    found
+}
+
+/// How one build went.
+#[derive(Debug)]
+pub enum BuildOutcome {
+    /// The component was built (or was already up to date) at this path.
+    Built {
+        /// The `.wasm` cargo produced.
+        artifact: PathBuf,
+        /// Wall time of the cargo run.
+        elapsed: Duration,
+    },
+    /// Cargo failed; its errors already went to the terminal.
+    Failed {
+        /// Wall time of the cargo run.
+        elapsed: Duration,
+    },
+}
+
+/// Build `krate` for [`TARGET`] with cargo profile `profile`. Cargo's own
+/// output (progress, rendered errors) goes to this process's stderr.
+pub async fn build(krate: &PluginCrate, profile: &str) -> Result<BuildOutcome, DevError> {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(cargo())
+        .args(["build", "--message-format", "json-render-diagnostics"])
+        .args(["--target", TARGET, "--profile", profile, "--package"])
+        .arg(&krate.package)
+        .arg("--manifest-path")
+        .arg(&krate.manifest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| DevError::Cargo(format!("cannot run cargo: {e}")))?;
+    let mut artifact = None;
+    if let Some(stdout) = child.stdout.take() {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(path) = wasm_artifact(&line, &krate.lib_name) {
+                artifact = Some(path);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| DevError::Cargo(format!("waiting for cargo: {e}")))?;
+    let elapsed = started.elapsed();
+    match artifact {
+        Some(artifact) if status.success() => Ok(BuildOutcome::Built { artifact, elapsed }),
+        _ => Ok(BuildOutcome::Failed { elapsed }),
+    }
+}
+
+/// The `.wasm` path in a `compiler-artifact` message for library `lib_name`.
+fn wasm_artifact(line: &str, lib_name: &str) -> Option<PathBuf> {
+    #[derive(Deserialize)]
+    struct Message {
+        reason: String,
+        target: Option<ArtifactTarget>,
+        #[serde(default)]
+        filenames: Vec<PathBuf>,
+    }
+    #[derive(Deserialize)]
+    struct ArtifactTarget {
+        name: String,
+    }
+    let msg: Message = serde_json::from_str(line).ok()?;
+    if msg.reason != "compiler-artifact" || msg.target?.name.replace('-', "_") != lib_name {
+        return None;
+    }
+    msg.filenames
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_map_to_crates_by_file_stem() {
+        let krate = PluginCrate {
+            package: "add-headers".into(),
+            lib_name: "add_headers".into(),
+            manifest: PathBuf::from("/w/plugins/add-headers/Cargo.toml"),
+        };
+        assert!(krate.builds_module("add-headers.wasm"));
+        assert!(krate.builds_module("headers/add_headers.wasm"));
+        assert!(!krate.builds_module("add-headers-v2.wasm"));
+        assert_eq!(krate.dir(), Path::new("/w/plugins/add-headers"));
+    }
+
+    #[test]
+    fn only_cdylib_workspace_members_are_plugins() {
+        let meta: Metadata = serde_json::from_value(serde_json::json!({
+            "packages": [
+                { "id": "a", "name": "host", "manifest_path": "/w/host/Cargo.toml",
+                  "targets": [{ "name": "host", "crate_types": ["lib"] }] },
+                { "id": "b", "name": "my-plugin", "manifest_path": "/w/p/Cargo.toml",
+                  "targets": [{ "name": "my-plugin", "crate_types": ["cdylib", "rlib"] }] },
+                { "id": "c", "name": "other", "manifest_path": "/x/Cargo.toml",
+                  "targets": [{ "name": "other", "crate_types": ["cdylib"] }] }
+            ],
+            "workspace_members": ["a", "b"]
+        }))
+        .expect("metadata");
+        let found = plugin_crates(meta);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].lib_name, "my_plugin");
+    }
+
+    #[test]
+    fn the_wasm_file_is_read_from_cargo_messages() {
+        let line = r#"{"reason":"compiler-artifact","target":{"name":"my_plugin"},"filenames":["/t/libmy_plugin.rlib","/t/my_plugin.wasm"]}"#;
+        assert_eq!(
+            wasm_artifact(line, "my_plugin"),
+            Some(PathBuf::from("/t/my_plugin.wasm"))
+        );
+        assert_eq!(wasm_artifact(line, "other"), None);
+        assert_eq!(
+            wasm_artifact(r#"{"reason":"build-finished"}"#, "my_plugin"),
+            None
+        );
+        assert_eq!(wasm_artifact("not json", "my_plugin"), None);
+    }
+}

@@ -1,0 +1,340 @@
+//! `edgechain dev`: the plugin author's loop. Edit, save, and the rebuilt
+//! plugin serves within seconds, without restarting the server.
+//!
+//! ```text
+//! source edit ─► debounce ─► cargo build (the author's own build, output shown)
+//!     ├─ fails: compiler errors on the terminal; the previous build keeps serving
+//!     └─ builds: component written into the staged config dir
+//!                   ─► Reloader::reload (the same path as a production hot reload)
+//!                   ─► one line: what changed, edit-to-live time
+//! ```
+//!
+//! The server is the real one (`serve`'s code, in front of the demo origin or
+//! `--next-hop`); only its own filesystem triggers are off, because this loop
+//! decides when the staged directory is complete.
+
+pub mod cargo;
+pub mod sources;
+pub mod stage;
+
+use crate::reload::{ReloadReport, Trigger};
+use crate::server::{ServeOptions, Server};
+use cargo::{BuildOutcome, PluginCrate};
+use sources::{Change, Sources};
+use stage::{BuiltLink, Stage};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Why `edgechain dev` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// Cargo could not be run or said something unexpected.
+    #[error("{0}")]
+    Cargo(String),
+    /// The manifest could not be read as JSON.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// A file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A directory could not be watched.
+    #[error("{0}")]
+    Watch(String),
+    /// No link of the chain is built from a known crate.
+    #[error("{0}")]
+    NothingToWatch(String),
+    /// The server did not start.
+    #[error("cannot start: {0}")]
+    Start(#[from] crate::server::StartError),
+}
+
+/// What `edgechain dev` is told.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// How to serve; `config_dir` is the user's directory (it is staged).
+    pub serve: ServeOptions,
+    /// Crate directories given with `--plugin`.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Whether to also look for plugin crates in the cargo workspace around
+    /// the current directory.
+    pub workspace: bool,
+    /// Cargo profile to build with.
+    pub profile: String,
+    /// Quiet time after the last source event before building.
+    pub debounce: Duration,
+    /// Where to stage the served directory.
+    pub stage_dir: PathBuf,
+}
+
+/// Print one line for the author, on stdout (cargo's output is on stderr).
+fn say(line: impl AsRef<str>) {
+    println!("[dev] {}", line.as_ref());
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// The plugin crates to consider: `--plugin` crates first, then the workspace's.
+async fn find_crates(opts: &DevOptions) -> Result<Vec<PluginCrate>, DevError> {
+    let mut crates: Vec<PluginCrate> = Vec::new();
+    for dir in &opts.plugin_dirs {
+        let manifest = dir.join("Cargo.toml");
+        let dir = canonical(dir)?;
+        let found = cargo::discover(Some(&manifest)).await?;
+        let mine: Vec<_> = found.into_iter().filter(|c| c.dir() == dir).collect();
+        if mine.is_empty() {
+            return Err(DevError::Cargo(format!(
+                "{} is not a plugin crate (no `cdylib` library)",
+                dir.display()
+            )));
+        }
+        crates.extend(mine);
+    }
+    if opts.workspace {
+        // Outside a cargo workspace there is simply nothing more to find.
+        if let Ok(found) = cargo::discover(None).await {
+            for c in found {
+                if !crates.iter().any(|known| known.manifest == c.manifest) {
+                    crates.push(c);
+                }
+            }
+        }
+    }
+    Ok(crates)
+}
+
+fn canonical(path: &std::path::Path) -> Result<PathBuf, DevError> {
+    path.canonicalize().map_err(|e| DevError::Io {
+        what: format!("resolving {}", path.display()),
+        source: e,
+    })
+}
+
+/// The crates the chain uses and what each builds.
+struct Plan {
+    crates: Vec<PluginCrate>,
+    built: Vec<BuiltLink>,
+}
+
+impl Plan {
+    fn links_of(&self, krate: usize) -> Vec<&str> {
+        self.built
+            .iter()
+            .filter(|b| b.krate == krate)
+            .map(|b| b.link.as_str())
+            .collect()
+    }
+
+    fn used(&self) -> BTreeSet<usize> {
+        self.built.iter().map(|b| b.krate).collect()
+    }
+}
+
+/// Build `krate` and stage it; whether it succeeded, and the build time.
+async fn build_and_stage(
+    krate: &PluginCrate,
+    stage: &Stage,
+    profile: &str,
+) -> Result<(bool, Duration), DevError> {
+    say(format!("{}: compiling…", krate.package));
+    match cargo::build(krate, profile).await? {
+        BuildOutcome::Built { artifact, elapsed } => {
+            stage.put_component(krate, &artifact)?;
+            say(format!("{}: built in {}", krate.package, secs(elapsed)));
+            Ok((true, elapsed))
+        }
+        BuildOutcome::Failed { elapsed } => {
+            say(format!(
+                "{}: build failed after {} (compiler output above); the previous version keeps serving",
+                krate.package,
+                secs(elapsed)
+            ));
+            Ok((false, elapsed))
+        }
+    }
+}
+
+/// Run the dev loop until `shutdown` completes.
+pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result<(), DevError> {
+    let config_dir = canonical(&opts.serve.config_dir)?;
+    let crates = find_crates(&opts).await?;
+    let (built, as_is) = stage::links_with_sources(&config_dir, &crates)?;
+    if built.is_empty() {
+        let known: Vec<_> = crates.iter().map(|c| c.lib_name.as_str()).collect();
+        return Err(DevError::NothingToWatch(format!(
+            "no link in {} names a module built by a known crate (module file stems must match a crate: {known:?}); pass --plugin DIR",
+            config_dir.display()
+        )));
+    }
+    let plan = Plan { crates, built };
+    for k in plan.used() {
+        say(format!(
+            "watching {} ({}) for link {}",
+            plan.crates[k].package,
+            plan.crates[k].dir().display(),
+            plan.links_of(k).join(", ")
+        ));
+    }
+    for link in &as_is {
+        say(format!(
+            "link {link}: no source crate found; its module is served as it is"
+        ));
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let crate_dirs = plan.crates.iter().map(|c| c.dir().to_owned()).collect();
+    let _sources = Sources::watch(crate_dirs, config_dir.clone(), tx)?;
+    let stage = Stage::new(config_dir, opts.stage_dir.clone());
+    stage.refresh(&plan.crates, &plan.built)?;
+
+    // First builds: the server starts once every component exists.
+    let mut pending: BTreeSet<usize> = plan.used();
+    loop {
+        for k in pending.clone() {
+            if build_and_stage(&plan.crates[k], &stage, &opts.profile)
+                .await?
+                .0
+            {
+                pending.remove(&k);
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        say("fix the errors above and save; edgechain dev starts serving once every plugin builds");
+        let batch = next_batch(&mut rx, opts.debounce).await;
+        if batch.contains(&Change::Config) {
+            stage.refresh(&plan.crates, &plan.built)?;
+        }
+    }
+
+    let mut serve = opts.serve.clone();
+    serve.config_dir = stage.dir().to_owned();
+    serve.watch.events = false;
+    serve.watch.poll_interval = None;
+    let server = Server::start(serve).await?;
+    say(format!(
+        "serving http://{} (admin http://{}, next hop {})",
+        server.proxy_addr(),
+        server.admin_addr(),
+        opts.serve.next_hop
+    ));
+    say(
+        "edit a plugin's source and save: it is rebuilt and swapped in while the server keeps running",
+    );
+
+    tokio::pin!(shutdown);
+    loop {
+        let batch = tokio::select! {
+            () = &mut shutdown => break,
+            batch = next_batch(&mut rx, opts.debounce) => batch,
+        };
+        let (first_event, changes) = batch.into_parts();
+        apply(&plan, &stage, &server, &opts.profile, first_event, &changes).await?;
+    }
+    server.shutdown().await;
+    stage.remove();
+    Ok(())
+}
+
+/// Rebuild what `changes` touch, then swap the result in with one reload.
+async fn apply(
+    plan: &Plan,
+    stage: &Stage,
+    server: &Server,
+    profile: &str,
+    first_event: Instant,
+    changes: &BTreeSet<Change>,
+) -> Result<(), DevError> {
+    let mut build_time = Duration::ZERO;
+    let mut swapped = Vec::new();
+    for change in changes {
+        match *change {
+            Change::Config => {
+                stage.refresh(&plan.crates, &plan.built)?;
+                swapped.push("config".to_owned());
+            }
+            Change::Crate(k) if plan.used().contains(&k) => {
+                let (ok, elapsed) = build_and_stage(&plan.crates[k], stage, profile).await?;
+                build_time += elapsed;
+                if ok {
+                    let links = plan.links_of(k).join(", ");
+                    swapped.push(format!("{} (link {links})", plan.crates[k].package));
+                }
+            }
+            Change::Crate(_) => {}
+        }
+    }
+    if !swapped.is_empty() {
+        let report = server.reloader().reload(Trigger::Dev).await;
+        report_reload(&report, &swapped, first_event.elapsed(), build_time);
+    }
+    Ok(())
+}
+
+fn report_reload(
+    report: &ReloadReport,
+    swapped: &[String],
+    edit_to_live: Duration,
+    build: Duration,
+) {
+    let load = Duration::from_secs_f64(report.elapsed_ms / 1e3);
+    if !report.errors.is_empty() {
+        say("the new chain did not load; the previous one keeps serving:");
+        for e in &report.errors {
+            say(format!("  {e}"));
+        }
+    } else if report.changed {
+        say(format!(
+            "live in {} after the edit (build {}, load {}): {}",
+            secs(edit_to_live),
+            secs(build),
+            secs(load),
+            swapped.join(", ")
+        ));
+    } else {
+        say("rebuilt; the components are unchanged, nothing to swap");
+    }
+}
+
+/// Changes gathered until `debounce` passes without a new one.
+struct Batch {
+    first_event: Instant,
+    changes: BTreeSet<Change>,
+}
+
+impl Batch {
+    fn contains(&self, change: &Change) -> bool {
+        self.changes.contains(change)
+    }
+
+    fn into_parts(self) -> (Instant, BTreeSet<Change>) {
+        (self.first_event, self.changes)
+    }
+}
+
+async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Change>, debounce: Duration) -> Batch {
+    let first = rx.recv().await;
+    let first_event = Instant::now();
+    let mut changes: BTreeSet<Change> = first.into_iter().collect();
+    if changes.is_empty() {
+        // The watcher is gone; nothing will ever arrive.
+        std::future::pending::<()>().await;
+    }
+    while let Ok(Some(c)) = tokio::time::timeout(debounce, rx.recv()).await {
+        changes.insert(c);
+    }
+    Batch {
+        first_event,
+        changes,
+    }
+}

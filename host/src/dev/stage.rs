@@ -1,0 +1,241 @@
+//! The directory `edgechain dev` actually serves: a copy of the user's config
+//! directory whose manifest points the links that have a source crate at the
+//! freshly built components.
+//!
+//! Serving a copy keeps the user's config directory untouched (no build output
+//! written into it) and lets a component be swapped by writing one file here,
+//! while every other file (configs, prebuilt modules) stays the user's.
+
+use super::DevError;
+use super::cargo::PluginCrate;
+use crate::config::MANIFEST_FILE;
+use std::path::{Path, PathBuf};
+
+/// Where built components go inside the staged directory.
+const BUILT_DIR: &str = "edgechain-dev-build";
+
+/// A link whose module is built from a crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltLink {
+    /// The link's name in the manifest.
+    pub link: String,
+    /// Index of the crate in the list given to [`links_with_sources`].
+    pub krate: usize,
+}
+
+/// The links of the manifest in `config_dir` whose `module` one of `crates`
+/// builds, and the links that keep their module file as it is.
+pub fn links_with_sources(
+    config_dir: &Path,
+    crates: &[PluginCrate],
+) -> Result<(Vec<BuiltLink>, Vec<String>), DevError> {
+    let manifest = read_manifest(config_dir)?;
+    let mut built = Vec::new();
+    let mut as_is = Vec::new();
+    for link in links(&manifest) {
+        let name = link
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("?")
+            .to_owned();
+        let module = link.get("module").and_then(|m| m.as_str()).unwrap_or("");
+        match crates.iter().position(|c| c.builds_module(module)) {
+            Some(krate) => built.push(BuiltLink { link: name, krate }),
+            None => as_is.push(name),
+        }
+    }
+    Ok((built, as_is))
+}
+
+fn read_manifest(config_dir: &Path) -> Result<serde_json::Value, DevError> {
+    let path = config_dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| DevError::Io {
+        what: format!("reading {}", path.display()),
+        source: e,
+    })?;
+    serde_json::from_str(&text).map_err(|e| DevError::Manifest(format!("{}: {e}", path.display())))
+}
+
+fn links(manifest: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    manifest
+        .get("proxychain")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+}
+
+/// The staged copy of one config directory.
+#[derive(Debug)]
+pub struct Stage {
+    source: PathBuf,
+    dir: PathBuf,
+}
+
+impl Stage {
+    /// A stage for `source` at `dir` (created, emptied if it exists).
+    pub fn new(source: PathBuf, dir: PathBuf) -> Stage {
+        Stage { source, dir }
+    }
+
+    /// The directory to serve.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Copy the user's directory again and point the manifest's `module` of
+    /// every link in `built` at the component that [`Stage::put_component`]
+    /// writes for its crate. A manifest that is not JSON is copied as it is,
+    /// so the loader reports it the way `serve` would.
+    pub fn refresh(&self, crates: &[PluginCrate], built: &[BuiltLink]) -> Result<(), DevError> {
+        let keep = self.dir.join(BUILT_DIR);
+        clear_except(&self.dir, &keep)?;
+        copy_tree(&self.source, &self.dir)?;
+        let Ok(mut manifest) = read_manifest(&self.source) else {
+            return Ok(());
+        };
+        if let Some(list) = manifest
+            .get_mut("proxychain")
+            .and_then(|l| l.as_array_mut())
+        {
+            for link in list {
+                let name = link.get("name").and_then(|n| n.as_str()).unwrap_or("");
+                if let Some(b) = built.iter().find(|b| b.link == name) {
+                    link["module"] =
+                        format!("{BUILT_DIR}/{}.wasm", crates[b.krate].lib_name).into();
+                }
+            }
+        }
+        let text = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| DevError::Manifest(format!("re-encoding the manifest: {e}")))?;
+        write_atomically(&self.dir.join(MANIFEST_FILE), &text)
+    }
+
+    /// Put a freshly built component for `krate` in place (atomically, so a
+    /// reload never reads half a file).
+    pub fn put_component(&self, krate: &PluginCrate, artifact: &Path) -> Result<(), DevError> {
+        let bytes = std::fs::read(artifact).map_err(|e| DevError::Io {
+            what: format!("reading {}", artifact.display()),
+            source: e,
+        })?;
+        let dir = self.dir.join(BUILT_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| DevError::Io {
+            what: format!("creating {}", dir.display()),
+            source: e,
+        })?;
+        write_atomically(&dir.join(format!("{}.wasm", krate.lib_name)), &bytes)
+    }
+
+    /// Remove the staged directory (best effort: it is scratch space).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> DevError {
+    move |source| DevError::Io { what, source }
+}
+
+fn clear_except(dir: &Path, keep: &Path) -> Result<(), DevError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    for entry in std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))? {
+        let path = entry
+            .map_err(io(format!("reading {}", dir.display())))?
+            .path();
+        if path == keep {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io(format!("removing {}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), DevError> {
+    std::fs::create_dir_all(to).map_err(io(format!("creating {}", to.display())))?;
+    for entry in std::fs::read_dir(from).map_err(io(format!("reading {}", from.display())))? {
+        let entry = entry.map_err(io(format!("reading {}", from.display())))?;
+        let (src, dest) = (entry.path(), to.join(entry.file_name()));
+        // `metadata` follows symlinks, as Kubernetes' `..data` layout needs.
+        let meta = std::fs::metadata(&src).map_err(io(format!("reading {}", src.display())))?;
+        if meta.is_dir() {
+            copy_tree(&src, &dest)?;
+        } else {
+            std::fs::copy(&src, &dest).map_err(io(format!("copying {}", src.display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DevError> {
+    let tmp = path.with_extension("tmp-edgechain-dev");
+    std::fs::write(&tmp, bytes).map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("replacing {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn krate(name: &str) -> PluginCrate {
+        PluginCrate {
+            package: name.into(),
+            lib_name: name.replace('-', "_"),
+            manifest: PathBuf::from(format!("/w/{name}/Cargo.toml")),
+        }
+    }
+
+    #[test]
+    fn built_links_point_at_staged_components_and_the_rest_is_copied() {
+        let src = tempfile::tempdir().expect("tempdir");
+        let stage_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            src.path().join(MANIFEST_FILE),
+            r#"{"proxychain":[
+                {"name":"a","module":"x/add-headers.wasm","config":"a.json"},
+                {"name":"b","module":"prebuilt.wasm"}]}"#,
+        )
+        .expect("write");
+        std::fs::write(src.path().join("a.json"), "{}").expect("write");
+        let crates = [krate("passthrough"), krate("add-headers")];
+        let (built, as_is) = links_with_sources(src.path(), &crates).expect("links");
+        assert_eq!(
+            built,
+            [BuiltLink {
+                link: "a".into(),
+                krate: 1
+            }]
+        );
+        assert_eq!(as_is, ["b"]);
+
+        let stage = Stage::new(src.path().to_owned(), stage_dir.path().join("s"));
+        stage.refresh(&crates, &built).expect("refresh");
+        let artifact = src.path().join("built.wasm");
+        std::fs::write(&artifact, b"wasm").expect("write");
+        stage.put_component(&crates[1], &artifact).expect("put");
+        let staged: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(stage.dir().join(MANIFEST_FILE)).expect("staged manifest"),
+        )
+        .expect("json");
+        assert_eq!(
+            staged["proxychain"][0]["module"],
+            "edgechain-dev-build/add_headers.wasm"
+        );
+        assert_eq!(staged["proxychain"][1]["module"], "prebuilt.wasm");
+        assert!(stage.dir().join("a.json").is_file());
+
+        // A refresh keeps built components and drops files the user removed.
+        std::fs::remove_file(src.path().join("a.json")).expect("rm");
+        stage.refresh(&crates, &built).expect("refresh again");
+        assert!(!stage.dir().join("a.json").exists());
+        assert!(
+            stage
+                .dir()
+                .join("edgechain-dev-build/add_headers.wasm")
+                .is_file()
+        );
+    }
+}
