@@ -112,7 +112,7 @@ impl Request {
             method: r.method,
             path_with_query: r.path_with_query,
             authority: r.authority,
-            headers: HeaderList(r.headers),
+            headers: HeaderList::from_packed(r.headers),
             body: r.body,
         }
     }
@@ -122,7 +122,7 @@ impl Request {
             method: self.method,
             path_with_query: self.path_with_query,
             authority: self.authority,
-            headers: self.headers.0,
+            headers: self.headers.into_packed(),
             body: self.body,
         }
     }
@@ -198,7 +198,7 @@ impl Response {
     pub(crate) fn from_raw(r: raw::Response) -> Self {
         Response {
             status: r.status,
-            headers: HeaderList(r.headers),
+            headers: HeaderList::from_packed(r.headers),
             body: r.body,
         }
     }
@@ -206,7 +206,7 @@ impl Response {
     pub(crate) fn into_raw(self) -> raw::Response {
         raw::Response {
             status: self.status,
-            headers: self.headers.0,
+            headers: self.headers.into_packed(),
             body: self.body,
         }
     }

@@ -103,11 +103,6 @@ impl Runtime {
             cache.with_directory(dir);
             config.cache(Some(wasmtime::Cache::new(cache).map_err(setup)?));
         }
-        if let Some(dir) = &settings.compile_cache {
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
-            config.cache(Some(wasmtime::Cache::new(cache).map_err(setup)?));
-        }
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
         crate::plugin::state::add_to_linker(&mut linker).map_err(setup)?;

@@ -49,12 +49,36 @@ async fn load(links: Vec<Value>, limits: bool) -> (ConfigDir, ChainSnapshot) {
     (dir, chain)
 }
 
+/// A small API-client request: 4 headers.
 fn request() -> http::Request<Full<Bytes>> {
     http::Request::get("/products/42?color=red")
         .header("host", "shop.example")
         .header("user-agent", "bench/1.0")
         .header("accept", "*/*")
         .header("x-forwarded-for", "198.51.100.7")
+        .body(Full::default())
+        .expect("request")
+}
+
+/// A browser-like request: 16 headers, about 1 KiB, as a CDN edge sees them.
+fn browser_request() -> http::Request<Full<Bytes>> {
+    http::Request::get("/products/42?color=red")
+        .header("host", "shop.example")
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36")
+        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8")
+        .header("accept-language", "en-GB,en;q=0.9,de;q=0.8")
+        .header("accept-encoding", "gzip, deflate, br, zstd")
+        .header("cookie", "session=3f2a9c1e7b5d4a8f9e0c1b2a3d4e5f60; theme=dark; consent=1")
+        .header("referer", "https://shop.example/products?page=2")
+        .header("sec-ch-ua", "\"Chromium\";v=\"130\", \"Not?A_Brand\";v=\"99\"")
+        .header("sec-ch-ua-mobile", "?0")
+        .header("sec-ch-ua-platform", "\"Linux\"")
+        .header("sec-fetch-dest", "document")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-site", "same-origin")
+        .header("upgrade-insecure-requests", "1")
+        .header("x-forwarded-for", "198.51.100.7")
+        .header("section-io-id", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6")
         .body(Full::default())
         .expect("request")
 }
@@ -68,9 +92,14 @@ fn response() -> http::Response<Full<Bytes>> {
 }
 
 /// One full pass: request walk, then response walk, as the proxy does it.
-async fn pass(chain: &ChainSnapshot) {
+async fn pass(chain: &ChainSnapshot, browser: bool) {
     let mut log = WalkLog::default();
-    match chain.run_request(request(), Some(CLIENT), &mut log).await {
+    let req = if browser {
+        browser_request()
+    } else {
+        request()
+    };
+    match chain.run_request(req, Some(CLIENT), &mut log).await {
         RequestOutcome::Forward(req, walk) => {
             black_box(req);
             let resp = walk.run(response(), &mut log).await;
@@ -115,6 +144,13 @@ fn chains(c: &mut Criterion) {
         ("example chain (3), reuse", example("reuse")),
         ("5 links, per-request", five("per-request")),
         ("5 links, reuse", five("reuse")),
+        ("browser request, empty chain", vec![]),
+        (
+            "browser request, 1 passthrough, reuse",
+            vec![link("p", "passthrough", "reuse")],
+        ),
+        ("browser request, 5 links, reuse", five("reuse")),
+        ("browser request, 5 links, per-request", five("per-request")),
     ];
     // What the deadline (epoch checks) and the memory limiter cost.
     let unlimited = [
@@ -132,7 +168,8 @@ fn chains(c: &mut Criterion) {
     let mut group = c.benchmark_group("chain");
     for (name, links, limits) in cases {
         let (_dir, chain) = rt.block_on(load(links, limits));
-        group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain)));
+        let browser = name.starts_with("browser");
+        group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain, browser)));
     }
     group.finish();
 }

@@ -75,14 +75,24 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: Option<std::net::IpAddr>) 
     }
 }
 
-/// The headers a plugin sees: everything but the managed ones.
-pub fn headers_to_wit(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+/// The headers a plugin sees, packed (see `edgechain-wire`): everything but
+/// the managed ones.
+pub fn headers_to_wit(headers: &HeaderMap) -> Vec<u8> {
     let listed = connection_listed(headers);
+    let mut block = Vec::with_capacity(packed_size(headers));
+    for (n, v) in headers {
+        if !is_managed(n.as_str()) && !listed.contains(n) {
+            edgechain_wire::push(&mut block, n.as_str().as_bytes(), v.as_bytes());
+        }
+    }
+    block
+}
+
+fn packed_size(headers: &HeaderMap) -> usize {
     headers
         .iter()
-        .filter(|(n, _)| !is_managed(n.as_str()) && !listed.contains(n))
-        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
-        .collect()
+        .map(|(n, v)| 8 + n.as_str().len() + v.len())
+        .sum()
 }
 
 /// The WIT view of a client request (body not included).
@@ -136,6 +146,9 @@ pub enum InvalidDecision {
     /// Header name is not a token.
     #[error("invalid header name `{0}`")]
     HeaderName(String),
+    /// The packed header block does not decode.
+    #[error("{0}")]
+    HeaderBlock(String),
     /// Header value has forbidden bytes (CR, LF, NUL...).
     #[error("invalid value for header `{0}`")]
     HeaderValue(String),
@@ -160,17 +173,18 @@ pub struct ValidRequest {
     pub headers: HeaderMap,
 }
 
-/// Validate and convert a plugin's header list.
-pub fn headers_from_wit(list: &[(String, Vec<u8>)]) -> Result<HeaderMap, InvalidDecision> {
-    let mut map = HeaderMap::with_capacity(list.len());
-    for (name, value) in list {
-        let n = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| InvalidDecision::HeaderName(name.clone()))?;
+/// Validate and convert a plugin's packed header block.
+pub fn headers_from_wit(block: &[u8]) -> Result<HeaderMap, InvalidDecision> {
+    let mut map = HeaderMap::new();
+    for field in edgechain_wire::fields(block) {
+        let (name, value) = field.map_err(|e| InvalidDecision::HeaderBlock(e.to_string()))?;
+        let shown = || String::from_utf8_lossy(name).into_owned();
+        let n = HeaderName::from_bytes(name).map_err(|_| InvalidDecision::HeaderName(shown()))?;
         if is_managed(n.as_str()) {
             return Err(InvalidDecision::Managed(n.as_str().to_owned()));
         }
-        let v = HeaderValue::from_bytes(value)
-            .map_err(|_| InvalidDecision::HeaderValue(name.clone()))?;
+        let v =
+            HeaderValue::from_bytes(value).map_err(|_| InvalidDecision::HeaderValue(shown()))?;
         map.append(n, v);
     }
     Ok(map)
@@ -240,7 +254,10 @@ mod tests {
         let wit = request_to_wit(&p);
         assert_eq!(wit.authority, "example.com");
         assert_eq!(wit.path_with_query, "/p?q=1");
-        assert_eq!(wit.headers, vec![("x-keep".to_string(), b"yes".to_vec())]);
+        assert_eq!(
+            wit.headers,
+            edgechain_wire::encode([(&b"x-keep"[..], &b"yes"[..])])
+        );
     }
 
     #[test]
@@ -275,10 +292,7 @@ mod tests {
             method: "GET".into(),
             path_with_query: path.into(),
             authority: authority.into(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_vec()))
-                .collect(),
+            headers: edgechain_wire::encode(headers.iter().map(|(n, v)| (n.as_bytes(), *v))),
             body: None,
         }
     }
@@ -311,6 +325,12 @@ mod tests {
         for (req, want) in cases {
             assert_eq!(request_from_wit(&req).err(), Some(want));
         }
+        let mut truncated = wit("/", "a", &[("x", b"1")]);
+        truncated.headers.pop();
+        assert!(matches!(
+            request_from_wit(&truncated),
+            Err(InvalidDecision::HeaderBlock(_))
+        ));
         let mut m = wit("/", "a", &[]);
         m.method = "GE T".into();
         assert!(matches!(
@@ -335,7 +355,7 @@ mod tests {
     fn response_status_range() {
         let r = |status| WitResponse {
             status,
-            headers: vec![],
+            headers: Vec::new(),
             body: None,
         };
         assert_eq!(
