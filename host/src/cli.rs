@@ -21,7 +21,8 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Async worker threads (default: one per CPU core).
+    /// Async worker threads (default: one per CPU core). With 1, a
+    /// current-thread scheduler serves everything on one thread.
     #[arg(long, global = true, env = "EDGECHAIN_WORKER_THREADS")]
     worker_threads: Option<usize>,
 }
@@ -198,10 +199,17 @@ impl Tuning {
 /// Parse the command line and run it. The binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = cli.worker_threads.filter(|n| *n > 0) {
-        builder.worker_threads(n);
-    }
+    // One worker needs no work-stealing scheduler: the current-thread one
+    // skips its cross-thread queues and wakeups.
+    let mut builder = match cli.worker_threads.filter(|n| *n > 0) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
