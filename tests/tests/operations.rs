@@ -43,7 +43,14 @@ async fn access_lines(host: &HostProcess, n: usize) -> Vec<Value> {
 async fn every_request_gets_one_json_access_line_with_the_platform_fields() {
     let origin = Origin::start(Behaviour::Echo).await;
     let dir = chain_dir();
-    let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+    // One worker: the current-thread scheduler serves everything.
+    let host = HostProcess::spawn(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &["--worker-threads", "1"],
+        &[],
+    );
     let client = TestClient::new();
 
     let forwarded = Request::get("/shop?q=1")
