@@ -1,5 +1,6 @@
 //! In-process cost of the chain, without the network: one link call with a
-//! fresh instance and with a warm one, and whole chains of 3 and 5 links.
+//! fresh instance and with a warm one, and whole chains of 3 and 5 links, with
+//! a small request and a browser-like one (header copying is most of a call).
 //!
 //! Run: `cargo bench -p edgechain-tests --bench chain`. Compare rows of the same
 //! run (ratios); absolute times move with the machine's load.
