@@ -25,6 +25,9 @@ pub struct PluginCrate {
     pub lib_name: String,
     /// The crate's `Cargo.toml`.
     pub manifest: PathBuf,
+    /// Directories of local (`path`) dependencies, such as the SDK: an edit
+    /// there changes this plugin too.
+    pub path_deps: Vec<PathBuf>,
 }
 
 impl PluginCrate {
@@ -58,6 +61,14 @@ struct Package {
     name: String,
     manifest_path: PathBuf,
     targets: Vec<Target>,
+    #[serde(default)]
+    dependencies: Vec<Dependency>,
+}
+
+#[derive(Deserialize)]
+struct Dependency {
+    #[serde(default)]
+    path: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -98,9 +109,9 @@ pub async fn discover(manifest: Option<&Path>) -> Result<Vec<PluginCrate>, DevEr
 
 fn plugin_crates(meta: Metadata) -> Vec<PluginCrate> {
     let members = meta.workspace_members;
-    let mut found: Vec<PluginCrate> = meta
-        .packages
-        .into_iter()
+    let packages = &meta.packages;
+    let mut found: Vec<PluginCrate> = packages
+        .iter()
         .filter(|p| members.is_empty() || members.contains(&p.id))
         .filter_map(|p| {
             let lib = p
@@ -109,13 +120,37 @@ fn plugin_crates(meta: Metadata) -> Vec<PluginCrate> {
                 .find(|t| t.crate_types.iter().any(|c| c == "cdylib"))?;
             Some(PluginCrate {
                 lib_name: lib.name.replace('-', "_"),
-                package: p.name,
-                manifest: p.manifest_path,
+                package: p.name.clone(),
+                manifest: p.manifest_path.clone(),
+                path_deps: path_deps(p, packages),
             })
         })
         .collect();
     found.sort_by(|a, b| a.package.cmp(&b.package));
     found
+}
+
+/// Local dependency directories of `package`, following path dependencies
+/// of dependencies that cargo listed too (the SDK's own, in this workspace).
+fn path_deps(package: &Package, packages: &[Package]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut todo: Vec<&Package> = vec![package];
+    while let Some(p) = todo.pop() {
+        for dir in p.dependencies.iter().filter_map(|d| d.path.as_ref()) {
+            if dirs.contains(dir) {
+                continue;
+            }
+            dirs.push(dir.clone());
+            if let Some(dep) = packages
+                .iter()
+                .find(|q| q.manifest_path.parent() == Some(dir.as_path()))
+            {
+                todo.push(dep);
+            }
+        }
+    }
+    dirs.sort();
+    dirs
 }
 
 /// How one build went.
@@ -203,6 +238,7 @@ mod tests {
             package: "add-headers".into(),
             lib_name: "add_headers".into(),
             manifest: PathBuf::from("/w/plugins/add-headers/Cargo.toml"),
+            path_deps: Vec::new(),
         };
         assert!(krate.builds_module("add-headers.wasm"));
         assert!(krate.builds_module("headers/add_headers.wasm"));
@@ -217,16 +253,25 @@ mod tests {
                 { "id": "a", "name": "host", "manifest_path": "/w/host/Cargo.toml",
                   "targets": [{ "name": "host", "crate_types": ["lib"] }] },
                 { "id": "b", "name": "my-plugin", "manifest_path": "/w/p/Cargo.toml",
-                  "targets": [{ "name": "my-plugin", "crate_types": ["cdylib", "rlib"] }] },
+                  "targets": [{ "name": "my-plugin", "crate_types": ["cdylib", "rlib"] }],
+                  "dependencies": [{ "name": "sdk", "path": "/w/sdk" }, { "name": "serde" }] },
+                { "id": "d", "name": "sdk", "manifest_path": "/w/sdk/Cargo.toml",
+                  "targets": [{ "name": "sdk", "crate_types": ["lib"] }],
+                  "dependencies": [{ "name": "wire", "path": "/w/wire" }] },
                 { "id": "c", "name": "other", "manifest_path": "/x/Cargo.toml",
                   "targets": [{ "name": "other", "crate_types": ["cdylib"] }] }
             ],
-            "workspace_members": ["a", "b"]
+            "workspace_members": ["a", "b", "d"]
         }))
         .expect("metadata");
         let found = plugin_crates(meta);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].lib_name, "my_plugin");
+        assert_eq!(
+            found[0].path_deps,
+            [PathBuf::from("/w/sdk"), PathBuf::from("/w/wire")],
+            "path dependencies, transitively through listed packages"
+        );
     }
 
     #[test]

@@ -184,6 +184,14 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result
             plan.links_of(k).join(", ")
         ));
     }
+    let shared: BTreeSet<&std::path::Path> = plan
+        .used()
+        .into_iter()
+        .flat_map(|k| plan.crates[k].path_deps.iter().map(PathBuf::as_path))
+        .collect();
+    for dir in shared {
+        say(format!("watching {} (a local dependency)", dir.display()));
+    }
     for link in &as_is {
         say(format!(
             "link {link}: no source crate found; its module is served as it is"
@@ -191,8 +199,8 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result
     }
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let crate_dirs = plan.crates.iter().map(|c| c.dir().to_owned()).collect();
-    let _sources = Sources::watch(crate_dirs, config_dir.clone(), tx)?;
+    let sources = sources::source_dirs(plan.used().into_iter().map(|k| (k, &plan.crates[k])));
+    let _sources = Sources::watch(sources, config_dir.clone(), tx)?;
     let stage = Stage::new(config_dir, opts.stage_dir.clone());
     stage.refresh(&plan.crates, &plan.built)?;
 

@@ -185,6 +185,7 @@ mod tests {
             package: name.into(),
             lib_name: name.replace('-', "_"),
             manifest: PathBuf::from(format!("/w/{name}/Cargo.toml")),
+            path_deps: Vec::new(),
         }
     }
 
