@@ -10,25 +10,13 @@
 /// buffer without allocating, and a plugin that never changes a header hands
 /// the same buffer back untouched, so the host sees at a glance that nothing
 /// changed; the first change unpacks the fields once.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct HeaderList {
-    repr: Repr,
-}
-
-#[derive(Clone)]
-enum Repr {
-    /// As received: the `edgechain-wire` encoding.
-    Packed(Vec<u8>),
+    /// As received (the `edgechain-wire` encoding); when present it is the
+    /// whole truth and `fields` is empty.
+    packed: Option<Vec<u8>>,
     /// Unpacked for editing.
-    Fields(Vec<(String, Vec<u8>)>),
-}
-
-impl Default for HeaderList {
-    fn default() -> Self {
-        HeaderList {
-            repr: Repr::Fields(Vec::new()),
-        }
-    }
+    fields: Vec<(String, Vec<u8>)>,
 }
 
 impl HeaderList {
@@ -39,35 +27,34 @@ impl HeaderList {
             .map(|(n, v)| (n.to_ascii_lowercase(), v))
             .collect();
         HeaderList {
-            repr: Repr::Fields(fields),
+            packed: None,
+            fields,
         }
     }
 
     pub(crate) fn from_packed(block: Vec<u8>) -> Self {
         HeaderList {
-            repr: Repr::Packed(block),
+            packed: Some(block),
+            fields: Vec::new(),
         }
     }
 
     pub(crate) fn into_packed(self) -> Vec<u8> {
-        match self.repr {
-            Repr::Packed(block) => block,
-            Repr::Fields(fields) => {
-                edgechain_wire::encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_slice())))
-            }
-        }
+        self.packed.unwrap_or_else(|| {
+            edgechain_wire::encode(
+                self.fields
+                    .iter()
+                    .map(|(n, v)| (n.as_bytes(), v.as_slice())),
+            )
+        })
     }
 
     /// The fields, unpacked for editing (once).
     fn fields_mut(&mut self) -> &mut Vec<(String, Vec<u8>)> {
-        if let Repr::Packed(block) = &self.repr {
-            let fields = unpack(block);
-            self.repr = Repr::Fields(fields);
+        if let Some(block) = self.packed.take() {
+            self.fields = unpack(&block);
         }
-        match &mut self.repr {
-            Repr::Fields(fields) => fields,
-            Repr::Packed(_) => unreachable!("unpacked above"),
-        }
+        &mut self.fields
     }
 
     /// The first value of `name`, if any.
@@ -119,35 +106,32 @@ impl HeaderList {
 
     /// Iterate over `(name, value)` pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        let (packed, fields) = match &self.repr {
-            Repr::Packed(block) => (Some(edgechain_wire::fields(block)), None),
-            Repr::Fields(fields) => (None, Some(fields.iter())),
-        };
         // The host only sends well-formed blocks with ASCII names.
-        let packed = packed.into_iter().flatten().filter_map(|field| {
-            let (n, v) = field.ok()?;
-            Some((std::str::from_utf8(n).ok()?, v))
-        });
-        let fields = fields
-            .into_iter()
-            .flatten()
-            .map(|(n, v)| (n.as_str(), v.as_slice()));
+        let packed = self
+            .packed
+            .iter()
+            .flat_map(|block| edgechain_wire::fields(block))
+            .filter_map(|field| {
+                let (n, v) = field.ok()?;
+                Some((std::str::from_utf8(n).ok()?, v))
+            });
+        let fields = self.fields.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
         packed.chain(fields)
     }
 
     /// Number of fields (a repeated name counts once per value).
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Packed(_) => self.iter().count(),
-            Repr::Fields(fields) => fields.len(),
+        match &self.packed {
+            Some(_) => self.iter().count(),
+            None => self.fields.len(),
         }
     }
 
     /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
-        match &self.repr {
-            Repr::Packed(block) => block.is_empty(),
-            Repr::Fields(fields) => fields.is_empty(),
+        match &self.packed {
+            Some(block) => block.is_empty(),
+            None => self.fields.is_empty(),
         }
     }
 }
@@ -214,10 +198,7 @@ mod tests {
         assert_eq!(h.get_str("Accept"), Some("*/*"));
         assert_eq!(h.len(), 2);
         assert_eq!(h.remove("absent"), 0);
-        assert!(
-            matches!(h.repr, Repr::Packed(_)),
-            "reads and no-op removes keep it packed"
-        );
+        assert!(h.packed.is_some(), "reads and no-op removes keep it packed");
         assert_eq!(h.clone().into_packed(), block);
 
         h.set("x-a", "2");
