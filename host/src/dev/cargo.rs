@@ -28,6 +28,9 @@ pub struct PluginCrate {
     /// Directories of local (`path`) dependencies, such as the SDK: an edit
     /// there changes this plugin too.
     pub path_deps: Vec<PathBuf>,
+    /// Root of the cargo workspace the crate belongs to: crates of one
+    /// workspace build in one cargo run.
+    pub workspace_root: PathBuf,
 }
 
 impl PluginCrate {
@@ -53,6 +56,8 @@ struct Metadata {
     packages: Vec<Package>,
     #[serde(default)]
     workspace_members: Vec<String>,
+    #[serde(default)]
+    workspace_root: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +128,7 @@ fn plugin_crates(meta: Metadata) -> Vec<PluginCrate> {
                 package: p.name.clone(),
                 manifest: p.manifest_path.clone(),
                 path_deps: path_deps(p, packages),
+                workspace_root: meta.workspace_root.clone(),
             })
         })
         .collect();
@@ -153,57 +159,69 @@ fn path_deps(package: &Package, packages: &[Package]) -> Vec<PathBuf> {
     dirs
 }
 
-/// How one build went.
+/// How one cargo run went for the crates it built.
 #[derive(Debug)]
-pub enum BuildOutcome {
-    /// The component was built (or was already up to date) at this path.
-    Built {
-        /// The `.wasm` cargo produced.
-        artifact: PathBuf,
-        /// Wall time of the cargo run.
-        elapsed: Duration,
-    },
-    /// Cargo failed; its errors already went to the terminal.
-    Failed {
-        /// Wall time of the cargo run.
-        elapsed: Duration,
-    },
+pub struct BuildOutcome {
+    /// Per crate asked for, in order: the built component, or `None` if it
+    /// failed (cargo's errors already went to the terminal).
+    pub artifacts: Vec<Option<PathBuf>>,
+    /// Wall time of the cargo run.
+    pub elapsed: Duration,
 }
 
-/// Build `krate` for [`TARGET`] with cargo profile `profile`. Cargo's own
-/// output (progress, rendered errors) goes to this process's stderr.
-pub async fn build(krate: &PluginCrate, profile: &str) -> Result<BuildOutcome, DevError> {
+/// Build `crates` (of one cargo workspace) for [`TARGET`] with cargo profile
+/// `profile`, in one cargo run so shared dependencies build once and crates
+/// build in parallel; `--keep-going` so one crate's error does not stop the
+/// others. Cargo's own output (progress, rendered errors) goes to this
+/// process's stderr.
+pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcome, DevError> {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(cargo())
-        .args(["build", "--message-format", "json-render-diagnostics"])
-        .args(["--target", TARGET, "--profile", profile, "--package"])
-        .arg(&krate.package)
-        .arg("--manifest-path")
-        .arg(&krate.manifest)
+    let Some(first) = crates.first() else {
+        return Ok(BuildOutcome {
+            artifacts: Vec::new(),
+            elapsed: Duration::ZERO,
+        });
+    };
+    let mut cmd = tokio::process::Command::new(cargo());
+    cmd.args([
+        "build",
+        "--keep-going",
+        "--message-format",
+        "json-render-diagnostics",
+    ])
+    .args(["--target", TARGET, "--profile", profile, "--manifest-path"])
+    .arg(&first.manifest);
+    for krate in crates {
+        cmd.args(["--package", &krate.package]);
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| DevError::Cargo(format!("cannot run cargo: {e}")))?;
-    let mut artifact = None;
+    let mut artifacts = vec![None; crates.len()];
     if let Some(stdout) = child.stdout.take() {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(path) = wasm_artifact(&line, &krate.lib_name) {
-                artifact = Some(path);
+            for (slot, krate) in artifacts.iter_mut().zip(crates) {
+                if let Some(path) = wasm_artifact(&line, &krate.lib_name) {
+                    *slot = Some(path);
+                }
             }
         }
     }
-    let status = child
+    child
         .wait()
         .await
         .map_err(|e| DevError::Cargo(format!("waiting for cargo: {e}")))?;
-    let elapsed = started.elapsed();
-    match artifact {
-        Some(artifact) if status.success() => Ok(BuildOutcome::Built { artifact, elapsed }),
-        _ => Ok(BuildOutcome::Failed { elapsed }),
-    }
+    // With `--keep-going` a failed run may still have built some crates: the
+    // artifact messages say which.
+    Ok(BuildOutcome {
+        artifacts,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// The `.wasm` path in a `compiler-artifact` message for library `lib_name`.
@@ -239,6 +257,7 @@ mod tests {
             lib_name: "add_headers".into(),
             manifest: PathBuf::from("/w/plugins/add-headers/Cargo.toml"),
             path_deps: Vec::new(),
+            workspace_root: PathBuf::from("/w"),
         };
         assert!(krate.builds_module("add-headers.wasm"));
         assert!(krate.builds_module("headers/add_headers.wasm"));

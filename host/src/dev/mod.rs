@@ -19,10 +19,10 @@ pub mod stage;
 
 use crate::reload::{ReloadReport, Trigger};
 use crate::server::{ServeOptions, Server};
-use cargo::{BuildOutcome, PluginCrate};
+use cargo::PluginCrate;
 use sources::{Change, Sources};
 use stage::{BuiltLink, Stage};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -139,28 +139,49 @@ impl Plan {
     }
 }
 
-/// Build `krate` and stage it; whether it succeeded, and the build time.
+/// Build the crates at `indices` (one cargo run per workspace) and stage
+/// each component that built; which built, and the build time.
 async fn build_and_stage(
-    krate: &PluginCrate,
+    plan: &Plan,
+    indices: &BTreeSet<usize>,
     stage: &Stage,
     profile: &str,
-) -> Result<(bool, Duration), DevError> {
-    say(format!("{}: compiling…", krate.package));
-    match cargo::build(krate, profile).await? {
-        BuildOutcome::Built { artifact, elapsed } => {
-            stage.put_component(krate, &artifact)?;
-            say(format!("{}: built in {}", krate.package, secs(elapsed)));
-            Ok((true, elapsed))
-        }
-        BuildOutcome::Failed { elapsed } => {
-            say(format!(
-                "{}: build failed after {} (compiler output above); the previous version keeps serving",
-                krate.package,
-                secs(elapsed)
-            ));
-            Ok((false, elapsed))
+) -> Result<(BTreeSet<usize>, Duration), DevError> {
+    let mut by_workspace: BTreeMap<&std::path::Path, Vec<usize>> = BTreeMap::new();
+    for &k in indices {
+        by_workspace
+            .entry(plan.crates[k].workspace_root.as_path())
+            .or_default()
+            .push(k);
+    }
+    let mut built = BTreeSet::new();
+    let mut elapsed = Duration::ZERO;
+    for group in by_workspace.into_values() {
+        let crates: Vec<&PluginCrate> = group.iter().map(|&k| &plan.crates[k]).collect();
+        let names: Vec<&str> = crates.iter().map(|c| c.package.as_str()).collect();
+        say(format!("{}: compiling…", names.join(", ")));
+        let outcome = cargo::build(&crates, profile).await?;
+        elapsed += outcome.elapsed;
+        for ((k, krate), artifact) in group.iter().zip(&crates).zip(outcome.artifacts) {
+            match artifact {
+                Some(artifact) => {
+                    stage.put_component(krate, &artifact)?;
+                    say(format!(
+                        "{}: built in {}",
+                        krate.package,
+                        secs(outcome.elapsed)
+                    ));
+                    built.insert(*k);
+                }
+                None => say(format!(
+                    "{}: build failed after {} (compiler output above); the previous version keeps serving",
+                    krate.package,
+                    secs(outcome.elapsed)
+                )),
+            }
         }
     }
+    Ok((built, elapsed))
 }
 
 /// Run the dev loop until `shutdown` completes.
@@ -207,14 +228,8 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result
     // First builds: the server starts once every component exists.
     let mut pending: BTreeSet<usize> = plan.used();
     loop {
-        for k in pending.clone() {
-            if build_and_stage(&plan.crates[k], &stage, &opts.profile)
-                .await?
-                .0
-            {
-                pending.remove(&k);
-            }
-        }
+        let (built, _) = build_and_stage(&plan, &pending, &stage, &opts.profile).await?;
+        pending.retain(|k| !built.contains(k));
         if pending.is_empty() {
             break;
         }
@@ -263,24 +278,23 @@ async fn apply(
     first_event: Instant,
     changes: &BTreeSet<Change>,
 ) -> Result<(), DevError> {
-    let mut build_time = Duration::ZERO;
     let mut swapped = Vec::new();
-    for change in changes {
-        match *change {
-            Change::Config => {
-                stage.refresh(&plan.crates, &plan.built)?;
-                swapped.push("config".to_owned());
-            }
-            Change::Crate(k) if plan.used().contains(&k) => {
-                let (ok, elapsed) = build_and_stage(&plan.crates[k], stage, profile).await?;
-                build_time += elapsed;
-                if ok {
-                    let links = plan.links_of(k).join(", ");
-                    swapped.push(format!("{} (link {links})", plan.crates[k].package));
-                }
-            }
-            Change::Crate(_) => {}
-        }
+    if changes.contains(&Change::Config) {
+        stage.refresh(&plan.crates, &plan.built)?;
+        swapped.push("config".to_owned());
+    }
+    let used = plan.used();
+    let rebuild: BTreeSet<usize> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Crate(k) if used.contains(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    let (built, build_time) = build_and_stage(plan, &rebuild, stage, profile).await?;
+    for k in built {
+        let links = plan.links_of(k).join(", ");
+        swapped.push(format!("{} (link {links})", plan.crates[k].package));
     }
     if !swapped.is_empty() {
         let report = server.reloader().reload(Trigger::Dev).await;

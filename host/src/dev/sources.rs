@@ -158,6 +158,7 @@ mod tests {
             lib_name: "p".into(),
             manifest: Path::new(dir).join("Cargo.toml"),
             path_deps: deps.iter().map(PathBuf::from).collect(),
+            workspace_root: PathBuf::from("/w"),
         }
     }
 

@@ -186,6 +186,7 @@ mod tests {
             lib_name: name.replace('-', "_"),
             manifest: PathBuf::from(format!("/w/{name}/Cargo.toml")),
             path_deps: Vec::new(),
+            workspace_root: PathBuf::from("/w"),
         }
     }
 
