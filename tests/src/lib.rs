@@ -530,6 +530,11 @@ impl HostProcess {
             .expect("VmRSS")
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running (it has not exited or restarted).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -223,5 +223,12 @@ async fn dev_swaps_in_each_saved_edit_and_survives_a_broken_one() {
     })
     .await;
     assert!(dev.is_running(), "dev kept one process throughout");
+    let staged = std::env::temp_dir().join(format!("edgechain-dev-{}", dev.pid()));
+    assert!(
+        staged.is_dir(),
+        "dev serves a staged copy at {}",
+        staged.display()
+    );
     assert!(dev.terminate().success());
+    assert!(!staged.exists(), "the staged copy is removed on exit");
 }

@@ -265,7 +265,6 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result
         apply(&plan, &stage, &server, &opts.profile, first_event, &changes).await?;
     }
     server.shutdown().await;
-    stage.remove();
     Ok(())
 }
 

@@ -124,9 +124,12 @@ impl Stage {
         })?;
         write_atomically(&dir.join(format!("{}.wasm", krate.lib_name)), &bytes)
     }
+}
 
-    /// Remove the staged directory (best effort: it is scratch space).
-    pub fn remove(&self) {
+/// The staged directory is scratch space: it goes when `dev` stops, however
+/// it stops (best effort).
+impl Drop for Stage {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
