@@ -206,18 +206,15 @@ pub(crate) mod fake {
         }
 
         pub(crate) fn increment(key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
-            let current = live(key, |e| e.map(|e| e.value.clone()));
-            let (old, expires_ms) = match current {
-                None => (0, expiry(ttl_ms)),
-                Some(bytes) => {
-                    let n = std::str::from_utf8(&bytes)
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .ok_or_else(|| format!("value of `{key}` is not an integer"))?;
-                    let expires = FAKE.with(|f| f.borrow().kv.get(key).and_then(|e| e.expires_ms));
-                    (n, expires)
-                }
-            };
+            let new_key_expiry = expiry(ttl_ms);
+            let (old, expires_ms) = live(key, |entry| match entry {
+                None => Ok((0, new_key_expiry)),
+                Some(e) => std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .map(|n| (n, e.expires_ms))
+                    .ok_or_else(|| format!("value of `{key}` is not an integer")),
+            })?;
             let new = old
                 .checked_add(delta)
                 .ok_or_else(|| format!("incrementing `{key}` overflows"))?;

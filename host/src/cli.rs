@@ -37,13 +37,8 @@ enum Command {
         /// The config directory.
         #[arg(default_value = "/opt/proxy_config", env = "EDGECHAIN_CONFIG")]
         dir: PathBuf,
-        /// A directory modules may be loaded from by absolute path (repeatable).
-        #[arg(
-            long = "module-dir",
-            env = "EDGECHAIN_MODULE_DIRS",
-            value_delimiter = ','
-        )]
-        module_dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        modules: ModuleDirs,
     },
     /// Serve the chain in DIR in front of a built-in echo origin, for trying
     /// plugins out.
@@ -127,6 +122,21 @@ struct DemoArgs {
     tuning: Tuning,
 }
 
+/// `--module-dir`, shared by `validate` and the serving commands so both
+/// accept the same modules.
+#[derive(Debug, Args)]
+struct ModuleDirs {
+    /// A directory modules may be loaded from by absolute path, for wasm
+    /// delivered by an image or volume rather than the config mount
+    /// (repeatable, or comma-separated in the environment).
+    #[arg(
+        long = "module-dir",
+        env = "EDGECHAIN_MODULE_DIRS",
+        value_delimiter = ','
+    )]
+    module_dirs: Vec<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 struct Tuning {
     /// Milliseconds allowed for the next hop's response headers (then 504).
@@ -160,15 +170,8 @@ struct Tuning {
     /// Where the JSON access log goes: `stdout` or `off`.
     #[arg(long, default_value = "stdout", env = "EDGECHAIN_ACCESS_LOG", value_parser = ["stdout", "off"])]
     access_log: String,
-    /// A directory modules may be loaded from by absolute path, for wasm
-    /// delivered by an image or volume rather than the config mount
-    /// (repeatable, or comma-separated in the environment).
-    #[arg(
-        long = "module-dir",
-        env = "EDGECHAIN_MODULE_DIRS",
-        value_delimiter = ','
-    )]
-    module_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    modules: ModuleDirs,
     /// Seconds to let in-flight requests finish after SIGTERM before exiting.
     #[arg(long, default_value_t = 30, env = "EDGECHAIN_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: u64,
@@ -182,7 +185,7 @@ impl Tuning {
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
         opts.access_log = self.access_log == "stdout";
-        opts.module_dirs = self.module_dirs.clone();
+        opts.module_dirs = self.modules.module_dirs.clone();
         opts.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
         opts.engine = EngineSettings {
@@ -220,7 +223,9 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Validate { dir, module_dirs } => return validate(dir, module_dirs).await,
+            Command::Validate { dir, modules } => {
+                return validate(dir, modules.module_dirs).await;
+            }
             Command::Demo(args) => demo(args).await,
             Command::Dev(args) => dev(args).await,
             Command::New { name, path, sdk } => new_plugin(name, path, sdk),
