@@ -9,7 +9,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 RUN rustup target add wasm32-wasip2
 COPY . .
-RUN cargo build --release --locked -p edgechain \
+RUN cargo build --release --locked -p edgechain-cli \
     && cargo xtask plugins \
     && mkdir -p /out/plugins \
     && cp target/release/edgechain /out/edgechain \

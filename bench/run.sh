@@ -12,6 +12,6 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq nginx-light wrk
 fi
-cargo build --release --locked -p edgechain
+cargo build --release --locked -p edgechain-cli
 cargo xtask plugins
 python3 bench/e2e.py "$@"

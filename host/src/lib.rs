@@ -16,23 +16,18 @@
 //! - [`server`]: listeners, connection limits and graceful shutdown.
 //! - [`admin`]: health endpoints on the admin port.
 //! - [`demo_origin`]: a tiny echo origin for the demo and for trying things out.
-//! - [`dev`]: `edgechain dev`, rebuilding plugins from source and hot-swapping them.
-//! - [`scaffold`]: `edgechain new`, a plugin crate that builds and loads as is.
 //! - [`telemetry`]: JSON diagnostics on stderr.
 #![deny(missing_docs)]
 
 pub mod admin;
 pub mod chain;
-pub mod cli;
 pub mod config;
 pub mod demo_origin;
-pub mod dev;
 pub mod engine;
 pub mod kv;
 pub mod plugin;
 pub mod proxy;
 pub mod reload;
-pub mod scaffold;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;

@@ -396,6 +396,30 @@ pub async fn metric(client: &TestClient, admin: SocketAddr, name: &str) -> Optio
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// How [`HostProcess::spawn_command`] starts a command.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch<'a> {
+    /// `--next-hop`; `None` keeps the command's own (dev/demo: an echo origin).
+    pub next_hop: Option<SocketAddr>,
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
+    /// Working directory (default: the test's).
+    pub cwd: Option<&'a Path>,
+    /// Longest wait for the command to serve.
+    pub start_within: Duration,
+}
+
+impl Default for Launch<'_> {
+    fn default() -> Self {
+        Launch {
+            next_hop: None,
+            env: &[],
+            cwd: None,
+            start_within: WAIT,
+        }
+    }
+}
+
 /// The real `edgechain serve` as a child process, for tests that need its
 /// logs, its exit or its memory use. Killed on drop.
 pub struct HostProcess {
@@ -437,31 +461,38 @@ impl HostProcess {
         let mut args: Vec<std::ffi::OsString> = vec!["serve".into(), "--config".into()];
         args.push(dir.into());
         args.extend(extra.iter().map(Into::into));
-        Self::spawn_command(bin, "serve", &args, next_hop, env, WAIT)
+        Self::spawn_command(
+            bin,
+            "serve",
+            &args,
+            Launch {
+                next_hop: Some(next_hop),
+                env,
+                ..Launch::default()
+            },
+        )
     }
 
     /// Start `bin` with `args` (a command that serves, e.g. `serve` or `dev`)
-    /// on loopback ports chosen by the OS in front of `next_hop`, and wait up
-    /// to `start_within` for it to serve.
+    /// on loopback ports chosen by the OS, and wait for it to serve.
     pub fn spawn_command(
         bin: &str,
         what: &str,
         args: &[std::ffi::OsString],
-        next_hop: SocketAddr,
-        env: &[(&str, &str)],
-        start_within: Duration,
+        launch: Launch<'_>,
     ) -> HostProcess {
+        let start_within = launch.start_within;
         let mut cmd = std::process::Command::new(bin);
         cmd.args(args)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--next-hop",
-            ])
-            .arg(next_hop.to_string())
-            .env_remove("RUST_LOG")
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+        if let Some(next_hop) = launch.next_hop {
+            cmd.arg("--next-hop").arg(next_hop.to_string());
+        }
+        if let Some(dir) = launch.cwd {
+            cmd.current_dir(dir);
+        }
+        let env = launch.env;
+        cmd.env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -541,18 +572,24 @@ impl HostProcess {
     }
 
     /// Send SIGTERM and wait for the exit, bounded by [`WAIT`].
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.terminate_within(WAIT).0
+    }
+
+    /// Send SIGTERM and wait for the exit, failing the test after `within`;
+    /// the exit status and how long the exit took.
+    pub fn terminate_within(mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
         let _ = std::process::Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
         let started = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                return (status, started.elapsed());
             }
             assert!(
-                started.elapsed() < WAIT,
-                "edgechain did not exit after SIGTERM"
+                started.elapsed() < within,
+                "edgechain did not exit within {within:?} after SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(10));
         }

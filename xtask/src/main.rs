@@ -62,7 +62,7 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
             "run",
             "--quiet",
             "--package",
-            "edgechain",
+            "edgechain-cli",
             "--",
             "demo",
             "--config",

@@ -1,37 +1,32 @@
 //! The access log: one JSON object per request per line on stdout, in the
 //! field names the platform's modules already emit, plus what a chain adds.
 //!
-//! Lines are handed to a writer thread through a bounded queue, so a slow
-//! stdout never blocks a request: when the queue is full the line is dropped
-//! and counted in `edgechain_access_log_dropped_total`.
+//! Lines go to the process's shared stdout writer ([`super::stdout`]), so a
+//! slow stdout never blocks a request: when its queue is full the line is
+//! dropped and counted in `edgechain_access_log_dropped_total`.
 
+use super::stdout::{Priority, Stdout};
 use crate::chain::walk::WalkLog;
 use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value, json};
-use std::io::Write;
 use std::net::IpAddr;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, SystemTime};
-
-/// Lines that may wait for the writer before new ones are dropped.
-pub const QUEUE_LINES: usize = 16 * 1024;
 
 /// Where access log lines go.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
-    tx: Option<SyncSender<String>>,
+    out: Option<Stdout>,
     dropped: Counter,
 }
 
 impl AccessLog {
-    /// Log to stdout through a writer thread.
+    /// Log to stdout through the shared writer.
     pub fn stdout(dropped: Counter) -> std::io::Result<AccessLog> {
-        let (tx, rx) = sync_channel(QUEUE_LINES);
-        std::thread::Builder::new()
-            .name("edgechain-access-log".into())
-            .spawn(move || write_lines(&rx))?;
+        let out = Stdout::global()
+            .cloned()
+            .ok_or_else(|| std::io::Error::other("cannot start the stdout writer thread"))?;
         Ok(AccessLog {
-            tx: Some(tx),
+            out: Some(out),
             dropped,
         })
     }
@@ -39,36 +34,23 @@ impl AccessLog {
     /// No access log (benchmarks, or when another layer logs).
     pub fn disabled() -> AccessLog {
         AccessLog {
-            tx: None,
+            out: None,
             dropped: Counter::default(),
         }
     }
 
     /// Whether lines are written at all.
     pub fn enabled(&self) -> bool {
-        self.tx.is_some()
+        self.out.is_some()
     }
 
     /// Queue one line; never blocks.
     pub fn write(&self, line: String) {
-        if let Some(tx) = &self.tx
-            && let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(line)
+        if let Some(out) = &self.out
+            && !out.line(line, Priority::Droppable)
         {
             self.dropped.inc();
         }
-    }
-}
-
-fn write_lines(rx: &Receiver<String>) {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    while let Ok(line) = rx.recv() {
-        let _ = writeln!(out, "{line}");
-        // Batch whatever else is queued, then flush once.
-        while let Ok(line) = rx.try_recv() {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
     }
 }
 

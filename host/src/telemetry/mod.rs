@@ -1,8 +1,10 @@
 //! Diagnostics: JSON lines on stderr (level, time, message, fields), as the
-//! platform's log pipeline expects. Stdout is reserved for access logs.
+//! platform's log pipeline expects. Stdout is reserved for access logs (and,
+//! in the authoring commands, their progress lines), through [`stdout`].
 
 pub mod access;
 pub mod metrics;
+pub mod stdout;
 
 use tracing_subscriber::EnvFilter;
 

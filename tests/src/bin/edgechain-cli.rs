@@ -1,5 +1,5 @@
 //! The `edgechain` command line, for tests that run it as a child process.
 
 fn main() -> std::process::ExitCode {
-    edgechain::cli::main()
+    edgechain_cli::main()
 }

@@ -194,6 +194,10 @@ pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcom
     for krate in crates {
         cmd.args(["--package", &krate.package]);
     }
+    // Its own process group, so stopping a build stops the compilers cargo
+    // started too, not only cargo.
+    #[cfg(unix)]
+    cmd.process_group(0);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -201,6 +205,7 @@ pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcom
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| DevError::Cargo(format!("cannot run cargo: {e}")))?;
+    let mut group = ProcessGroup(child.id());
     let mut artifacts = vec![None; crates.len()];
     if let Some(stdout) = child.stdout.take() {
         let mut lines = BufReader::new(stdout).lines();
@@ -216,12 +221,30 @@ pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcom
         .wait()
         .await
         .map_err(|e| DevError::Cargo(format!("waiting for cargo: {e}")))?;
+    group.0 = None;
     // With `--keep-going` a failed run may still have built some crates: the
     // artifact messages say which.
     Ok(BuildOutcome {
         artifacts,
         elapsed: started.elapsed(),
     })
+}
+
+/// A build's process group, killed if the build is abandoned (dropped before
+/// cargo exited): `dev` stopping mid-build leaves no compiler running.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: killpg only sends a signal; the group was created for
+            // this build and holds nothing else.
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// The `.wasm` path in a `compiler-artifact` message for library `lib_name`.

@@ -1,14 +1,17 @@
 //! The `edgechain` command line: `serve`, `validate`, `demo`, `dev` and `new`.
 //!
-//! Kept in the library so the binary is one line and tests can run the exact
+//! Kept in a library so the binary is one line and tests can run the exact
 //! same code as a child process.
 
-use crate::chain::ChainLoader;
-use crate::engine::{EngineSettings, Runtime};
-use crate::kv::KvStore;
-use crate::server::{ServeOptions, Server};
+#![deny(missing_docs)]
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use edgechain::chain::ChainLoader;
+use edgechain::engine::{EngineSettings, Runtime};
+use edgechain::kv::KvStore;
+use edgechain::server::{ServeOptions, Server};
+use edgechain::telemetry::stdout::say;
 use http::uri::Authority;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -232,6 +235,8 @@ pub fn main() -> ExitCode {
         }
         .map(|()| ExitCode::SUCCESS)
     });
+    // Access-log lines of the last (drained) requests are written before exit.
+    edgechain::telemetry::stdout::flush();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -248,28 +253,33 @@ fn report_error(message: &str) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    crate::telemetry::init(&args.tuning.log_level);
+    edgechain::telemetry::init(&args.tuning.log_level);
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, args.next_hop);
     args.tuning.apply(&mut opts);
     run_until_signal(opts).await
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    crate::telemetry::init(&args.tuning.log_level);
+    edgechain::telemetry::init(&args.tuning.log_level);
     let next_hop = spawn_demo_origin().await?;
     let origin = next_hop.clone();
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, next_hop);
     args.tuning.apply(&mut opts);
-    println!("edgechain demo: chain from {}", opts.config_dir.display());
-    println!("  try: curl -si http://{}/", opts.listen);
-    println!("       curl -si http://{}/admin", opts.listen);
-    println!("  demo origin (echoes what reached it): http://{origin}");
+    say(format!(
+        "edgechain demo: chain from {}",
+        opts.config_dir.display()
+    ));
+    say(format!("  try: curl -si http://{}/", opts.listen));
+    say(format!("       curl -si http://{}/admin", opts.listen));
+    say(format!(
+        "  demo origin (echoes what reached it): http://{origin}"
+    ));
     run_until_signal(opts).await
 }
 
 /// Start the demo origin on a free loopback port; its address as a next hop.
 async fn spawn_demo_origin() -> anyhow::Result<Authority> {
-    let origin = crate::demo_origin::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let origin = edgechain::demo_origin::spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("cannot start the demo origin")?;
     origin
@@ -279,7 +289,7 @@ async fn spawn_demo_origin() -> anyhow::Result<Authority> {
 }
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    crate::telemetry::init(&args.tuning.log_level);
+    edgechain::telemetry::init(&args.tuning.log_level);
     let config = match args.config {
         Some(dir) => dir,
         None => default_dev_config()?,
@@ -290,7 +300,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     };
     let mut serve = ServeOptions::new(config, args.listen, args.admin, next_hop);
     args.tuning.apply(&mut serve);
-    let opts = crate::dev::DevOptions {
+    let opts = edgechain_author::dev::DevOptions {
         serve,
         plugin_dirs: args.plugins,
         workspace: true,
@@ -298,7 +308,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         debounce: Duration::from_millis(args.build_debounce_ms),
         stage_dir: std::env::temp_dir().join(format!("edgechain-dev-{}", std::process::id())),
     };
-    crate::dev::run(opts, async {
+    edgechain_author::dev::run(opts, async {
         if let Err(e) = shutdown_signal().await {
             tracing::error!(error = %e, "cannot wait for signals; stopping");
         }
@@ -312,25 +322,29 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
 fn default_dev_config() -> anyhow::Result<PathBuf> {
     let here = std::env::current_dir().context("cannot read the current directory")?;
     let local = here.join("proxy_config");
-    if local.join(crate::config::MANIFEST_FILE).is_file() {
+    if local.join(edgechain::config::MANIFEST_FILE).is_file() {
         return Ok(local);
     }
     here.ancestors()
         .map(|dir| dir.join("examples/proxy_config"))
-        .find(|dir| dir.join(crate::config::MANIFEST_FILE).is_file())
+        .find(|dir| dir.join(edgechain::config::MANIFEST_FILE).is_file())
         .context("no chain to serve: pass --config DIR (or run where ./proxy_config/proxychain.json exists)")
 }
 
 fn new_plugin(name: String, path: Option<PathBuf>, sdk: Option<PathBuf>) -> anyhow::Result<()> {
-    let created = crate::scaffold::create(&crate::scaffold::NewOptions { name, path, sdk })?;
+    let created = edgechain_author::scaffold::create(&edgechain_author::scaffold::NewOptions {
+        name,
+        path,
+        sdk,
+    })?;
     let dir = created.dir.display();
-    println!("created plugin crate {dir}");
+    say(format!("created plugin crate {dir}"));
     if created.workspace_member {
-        println!("  (a member of this workspace: `cargo xtask plugins` builds it too)");
+        say("  (a member of this workspace: `cargo xtask plugins` builds it too)");
     }
-    println!("  cd {dir}");
-    println!("  cargo test                                   # unit tests, natively");
-    println!("  edgechain dev --plugin . --config proxy_config  # serve it, rebuild on save");
+    say(format!("  cd {dir}"));
+    say("  cargo test                                   # unit tests, natively");
+    say("  edgechain dev --plugin . --config proxy_config  # serve it, rebuild on save");
     Ok(())
 }
 
@@ -354,7 +368,7 @@ async fn wait_for_shutdown(server: &Server) -> anyhow::Result<()> {
             _ = int.recv() => return Ok(()),
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                server.reloader().reload(crate::reload::Trigger::Signal).await;
+                server.reloader().reload(edgechain::reload::Trigger::Signal).await;
             }
         }
     }
@@ -393,7 +407,7 @@ async fn validate(dir: PathBuf, module_dirs: Vec<PathBuf>) -> anyhow::Result<Exi
         ..EngineSettings::default()
     };
     let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
-    let metrics = crate::telemetry::metrics::Metrics::new();
+    let metrics = edgechain::telemetry::metrics::Metrics::new();
     let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
         .with_module_dirs(module_dirs);
     match loader.load(&dir).await {

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    edgechain::cli::main()
+    edgechain_cli::main()
 }

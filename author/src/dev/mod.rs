@@ -17,9 +17,9 @@ pub mod cargo;
 pub mod sources;
 pub mod stage;
 
-use crate::reload::{ReloadReport, Trigger};
-use crate::server::{ServeOptions, Server};
 use cargo::PluginCrate;
+use edgechain::reload::{ReloadReport, Trigger};
+use edgechain::server::{ServeOptions, Server};
 use sources::{Change, Sources};
 use stage::{BuiltLink, Stage};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +53,7 @@ pub enum DevError {
     NothingToWatch(String),
     /// The server did not start.
     #[error("cannot start: {0}")]
-    Start(#[from] crate::server::StartError),
+    Start(#[from] edgechain::server::StartError),
 }
 
 /// What `edgechain dev` is told.
@@ -74,9 +74,10 @@ pub struct DevOptions {
     pub stage_dir: PathBuf,
 }
 
-/// Print one line for the author, on stdout (cargo's output is on stderr).
+/// Print one line for the author, on stdout (cargo's output is on stderr),
+/// through the writer shared with the access log: queuing never blocks.
 fn say(line: impl AsRef<str>) {
-    println!("[dev] {}", line.as_ref());
+    edgechain::telemetry::stdout::say(format!("[dev] {}", line.as_ref()));
 }
 
 fn secs(d: Duration) -> String {
@@ -184,10 +185,66 @@ async fn build_and_stage(
     Ok((built, elapsed))
 }
 
-/// Run the dev loop until `shutdown` completes.
+/// Everything prepared before serving: the plan, the watches and the staged
+/// directory (removed when this is dropped, however `dev` stops).
+struct Session {
+    plan: Plan,
+    stage: Stage,
+    changes: mpsc::UnboundedReceiver<Change>,
+    _sources: Sources,
+}
+
+/// Run the dev loop until `shutdown` completes. Shutdown is honoured in every
+/// phase: while finding crates, during a build (cargo and its compilers are
+/// killed) and while serving (in-flight requests drain).
 pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result<(), DevError> {
+    tokio::pin!(shutdown);
+    let mut session = tokio::select! {
+        session = prepare(&opts) => session?,
+        () = &mut shutdown => return Ok(()),
+    };
+    let mut serve = opts.serve.clone();
+    serve.config_dir = session.stage.dir().to_owned();
+    serve.watch.events = false;
+    serve.watch.poll_interval = None;
+    let server = Server::start(serve).await?;
+    say(format!(
+        "serving http://{} (admin http://{}, next hop {})",
+        server.proxy_addr(),
+        server.admin_addr(),
+        opts.serve.next_hop
+    ));
+    say(
+        "edit a plugin's source and save: it is rebuilt and swapped in while the server keeps running",
+    );
+    let result = loop {
+        let batch = tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            batch = next_batch(&mut session.changes, opts.debounce) => batch,
+        };
+        let (first_event, changes) = batch.into_parts();
+        let applied = apply(
+            &session.plan,
+            &session.stage,
+            &server,
+            &opts.profile,
+            first_event,
+            &changes,
+        );
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            applied = applied => if let Err(e) = applied { break Err(e) },
+        }
+    };
+    server.shutdown().await;
+    result
+}
+
+/// Find the crates, watch them, stage the config directory and build every
+/// plugin once (waiting for fixes while a first build fails).
+async fn prepare(opts: &DevOptions) -> Result<Session, DevError> {
     let config_dir = canonical(&opts.serve.config_dir)?;
-    let crates = find_crates(&opts).await?;
+    let crates = find_crates(opts).await?;
     let (built, as_is) = stage::links_with_sources(&config_dir, &crates)?;
     if built.is_empty() {
         let known: Vec<_> = crates.iter().map(|c| c.lib_name.as_str()).collect();
@@ -219,9 +276,9 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result
         ));
     }
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut changes) = mpsc::unbounded_channel();
     let sources = sources::source_dirs(plan.used().into_iter().map(|k| (k, &plan.crates[k])));
-    let _sources = Sources::watch(sources, config_dir.clone(), tx)?;
+    let sources = Sources::watch(sources, config_dir.clone(), tx)?;
     let stage = Stage::new(config_dir, opts.stage_dir.clone());
     stage.refresh(&plan.crates, &plan.built)?;
 
@@ -234,38 +291,17 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> Result
             break;
         }
         say("fix the errors above and save; edgechain dev starts serving once every plugin builds");
-        let batch = next_batch(&mut rx, opts.debounce).await;
+        let batch = next_batch(&mut changes, opts.debounce).await;
         if batch.contains(&Change::Config) {
             stage.refresh(&plan.crates, &plan.built)?;
         }
     }
-
-    let mut serve = opts.serve.clone();
-    serve.config_dir = stage.dir().to_owned();
-    serve.watch.events = false;
-    serve.watch.poll_interval = None;
-    let server = Server::start(serve).await?;
-    say(format!(
-        "serving http://{} (admin http://{}, next hop {})",
-        server.proxy_addr(),
-        server.admin_addr(),
-        opts.serve.next_hop
-    ));
-    say(
-        "edit a plugin's source and save: it is rebuilt and swapped in while the server keeps running",
-    );
-
-    tokio::pin!(shutdown);
-    loop {
-        let batch = tokio::select! {
-            () = &mut shutdown => break,
-            batch = next_batch(&mut rx, opts.debounce) => batch,
-        };
-        let (first_event, changes) = batch.into_parts();
-        apply(&plan, &stage, &server, &opts.profile, first_event, &changes).await?;
-    }
-    server.shutdown().await;
-    Ok(())
+    Ok(Session {
+        plan,
+        stage,
+        changes,
+        _sources: sources,
+    })
 }
 
 /// Rebuild what `changes` touch, then swap the result in with one reload.

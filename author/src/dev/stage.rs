@@ -8,7 +8,7 @@
 
 use super::DevError;
 use super::cargo::PluginCrate;
-use crate::config::MANIFEST_FILE;
+use edgechain::config::MANIFEST_FILE;
 use std::path::{Path, PathBuf};
 
 /// Where built components go inside the staged directory.
