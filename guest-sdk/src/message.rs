@@ -3,14 +3,17 @@
 use crate::bindings::edgechain::plugin::types as raw;
 use crate::headers::HeaderList;
 
-/// A request on its way to the next hop. Fields are public; the methods are
-/// shortcuts for common edits.
+/// A request on its way to the next hop. Fields are public except the target,
+/// which goes through [`Request::path_with_query`] and the setters so that
+/// [`Request::path`] (the normalised path) always describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// Method, e.g. `GET`.
     pub method: String,
-    /// Path plus optional `?query`, e.g. `/a?b=1`.
-    pub path_with_query: String,
+    /// Path plus optional `?query`, as sent (raw), e.g. `/a?b=1`.
+    path_with_query: String,
+    /// The normalised path of `path_with_query` (see [`Request::path`]).
+    normalized_path: String,
     /// The `Host` the request is addressed to; changing it changes the `Host`
     /// header sent upstream.
     pub authority: String,
@@ -29,6 +32,7 @@ impl Request {
     pub fn new(method: &str, path_with_query: &str) -> Self {
         Request {
             method: method.to_owned(),
+            normalized_path: normalize_or_raw(path_with_query),
             path_with_query: path_with_query.to_owned(),
             authority: "localhost".to_owned(),
             headers: HeaderList::default(),
@@ -59,11 +63,30 @@ impl Request {
         self
     }
 
-    /// The path without the query string.
+    /// The path, without the query string, **normalised**: every spelling of
+    /// one resource looks the same (`/%61dmin`, `//admin` and `/x/../admin`
+    /// are all `/admin`), so match path rules against this. The rules are
+    /// those of the WIT `request.normalized-path`; the host refuses targets
+    /// that cannot be normalised before any plugin sees them.
     pub fn path(&self) -> &str {
-        self.path_with_query
-            .split_once('?')
-            .map_or(self.path_with_query.as_str(), |(p, _)| p)
+        &self.normalized_path
+    }
+
+    /// The path as the client sent it (not normalised), without the query.
+    pub fn raw_path(&self) -> &str {
+        edgechain_wire::path::path_of(&self.path_with_query)
+    }
+
+    /// Path plus optional `?query`, as sent (raw); this is what the next hop
+    /// receives.
+    pub fn path_with_query(&self) -> &str {
+        &self.path_with_query
+    }
+
+    /// Replace the whole target (path and query) sent to the next hop.
+    pub fn set_path_with_query(&mut self, path_with_query: impl Into<String>) {
+        self.path_with_query = path_with_query.into();
+        self.normalized_path = normalize_or_raw(&self.path_with_query);
     }
 
     /// The raw query string (without `?`), if any.
@@ -81,10 +104,11 @@ impl Request {
 
     /// Replace the path, keeping the query string.
     pub fn set_path(&mut self, path: &str) {
-        self.path_with_query = match self.query() {
+        let target = match self.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_owned(),
         };
+        self.set_path_with_query(target);
     }
 
     /// The first value of header `name` as UTF-8 text.
@@ -111,6 +135,7 @@ impl Request {
         Request {
             method: r.method,
             path_with_query: r.path_with_query,
+            normalized_path: r.normalized_path,
             authority: r.authority,
             headers: HeaderList::from_packed(r.headers),
             body: r.body,
@@ -121,6 +146,7 @@ impl Request {
         raw::Request {
             method: self.method,
             path_with_query: self.path_with_query,
+            normalized_path: self.normalized_path,
             authority: self.authority,
             headers: self.headers.into_packed(),
             body: self.body,
@@ -212,6 +238,14 @@ impl Response {
     }
 }
 
+/// The normalised path of a target the plugin (or a test) wrote. A target the
+/// host would refuse keeps its raw path: plugin rewrites are trusted, and the
+/// host validates them when the link returns.
+fn normalize_or_raw(path_with_query: &str) -> String {
+    let path = edgechain_wire::path::path_of(path_with_query);
+    edgechain_wire::path::normalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
 /// Decode `%XX` escapes and `+`; invalid escapes are kept as they are.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -243,13 +277,7 @@ mod tests {
     use super::*;
 
     fn req(path: &str) -> Request {
-        Request {
-            method: "GET".into(),
-            path_with_query: path.into(),
-            authority: "example.com".into(),
-            headers: HeaderList::default(),
-            body: None,
-        }
+        Request::get(path).with_authority("example.com")
     }
 
     #[test]
@@ -267,7 +295,17 @@ mod tests {
     fn set_path_keeps_query() {
         let mut r = req("/old?q=1");
         r.set_path("/new");
-        assert_eq!(r.path_with_query, "/new?q=1");
+        assert_eq!(r.path_with_query(), "/new?q=1");
+    }
+
+    #[test]
+    fn path_is_normalised_and_follows_rewrites() {
+        let mut r = req("/x/../%61dmin//panel?next=/../");
+        assert_eq!(r.path(), "/admin/panel");
+        assert_eq!(r.raw_path(), "/x/../%61dmin//panel");
+        r.set_path("/%62");
+        assert_eq!(r.path(), "/b");
+        assert_eq!(r.path_with_query(), "/%62?next=/../");
     }
 
     #[test]

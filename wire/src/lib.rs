@@ -1,4 +1,6 @@
-//! The packed encoding of HTTP header fields that crosses the plugin boundary.
+//! What both sides of the plugin boundary must compute identically: the
+//! packed encoding of HTTP header fields (this module) and the normalised
+//! request path ([`path`]).
 //!
 //! The WIT type `headers` is one `list<u8>` rather than a list of
 //! `(string, bytes)` pairs: lowering a list of pairs into a guest costs one
@@ -15,6 +17,8 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+
+pub mod path;
 
 use alloc::vec::Vec;
 

@@ -241,6 +241,19 @@ fn revalidate_request(
     }
 }
 
+/// The normalised path the next link sees: the host's, never the plugin's
+/// (moved out of `given`, which `next` replaces).
+fn settle_normalized_path(
+    given: &mut WitRequest,
+    next: &mut WitRequest,
+    valid: Option<&ValidRequest>,
+) {
+    next.normalized_path = match valid {
+        Some(v) if next.path_with_query != given.path_with_query => v.normalized_path.clone(),
+        _ => std::mem::take(&mut given.normalized_path),
+    };
+}
+
 /// Like [`revalidate_request`], for a response head.
 fn revalidate_response(
     given: &WitResponse,
@@ -381,6 +394,7 @@ impl ChainSnapshot {
             let failure = match result {
                 Ok(RequestAction::Next(mut next)) => match revalidate_request(&wit, &next) {
                     Ok(v) => {
+                        settle_normalized_path(&mut wit, &mut next, v.as_ref());
                         settle_body(&mut body, lent, next.body.take());
                         // An unchanged head keeps the last validated one.
                         if let Some(v) = v {

@@ -223,6 +223,21 @@ impl bindings::edgechain::plugin::host::Host for HostState {
     }
 }
 
+impl bindings::edgechain::plugin::http::Host for HostState {
+    async fn send(
+        &mut self,
+        _req: bindings::edgechain::plugin::http::OutgoingRequest,
+    ) -> Result<
+        bindings::edgechain::plugin::http::IncomingResponse,
+        bindings::edgechain::plugin::http::Error,
+    > {
+        Err(bindings::edgechain::plugin::http::Error::Denied(format!(
+            "link `{}` has no `http` grant",
+            self.link.name
+        )))
+    }
+}
+
 impl bindings::edgechain::plugin::kv::Host for HostState {
     fn get(&mut self, key: String) -> Option<Vec<u8>> {
         self.link.kv.get(&key)

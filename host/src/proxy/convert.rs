@@ -8,6 +8,7 @@
 //! framing, so a plugin cannot corrupt the HTTP stream.
 
 use crate::plugin::bindings::{Request as WitRequest, Response as WitResponse};
+use edgechain_wire::path;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use http::{Method, StatusCode};
@@ -109,17 +110,27 @@ pub fn request_to_wit(parts: &http::request::Parts) -> WitRequest {
                 .map(str::to_owned)
         })
         .unwrap_or_default();
+    let path_with_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", PathAndQuery::as_str)
+        .to_owned();
     WitRequest {
         method: parts.method.as_str().to_owned(),
-        path_with_query: parts
-            .uri
-            .path_and_query()
-            .map_or("/", PathAndQuery::as_str)
-            .to_owned(),
+        // The proxy refused targets that do not normalise before the chain
+        // ran; the raw path is only a fallback for direct callers.
+        normalized_path: normalized_path(&path_with_query)
+            .unwrap_or_else(|_| path::path_of(&path_with_query).to_owned()),
+        path_with_query,
         authority,
         headers: headers_to_wit(&parts.headers),
         body: None,
     }
+}
+
+/// The normalised path plugins match on (see `edgechain_wire::path`).
+pub fn normalized_path(path_with_query: &str) -> Result<String, path::PathError> {
+    path::normalize(path::path_of(path_with_query))
 }
 
 /// The WIT view of a response (body not included).
@@ -137,8 +148,10 @@ pub enum InvalidDecision {
     /// Method is not an HTTP token.
     #[error("invalid method `{0}`")]
     Method(String),
-    /// Path is not origin-form.
-    #[error("invalid path `{0}`: must be origin-form, starting with `/`")]
+    /// Path is not origin-form, or cannot be normalised.
+    #[error(
+        "invalid path `{0}`: must be origin-form, starting with `/`, without `..` above the root, NUL, backslashes or bad percent-encodings"
+    )]
     Path(String),
     /// Authority does not parse.
     #[error("invalid authority `{0}`")]
@@ -167,6 +180,8 @@ pub struct ValidRequest {
     pub method: Method,
     /// Path and query.
     pub path: PathAndQuery,
+    /// The normalised path of `path`.
+    pub normalized_path: String,
     /// New `Host` value, if any authority was given.
     pub host: Option<HeaderValue>,
     /// Plugin-visible headers.
@@ -199,6 +214,7 @@ pub fn request_from_wit(req: &WitRequest) -> Result<ValidRequest, InvalidDecisio
         return Err(bad_path());
     }
     let path = PathAndQuery::try_from(req.path_with_query.as_str()).map_err(|_| bad_path())?;
+    let normalized_path = normalized_path(path.as_str()).map_err(|_| bad_path())?;
     let host = if req.authority.is_empty() {
         None
     } else {
@@ -212,6 +228,7 @@ pub fn request_from_wit(req: &WitRequest) -> Result<ValidRequest, InvalidDecisio
     Ok(ValidRequest {
         method,
         path,
+        normalized_path,
         host,
         headers: headers_from_wit(&req.headers)?,
     })
@@ -291,6 +308,7 @@ mod tests {
         WitRequest {
             method: "GET".into(),
             path_with_query: path.into(),
+            normalized_path: path.into(),
             authority: authority.into(),
             headers: edgechain_wire::encode(headers.iter().map(|(n, v)| (n.as_bytes(), *v))),
             body: None,

@@ -143,6 +143,14 @@ fn normalise_host(parts: &mut http::request::Parts) -> Result<(), &'static str> 
             Err(_) => return Err("invalid authority"),
         }
     }
+    // Plugins match on the normalised path; a target that has none is
+    // ambiguous (`..` above the root, `%00`, backslashes) and refused.
+    if let Some(pq) = parts.uri.path_and_query()
+        && pq.path().starts_with('/')
+        && convert::normalized_path(pq.as_str()).is_err()
+    {
+        return Err("invalid request target");
+    }
     Ok(())
 }
 

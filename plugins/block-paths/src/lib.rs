@@ -7,7 +7,8 @@
 //! ```
 //! `status` defaults to 403 and must be 400..=599; `body` defaults to
 //! `"blocked\n"`. A prefix must start with `/`. Matching is on the path only
-//! (the query string is ignored) and case-sensitive.
+//! (the query string is ignored) and case-sensitive, on the normalised path:
+//! `/%61dmin`, `//admin` and `/x/../admin` are all `/admin`.
 
 use edgechain_sdk::{Action, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;
@@ -72,16 +73,9 @@ export_plugin!(BlockPaths);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgechain_sdk::HeaderList;
 
     fn request(path: &str) -> Request {
-        Request {
-            method: "GET".into(),
-            path_with_query: path.into(),
-            authority: "a".into(),
-            headers: HeaderList::default(),
-            body: None,
-        }
+        Request::get(path)
     }
 
     fn plugin() -> BlockPaths {
@@ -100,6 +94,12 @@ mod tests {
             matches!(p.on_request(&mut request("/admin/x?y")), Action::Respond(r) if r.status == 403)
         );
         assert_eq!(p.on_request(&mut request("/public?/admin")), Action::Next);
+        for spelling in ["/%61dmin", "//admin/x", "/public/../admin"] {
+            assert!(
+                matches!(p.on_request(&mut request(spelling)), Action::Respond(_)),
+                "{spelling} is /admin"
+            );
+        }
     }
 
     #[test]

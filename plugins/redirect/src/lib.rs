@@ -132,7 +132,7 @@ impl Plugin for Redirect {
 
     fn on_request(&mut self, req: &mut Request) -> Action {
         if self.https && req.header("x-forwarded-proto") == Some("http") {
-            let location = format!("https://{}{}", req.authority, req.path_with_query);
+            let location = format!("https://{}{}", req.authority, req.path_with_query());
             return Action::Respond(Response::redirect(301, &location));
         }
         let path = req.path();
@@ -153,7 +153,6 @@ export_plugin!(Redirect);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgechain_sdk::HeaderList;
 
     fn plugin(rules: Vec<(Match, &str, &str, u16)>) -> Result<Redirect, String> {
         Redirect::new(Config {
@@ -171,13 +170,7 @@ mod tests {
     }
 
     fn location(p: &mut Redirect, path: &str) -> Option<(u16, String)> {
-        let mut req = Request {
-            method: "GET".into(),
-            path_with_query: path.into(),
-            authority: "a.example".into(),
-            headers: HeaderList::default(),
-            body: None,
-        };
+        let mut req = Request::get(path).with_authority("a.example");
         match p.on_request(&mut req) {
             Action::Respond(r) => Some((r.status, r.header("location")?.to_owned())),
             Action::Next => None,

@@ -1,0 +1,201 @@
+//! The normalised request path plugins match on.
+//!
+//! Clients can spell one resource many ways (`/admin`, `/%61dmin`, `//admin`,
+//! `/x/../admin`), and origins that normalise paths serve them all. A path
+//! rule written against the raw target is then trivially bypassed, so the
+//! host hands every plugin one canonical spelling, computed here, and refuses
+//! targets whose meaning depends on who reads them.
+//!
+//! The rules, in order:
+//! 1. Percent-encodings are checked (two hex digits, never NUL). Encoded
+//!    unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded; every other
+//!    encoding stays encoded with upper-case hex. An encoded `/` (`%2F`)
+//!    therefore stays `%2F`: it is data inside a segment (APIs such as
+//!    GitLab's rely on that), not a separator.
+//! 2. Bytes that are not visible ASCII are percent-encoded, so the result is
+//!    always ASCII.
+//! 3. A backslash, raw or encoded, is refused: some servers treat it as `/`,
+//!    others as data, so its meaning is ambiguous.
+//! 4. Runs of `/` are merged into one (as nginx does by default).
+//! 5. `.` and `..` segments are removed (RFC 3986 §5.2.4); a `..` that would
+//!    climb above the root is refused rather than silently dropped.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Why a path cannot be normalised; the host answers such requests 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    NotAbsolute,
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// An encoded NUL byte (`%00`).
+    Nul,
+    /// A backslash, raw or encoded.
+    Backslash,
+    /// A `..` segment above the root.
+    AboveRoot,
+}
+
+impl core::fmt::Display for PathError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            PathError::NotAbsolute => "path does not start with `/`",
+            PathError::BadEscape => "invalid percent-encoding in path",
+            PathError::Nul => "encoded NUL in path",
+            PathError::Backslash => "backslash in path",
+            PathError::AboveRoot => "`..` above the root in path",
+        })
+    }
+}
+
+/// The path part (before any `?`) of an origin-form target.
+pub fn path_of(path_with_query: &str) -> &str {
+    path_with_query
+        .split_once('?')
+        .map_or(path_with_query, |(path, _)| path)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn push_escaped(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+}
+
+/// Normalise `path` (no query) by the rules in the module documentation.
+pub fn normalize(path: &str) -> Result<String, PathError> {
+    let raw = path.as_bytes();
+    if raw.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    // Steps 1-3: one canonical spelling of every byte.
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'%' {
+            let (Some(hi), Some(lo)) = (
+                raw.get(i + 1).copied().and_then(hex_value),
+                raw.get(i + 2).copied().and_then(hex_value),
+            ) else {
+                return Err(PathError::BadEscape);
+            };
+            let byte = hi << 4 | lo;
+            match byte {
+                0 => return Err(PathError::Nul),
+                b'\\' => return Err(PathError::Backslash),
+                b if unreserved(b) => decoded.push(b),
+                b => push_escaped(&mut decoded, b),
+            }
+            i += 3;
+            continue;
+        }
+        match b {
+            b'\\' => return Err(PathError::Backslash),
+            0x21..=0x7e => decoded.push(b),
+            b => push_escaped(&mut decoded, b),
+        }
+        i += 1;
+    }
+    // Steps 4-5: segments, with empty ones (merged slashes) and dots removed.
+    let mut segments: Vec<&[u8]> = Vec::new();
+    let trailing = decoded.ends_with(b"/") || decoded.ends_with(b"/.") || decoded.ends_with(b"/..");
+    for segment in decoded.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                if segments.pop().is_none() {
+                    return Err(PathError::AboveRoot);
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        // Every byte is visible ASCII by now.
+        out.extend(s.iter().map(|&b| char::from(b)));
+    }
+    if segments.is_empty() || trailing {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_admin_is_admin() {
+        for spelling in [
+            "/admin",
+            "/%61dmin",
+            "/%61%64%6D%69%6E",
+            "//admin",
+            "///admin",
+            "/x/../admin",
+            "/./admin",
+            "/x/%2e%2e/admin",
+            "/x/%2E./admin",
+            "/x//../admin",
+        ] {
+            assert_eq!(normalize(spelling).as_deref(), Ok("/admin"), "{spelling}");
+        }
+    }
+
+    #[test]
+    fn reserved_encodings_stay_encoded_and_upper_case() {
+        assert_eq!(normalize("/a%2fb").as_deref(), Ok("/a%2Fb"));
+        assert_eq!(normalize("/a%3fb%25").as_deref(), Ok("/a%3Fb%25"));
+        assert_eq!(normalize("/caf%c3%a9").as_deref(), Ok("/caf%C3%A9"));
+        assert_eq!(normalize("/café").as_deref(), Ok("/caf%C3%A9"));
+        assert_eq!(normalize("/a b").as_deref(), Ok("/a%20b"));
+    }
+
+    #[test]
+    fn trailing_slashes_and_dots() {
+        assert_eq!(normalize("/").as_deref(), Ok("/"));
+        assert_eq!(normalize("/a/").as_deref(), Ok("/a/"));
+        assert_eq!(normalize("/a/.").as_deref(), Ok("/a/"));
+        assert_eq!(normalize("/a/b/..").as_deref(), Ok("/a/"));
+        assert_eq!(normalize("/a/..").as_deref(), Ok("/"));
+        assert_eq!(normalize("/a//").as_deref(), Ok("/a/"));
+        assert_eq!(normalize("/.well-known/x").as_deref(), Ok("/.well-known/x"));
+        assert_eq!(normalize("/a..b/...").as_deref(), Ok("/a..b/..."));
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        assert_eq!(normalize("/.."), Err(PathError::AboveRoot));
+        assert_eq!(normalize("/a/../../b"), Err(PathError::AboveRoot));
+        assert_eq!(normalize("/%2e%2e/etc"), Err(PathError::AboveRoot));
+        assert_eq!(normalize("/a%00b"), Err(PathError::Nul));
+        assert_eq!(normalize("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%4"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a\\b"), Err(PathError::Backslash));
+        assert_eq!(normalize("/a%5cb"), Err(PathError::Backslash));
+        assert_eq!(normalize("admin"), Err(PathError::NotAbsolute));
+        assert_eq!(normalize(""), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn query_is_not_part_of_the_path() {
+        assert_eq!(path_of("/a?b=/../c"), "/a");
+        assert_eq!(path_of("/a"), "/a");
+    }
+}
