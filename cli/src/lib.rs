@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use edgechain::chain::ChainLoader;
 use edgechain::engine::{EngineSettings, Runtime};
 use edgechain::kv::KvStore;
+use edgechain::limits::{
+    DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_HEAD_BYTES, DEFAULT_MAX_RESPONSE_HEAD_BYTES,
+    HeadLimits,
+};
 use edgechain::server::{ServeOptions, Server};
 use edgechain::telemetry::stdout::say;
 use http::uri::Authority;
@@ -41,7 +45,7 @@ enum Command {
         #[arg(default_value = "/opt/proxy_config", env = "EDGECHAIN_CONFIG")]
         dir: PathBuf,
         #[command(flatten)]
-        modules: ModuleDirs,
+        load: LoadArgs,
     },
     /// Serve the chain in DIR in front of a built-in echo origin, for trying
     /// plugins out.
@@ -125,10 +129,10 @@ struct DemoArgs {
     tuning: Tuning,
 }
 
-/// `--module-dir`, shared by `validate` and the serving commands so both
-/// accept the same modules.
+/// How a chain loads, shared by `validate` and the serving commands so both
+/// accept the same chains.
 #[derive(Debug, Args)]
-struct ModuleDirs {
+struct LoadArgs {
     /// A directory modules may be loaded from by absolute path, for wasm
     /// delivered by an image or volume rather than the config mount
     /// (repeatable, or comma-separated in the environment).
@@ -138,6 +142,16 @@ struct ModuleDirs {
         value_delimiter = ','
     )]
     module_dirs: Vec<PathBuf>,
+    /// Seconds a whole chain may take to load (compile and initialise every
+    /// link); a slower load is rejected and the previous chain keeps serving.
+    #[arg(long, default_value_t = 120, env = "EDGECHAIN_LOAD_TIMEOUT_SECS")]
+    load_timeout_secs: u64,
+}
+
+impl LoadArgs {
+    fn load_timeout(&self) -> Duration {
+        Duration::from_secs(self.load_timeout_secs.max(1))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +170,20 @@ struct Tuning {
         env = "EDGECHAIN_HEADER_READ_TIMEOUT_MS"
     )]
     header_read_timeout_ms: u64,
+    /// Most header fields in a request (more: 431) or in a message a plugin
+    /// produces (more: the link fails).
+    #[arg(long, default_value_t = DEFAULT_MAX_HEADERS, env = "EDGECHAIN_MAX_HEADERS",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_headers: usize,
+    /// Most bytes of a request head, request line included (more: 431); also
+    /// bounds the requests plugins produce.
+    #[arg(long, default_value_t = DEFAULT_MAX_REQUEST_HEAD_BYTES, env = "EDGECHAIN_MAX_REQUEST_HEAD_BYTES",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 20))]
+    max_request_head_bytes: usize,
+    /// Most bytes of a response head a plugin may produce.
+    #[arg(long, default_value_t = DEFAULT_MAX_RESPONSE_HEAD_BYTES, env = "EDGECHAIN_MAX_RESPONSE_HEAD_BYTES",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 20))]
+    max_response_head_bytes: usize,
     /// Most plugin instances alive at once (each in-flight request holds one
     /// per link); beyond it requests get 503.
     #[arg(long, default_value_t = 1000, env = "EDGECHAIN_MAX_INSTANCES")]
@@ -174,7 +202,7 @@ struct Tuning {
     #[arg(long, default_value = "stdout", env = "EDGECHAIN_ACCESS_LOG", value_parser = ["stdout", "off"])]
     access_log: String,
     #[command(flatten)]
-    modules: ModuleDirs,
+    load: LoadArgs,
     /// Seconds to let in-flight requests finish after SIGTERM before exiting.
     #[arg(long, default_value_t = 30, env = "EDGECHAIN_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: u64,
@@ -188,7 +216,13 @@ impl Tuning {
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
         opts.access_log = self.access_log == "stdout";
-        opts.module_dirs = self.modules.module_dirs.clone();
+        opts.module_dirs = self.load.module_dirs.clone();
+        opts.load_timeout = self.load.load_timeout();
+        opts.head_limits = HeadLimits {
+            max_headers: self.max_headers,
+            max_request_head_bytes: self.max_request_head_bytes,
+            max_response_head_bytes: self.max_response_head_bytes,
+        };
         opts.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
         opts.engine = EngineSettings {
@@ -226,8 +260,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Validate { dir, modules } => {
-                return validate(dir, modules.module_dirs).await;
+            Command::Validate { dir, load } => {
+                return validate(dir, load).await;
             }
             Command::Demo(args) => demo(args).await,
             Command::Dev(args) => dev(args).await,
@@ -400,7 +434,7 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     }
 }
 
-async fn validate(dir: PathBuf, module_dirs: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn validate(dir: PathBuf, load: LoadArgs) -> anyhow::Result<ExitCode> {
     // A small pool: validation instantiates each plugin once.
     let settings = EngineSettings {
         max_instances: 16,
@@ -409,7 +443,8 @@ async fn validate(dir: PathBuf, module_dirs: Vec<PathBuf>) -> anyhow::Result<Exi
     let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
     let metrics = edgechain::telemetry::metrics::Metrics::new();
     let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
-        .with_module_dirs(module_dirs);
+        .with_module_dirs(load.module_dirs.clone())
+        .with_load_timeout(load.load_timeout());
     match loader.load(&dir).await {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {

@@ -11,8 +11,12 @@ use std::path::{Component, Path, PathBuf};
 /// The manifest's file name inside the config directory.
 pub const MANIFEST_FILE: &str = "proxychain.json";
 
-/// Default per-call CPU/time budget of a link.
+/// Default per-call budget of a link's own time.
 pub const DEFAULT_TIMEOUT_MS: u64 = 50;
+/// Default own-time budget of `init` (config parsing, tables, regexes).
+pub const DEFAULT_INIT_TIMEOUT_MS: u64 = 1000;
+/// Largest accepted `timeout_ms` and `init_timeout_ms`.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Default memory cap of one plugin instance.
 pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 64;
 /// Largest accepted `memory_limit_mb` (the engine reserves this per slot).
@@ -114,8 +118,10 @@ pub struct LinkSpec {
     pub module: PathBuf,
     /// Where the plugin's configuration comes from.
     pub config: ConfigSource,
-    /// Budget for one hook call.
+    /// Own-time budget for one hook call.
     pub timeout_ms: u64,
+    /// Own-time budget for instantiating and running `init` at load.
+    pub init_timeout_ms: u64,
     /// Cap on one instance's memories and tables together.
     pub memory_limit_mb: u64,
     /// Failure policy.
@@ -150,6 +156,8 @@ struct RawLink {
     config: Option<serde_json::Value>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    #[serde(default)]
+    init_timeout_ms: Option<u64>,
     #[serde(default)]
     memory_limit_mb: Option<u64>,
     #[serde(default)]
@@ -245,8 +253,16 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
         Some(inline) => ConfigSource::Inline(inline.to_string()),
     };
     let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    if !(1..=60_000).contains(&timeout_ms) {
-        return Err(format!("timeout_ms: {timeout_ms} is not in 1..=60000"));
+    if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(format!(
+            "timeout_ms: {timeout_ms} is not in 1..={MAX_TIMEOUT_MS}"
+        ));
+    }
+    let init_timeout_ms = raw.init_timeout_ms.unwrap_or(DEFAULT_INIT_TIMEOUT_MS);
+    if !(1..=MAX_TIMEOUT_MS).contains(&init_timeout_ms) {
+        return Err(format!(
+            "init_timeout_ms: {init_timeout_ms} is not in 1..={MAX_TIMEOUT_MS}"
+        ));
     }
     let memory_limit_mb = raw.memory_limit_mb.unwrap_or(DEFAULT_MEMORY_LIMIT_MB);
     if !(1..=MAX_MEMORY_LIMIT_MB).contains(&memory_limit_mb) {
@@ -290,6 +306,7 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
         module,
         config,
         timeout_ms,
+        init_timeout_ms,
         memory_limit_mb,
         on_error: raw.on_error,
         instance: raw.instance,
@@ -466,6 +483,80 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("accepted {json}"));
             assert!(err.contains(want), "{json}: got `{err}`, want `{want}`");
+        }
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// JSON values shaped roughly like manifests, with wrong types and
+        /// odd strings mixed in.
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "(\\.\\./|/|[a-z0-9._-]|\\PC){0,12}".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(serde_json::Value::from),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("proxychain".to_owned()),
+                            Just("name".to_owned()),
+                            Just("module".to_owned()),
+                            Just("config".to_owned()),
+                            Just("timeout_ms".to_owned()),
+                            Just("init_timeout_ms".to_owned()),
+                            Just("memory_limit_mb".to_owned()),
+                            Just("max_body_bytes".to_owned()),
+                            Just("on_error".to_owned()),
+                            Just("instance".to_owned()),
+                            Just("grants".to_owned()),
+                            Just("env".to_owned()),
+                            Just("config_dir".to_owned()),
+                            "[a-z_]{1,8}",
+                        ],
+                        inner,
+                        0..6,
+                    )
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            #[test]
+            fn any_bytes_parse_or_fail_with_a_message(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                if let Err(e) = Manifest::parse(Path::new("m.json"), &bytes, &[]) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+
+            #[test]
+            fn any_json_parses_or_fails_with_a_message(
+                links in proptest::collection::vec(json_value(), 0..4),
+                module_dir in prop_oneof![Just(None), Just(Some(PathBuf::from("/opt/m")))],
+            ) {
+                let doc = serde_json::json!({ "proxychain": links });
+                let dirs: Vec<PathBuf> = module_dir.into_iter().collect();
+                match Manifest::parse(Path::new("m.json"), doc.to_string().as_bytes(), &dirs) {
+                    Ok(m) => {
+                        for link in &m.links {
+                            prop_assert!(!link.name.is_empty());
+                            prop_assert!(link.module.is_relative() || dirs.iter().any(|d| link.module.starts_with(d)));
+                            prop_assert!(!link.module.components().any(|c| matches!(c, Component::ParentDir)));
+                        }
+                    }
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
         }
     }
 }

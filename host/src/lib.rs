@@ -9,6 +9,7 @@
 //! - [`engine`]: the shared wasmtime engine, its epoch ticker and compile cache.
 //! - [`plugin`]: one loaded component: limits, failure policy, instances, hooks.
 //! - [`kv`]: the per-plugin in-memory key-value store behind the `kv` import.
+//! - [`limits`]: head size and header count, for clients and plugins alike.
 //! - [`chain`]: loading a whole chain into an immutable [`chain::ChainSnapshot`]
 //!   and walking a request through it.
 //! - [`proxy`]: the hyper service: conversions, hop-by-hop rules, streaming.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo_origin;
 pub mod engine;
 pub mod kv;
+pub mod limits;
 pub mod plugin;
 pub mod proxy;
 pub mod reload;

@@ -6,6 +6,7 @@ use crate::admin::Admin;
 use crate::chain::{ChainLoader, ChainSnapshot, LoadError};
 use crate::engine::{EngineError, EngineSettings, Runtime};
 use crate::kv::KvStore;
+use crate::limits::HeadLimits;
 use crate::proxy::completion::Observer;
 use crate::proxy::{Proxy, SharedChain};
 use crate::reload::Reloader;
@@ -56,6 +57,10 @@ pub struct ServeOptions {
     /// Directories outside the config directory that modules may be loaded
     /// from by absolute path (wasm delivered by an image or a volume).
     pub module_dirs: Vec<PathBuf>,
+    /// Head size and header count accepted from clients and plugins.
+    pub head_limits: HeadLimits,
+    /// Longest time one chain may take to load.
+    pub load_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -79,6 +84,8 @@ impl ServeOptions {
             watch: WatchSettings::default(),
             access_log: true,
             module_dirs: Vec::new(),
+            head_limits: HeadLimits::default(),
+            load_timeout: crate::chain::DEFAULT_LOAD_TIMEOUT,
         }
     }
 }
@@ -119,7 +126,9 @@ impl Server {
         let runtime = Runtime::new(opts.engine.clone())?;
         let metrics = Arc::new(Metrics::new());
         let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
-            .with_module_dirs(opts.module_dirs.clone());
+            .with_module_dirs(opts.module_dirs.clone())
+            .with_load_timeout(opts.load_timeout)
+            .with_head_limits(opts.head_limits);
         let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
         let reloader = Arc::new(Reloader::new(
             loader,
@@ -170,6 +179,7 @@ impl Server {
             max_connections: opts.max_connections,
             header_read_timeout: opts.header_read_timeout,
             drain_timeout: opts.drain_timeout,
+            head: opts.head_limits,
         };
         let proxy_task = tokio::spawn(accept_loop(
             proxy_listener,
@@ -245,6 +255,9 @@ impl Server {
     }
 }
 
+/// hyper's smallest allowed read buffer.
+const MIN_READ_BUFFER: usize = 8 * 1024;
+
 /// The whole answer to a connection over the cap.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 22\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many connections\r\n";
 
@@ -267,6 +280,7 @@ struct ConnLimits {
     max_connections: usize,
     header_read_timeout: Duration,
     drain_timeout: Duration,
+    head: HeadLimits,
 }
 
 async fn accept_loop<F, Fut, B>(
@@ -286,7 +300,18 @@ async fn accept_loop<F, Fut, B>(
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.head.max_headers)
+        .max_header_size(limits.head.max_request_head_bytes)
+        // The read buffer holds an unfinished head: bound it near the head
+        // limit, so a slow client cannot pin hyper's default ~400 KiB.
+        .max_buf_size(
+            limits
+                .head
+                .max_request_head_bytes
+                .saturating_add(8 * 1024)
+                .max(MIN_READ_BUFFER),
+        );
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {

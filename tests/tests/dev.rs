@@ -502,16 +502,16 @@ fn copy_checkout(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read checkout") {
         let entry = entry.expect("entry");
         let name = entry.file_name();
-        if [".git", "target", "node_modules"]
-            .iter()
-            .any(|skip| name == *skip)
-        {
+        // Sources only: no build output, VCS data, tool environments or links.
+        let hidden = name.to_string_lossy().starts_with('.');
+        let kind = entry.file_type().expect("file type");
+        if hidden || kind.is_symlink() || ["target", "node_modules"].iter().any(|s| name == *s) {
             continue;
         }
         let (src, dest) = (entry.path(), to.join(&name));
-        if entry.file_type().expect("file type").is_dir() {
+        if kind.is_dir() {
             copy_checkout(&src, &dest);
-        } else {
+        } else if kind.is_file() {
             std::fs::copy(&src, &dest).expect("copy file");
         }
     }

@@ -433,3 +433,258 @@ async fn bad_http_gets_clear_answers_and_the_server_keeps_serving() {
     .await;
     host.shutdown().await;
 }
+
+/// A chain of one hostile link (`mode`, extra manifest fields) after a tag.
+fn one_hostile(mode: &str, extra: Value) -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.add_plugin("hostile").add_plugin("add-headers");
+    let mut link = json!({ "name": mode, "module": "hostile.wasm", "config": { "mode": mode } });
+    if let (Some(l), Some(extra)) = (link.as_object_mut(), extra.as_object()) {
+        l.extend(extra.clone());
+    }
+    dir.manifest(json!({ "proxychain": [
+        { "name": "tag", "module": "add-headers.wasm", "config": { "response": { "x-chain": "ran" } } },
+        link,
+    ]}));
+    dir
+}
+
+/// `timeout_ms` is the plugin's own time: a link whose calls take about 1 ms
+/// of CPU never times out at 50 ms, however long requests queue for the one
+/// worker thread.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_never_turns_a_healthy_call_into_a_timeout() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = one_hostile(
+        "busy",
+        json!({ "timeout_ms": 50, "config": { "mode": "busy", "busy_us": 1000 } }),
+    );
+    let host = HostProcess::spawn(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &["--worker-threads", "1"],
+        &[],
+    );
+    let client = TestClient::new();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (client, addr) = (client.clone(), host.proxy);
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..10 {
+                statuses.push(client.get(addr, "/work").await.status);
+            }
+            statuses
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        for status in t.await.expect("client task") {
+            assert_eq!(status, StatusCode::OK, "a healthy call failed under load");
+            ok += 1;
+        }
+    }
+    println!(
+        "{ok} requests of ~1 ms plugin CPU, 200 connections, one worker: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(failures(&client, &host, "busy", "timeout").await, None);
+}
+
+/// A link that blocks in a host call (`sleep`, a WASI poll) is cut off at its
+/// budget like a busy loop, under concurrent load, and gives its instance
+/// back: a handful of such requests cannot starve everyone else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_blocked_in_a_host_call_is_answered_within_its_budget() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = one_hostile("sleep", json!({ "timeout_ms": 50 }));
+    // Each blocked request holds two instances (the tag waits for the
+    // response phase): 6 blocked ones fill 12 of 16 slots.
+    let host = HostProcess::spawn(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &["--max-instances", "16"],
+        &[],
+    );
+    let client = TestClient::new();
+    for wave in 0..4 {
+        let mut blocked = Vec::new();
+        for _ in 0..6 {
+            let (client, addr) = (client.clone(), host.proxy);
+            blocked.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let reply = client.get(addr, "/evil/sleep").await;
+                (reply.status, reply.text(), started.elapsed())
+            }));
+        }
+        let fine = client.get(host.proxy, "/fine").await;
+        assert_eq!(
+            fine.status,
+            StatusCode::OK,
+            "wave {wave}: others are served"
+        );
+        for b in blocked {
+            let (status, body, took) = b.await.expect("blocked request");
+            println!("wave {wave}: blocked link answered {status} in {took:?}");
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+            assert!(took < Duration::from_millis(50 + 700), "took {took:?}");
+        }
+    }
+    assert_eq!(
+        failures(&client, &host, "sleep", "timeout").await,
+        Some(24.0)
+    );
+    assert_eq!(
+        client.get(host.proxy, "/after").await.status,
+        StatusCode::OK
+    );
+}
+
+/// An `init` that blocks in a host call fails `validate` within its bound,
+/// and a reload to it is rejected while the old chain serves; the next good
+/// chain goes live normally.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocking_init_never_wedges_loading() {
+    let blocked = one_hostile("sleep-init", json!({ "init_timeout_ms": 300 }));
+    let started = Instant::now();
+    let out = std::process::Command::new(BIN)
+        .arg("validate")
+        .arg(blocked.path())
+        .output()
+        .expect("run validate");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("validate rejected a blocking init in {took:?}: {stderr}");
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("link `sleep-init`") && stderr.contains("deadline of 300 ms exceeded"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(10), "validate took {took:?}");
+
+    // The whole-chain bound holds too, whatever the per-link budgets say.
+    let slow = one_hostile("sleep-init", json!({ "init_timeout_ms": 60000 }));
+    let started = Instant::now();
+    let out = std::process::Command::new(BIN)
+        .args(["validate", "--load-timeout-secs", "1"])
+        .arg(slow.path())
+        .output()
+        .expect("run validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("load timeout"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A serving host: reload to the blocking chain, then to a good one.
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("hostile").add_plugin("add-headers");
+    let chain = |version: &str| {
+        json!({ "proxychain": [{ "name": "tag", "module": "add-headers.wasm",
+            "config": { "response": { "x-version": version } } }] })
+    };
+    dir.manifest(chain("1"));
+    let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+    let client = TestClient::new();
+    assert_eq!(client.get(host.proxy, "/").await.header("x-version"), "1");
+    dir.manifest(json!({ "proxychain": [
+        { "name": "blocked", "module": "hostile.wasm", "init_timeout_ms": 300,
+          "config": { "mode": "sleep-init" } }] }));
+    let started = Instant::now();
+    wait_for("the blocking reload to be rejected", || async {
+        let reply = client.get(host.proxy, "/during").await;
+        assert_eq!(reply.status, StatusCode::OK, "requests keep succeeding");
+        assert_eq!(reply.header("x-version"), "1", "the old chain serves");
+        host.logs()
+            .iter()
+            .any(|l| l.contains("reload failed") && l.contains("blocked"))
+            .then_some(())
+    })
+    .await;
+    println!(
+        "reload to a blocking init rejected after {:?}",
+        started.elapsed()
+    );
+    dir.manifest(chain("2"));
+    wait_for("the next good chain to go live", || async {
+        (client.get(host.proxy, "/").await.header("x-version") == "2").then_some(())
+    })
+    .await;
+}
+
+/// Plugin output is held to the limits client input is: too many header
+/// fields or a huge head, on the request or the response path, fail the link
+/// (500), never panic the host, and leave its memory bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_output_is_bounded_like_client_input() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("hostile");
+    let link = |mode: &str| {
+        json!({ "name": mode, "module": "hostile.wasm", "memory_limit_mb": 256,
+                "timeout_ms": 5000, "config": { "mode": mode } })
+    };
+    dir.manifest(json!({ "proxychain": [
+        link("many-headers"), link("many-headers-answer"), link("huge-head"), link("huge-head-response"),
+    ]}));
+    let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+    let client = TestClient::new();
+    client.get(host.proxy, "/warm").await;
+    let rss_before = host.rss_kib();
+    for round in 0..3 {
+        for mode in [
+            "many-headers",
+            "many-headers-answer",
+            "huge-head",
+            "huge-head-response",
+        ] {
+            let reply = client.get(host.proxy, &format!("/evil/{mode}")).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "round {round}, {mode}: {}",
+                reply.text()
+            );
+            assert!(
+                reply.headers.len() < 20,
+                "{mode}: no oversized head reached the client"
+            );
+        }
+    }
+    for mode in [
+        "many-headers",
+        "many-headers-answer",
+        "huge-head",
+        "huge-head-response",
+    ] {
+        assert_eq!(
+            failures(&client, &host, mode, "invalid").await,
+            Some(3.0),
+            "{mode}"
+        );
+    }
+    assert!(
+        origin.seen().iter().all(|s| s.headers.len() < 20),
+        "nothing oversized reached the origin"
+    );
+    let rss_after = host.rss_kib();
+    println!(
+        "RSS {} -> {} MiB after 12 oversized decisions",
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    assert!(
+        rss_after < rss_before + 200 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    let logs = host.logs().join("\n");
+    assert!(!logs.contains("panicked"), "no panic: {logs}");
+    assert!(
+        logs.contains("more than 100 header fields") && logs.contains("head larger than"),
+        "{logs}"
+    );
+    assert_eq!(client.get(host.proxy, "/fine").await.status, StatusCode::OK);
+}

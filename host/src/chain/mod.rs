@@ -10,18 +10,20 @@ pub mod walk;
 use crate::config::{ConfigSource, LinkSpec, Manifest, ManifestError};
 use crate::engine::Runtime;
 use crate::kv::KvStore;
+use crate::limits::HeadLimits;
 use crate::plugin::Plugin;
 use crate::telemetry::metrics::PluginMetrics;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// An immutable, fully loaded chain.
 #[derive(Debug)]
 pub struct ChainSnapshot {
     links: Vec<Plugin>,
+    limits: HeadLimits,
     /// The largest `max_body_bytes` of the links that read the request body.
     request_body_limit: Option<u64>,
     hash: String,
@@ -36,6 +38,7 @@ impl ChainSnapshot {
     pub fn empty() -> ChainSnapshot {
         ChainSnapshot {
             links: Vec::new(),
+            limits: HeadLimits::default(),
             request_body_limit: None,
             hash: hex(&Sha256::digest(b"")),
             files: Vec::new(),
@@ -48,6 +51,11 @@ impl ChainSnapshot {
     /// The links in request order.
     pub fn links(&self) -> &[Plugin] {
         &self.links
+    }
+
+    /// The head limits a link's decision must keep.
+    pub fn head_limits(&self) -> &HeadLimits {
+        &self.limits
     }
 
     /// How much request body to read before the walk: the largest
@@ -195,7 +203,13 @@ pub struct ChainLoader {
     kv: KvStore,
     metrics: Arc<PluginMetrics>,
     module_dirs: Arc<[PathBuf]>,
+    load_timeout: Duration,
+    limits: HeadLimits,
 }
+
+/// Default bound on building one chain (compiling and initialising every
+/// link); a load that takes longer is rejected.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One link's files, read and hashed.
 struct LinkFiles {
@@ -214,7 +228,22 @@ impl ChainLoader {
             kv,
             metrics,
             module_dirs: Arc::from([]),
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
+            limits: HeadLimits::default(),
         }
+    }
+
+    /// Reject a chain whose links take longer than `timeout` to compile and
+    /// initialise altogether (each `init` also has its own budget).
+    pub fn with_load_timeout(mut self, timeout: Duration) -> ChainLoader {
+        self.load_timeout = timeout;
+        self
+    }
+
+    /// The head limits the chains it builds enforce on plugin decisions.
+    pub fn with_head_limits(mut self, limits: HeadLimits) -> ChainLoader {
+        self.limits = limits;
+        self
     }
 
     /// Also accept absolute module paths inside `dirs` (`--module-dir`).
@@ -270,9 +299,22 @@ impl ChainLoader {
                 }
             };
             module_hashes.push(read.module_hash);
-            match self.load_link(&dir, spec, read).await {
-                Ok(plugin) => links.push(plugin),
-                Err(e) => errors.push(e),
+            let (name, module) = (spec.name.clone(), dir.join(&spec.module));
+            let left = self.load_timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, self.load_link(&dir, spec, read)).await {
+                Ok(Ok(plugin)) => links.push(plugin),
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => {
+                    errors.push(LinkLoadError {
+                        link: name,
+                        file: module,
+                        reason: format!(
+                            "the chain did not load within its load timeout ({:?}); this link was still loading and later links were not tried",
+                            self.load_timeout
+                        ),
+                    });
+                    break;
+                }
             }
         }
         if !errors.is_empty() {
@@ -285,6 +327,7 @@ impl ChainLoader {
             .max();
         let snapshot = ChainSnapshot {
             request_body_limit,
+            limits: self.limits,
             links,
             hash,
             files,

@@ -9,6 +9,7 @@
 
 use super::ChainSnapshot;
 use crate::config::OnError;
+use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
 use crate::plugin::{LinkFailure, LinkInstance, Plugin};
 use crate::proxy::convert::{self, ValidRequest};
@@ -38,6 +39,7 @@ pub enum RequestOutcome<'c, B> {
 /// Instances waiting for the response phase, and the request they passed on.
 pub struct ResponseWalk<'c> {
     pending: Vec<LinkInstance<'c>>,
+    limits: &'c HeadLimits,
     /// The request as passed on; `None` when no link ran.
     request: Option<WitRequest>,
 }
@@ -211,12 +213,13 @@ where
         match self {
             Body::Stream(s) => {
                 if let Some(len) = original_length {
-                    headers.insert(header::CONTENT_LENGTH, len);
+                    // At most as many fields as the head limits allow.
+                    let _ = headers.try_insert(header::CONTENT_LENGTH, len);
                 }
                 Either::Left(s)
             }
             Body::Buffered(b) => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+                let _ = headers.try_insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
                 Either::Right(Full::new(Bytes::from(b)))
             }
         }
@@ -229,6 +232,7 @@ where
 fn revalidate_request(
     given: &WitRequest,
     next: &WitRequest,
+    limits: &HeadLimits,
 ) -> Result<Option<ValidRequest>, convert::InvalidDecision> {
     let unchanged = next.method == given.method
         && next.path_with_query == given.path_with_query
@@ -237,7 +241,7 @@ fn revalidate_request(
     if unchanged {
         Ok(None)
     } else {
-        convert::request_from_wit(next).map(Some)
+        convert::request_from_wit(next, limits).map(Some)
     }
 }
 
@@ -258,11 +262,12 @@ fn settle_normalized_path(
 fn revalidate_response(
     given: &WitResponse,
     next: &WitResponse,
+    limits: &HeadLimits,
 ) -> Result<Option<(StatusCode, HeaderMap)>, convert::InvalidDecision> {
     if next.status == given.status && next.headers == given.headers {
         Ok(None)
     } else {
-        convert::response_from_wit(next).map(Some)
+        convert::response_from_wit(next, limits).map(Some)
     }
 }
 
@@ -310,6 +315,7 @@ impl ChainSnapshot {
             strip_request_headers(&mut parts.headers, true);
             let walk = ResponseWalk {
                 pending: Vec::new(),
+                limits: self.head_limits(),
                 request: None,
             };
             return RequestOutcome::Forward(
@@ -348,6 +354,7 @@ impl ChainSnapshot {
                 }
             }
         }
+        let limits = self.head_limits();
         let mut wit = convert::request_to_wit(&parts);
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
@@ -392,24 +399,27 @@ impl ChainSnapshot {
             link.record_call(took);
             let lent = wit.body.take();
             let failure = match result {
-                Ok(RequestAction::Next(mut next)) => match revalidate_request(&wit, &next) {
-                    Ok(v) => {
-                        settle_normalized_path(&mut wit, &mut next, v.as_ref());
-                        settle_body(&mut body, lent, next.body.take());
-                        // An unchanged head keeps the last validated one.
-                        if let Some(v) = v {
-                            valid = Some(v);
+                Ok(RequestAction::Next(mut next)) => {
+                    match revalidate_request(&wit, &next, limits) {
+                        Ok(v) => {
+                            settle_normalized_path(&mut wit, &mut next, v.as_ref());
+                            settle_body(&mut body, lent, next.body.take());
+                            // An unchanged head keeps the last validated one.
+                            if let Some(v) = v {
+                                valid = Some(v);
+                            }
+                            wit = next;
+                            log.record(link, "request", "next");
+                            if needs.response_phase {
+                                pending.push(instance);
+                            }
+                            continue;
                         }
-                        wit = next;
-                        log.record(link, "request", "next");
-                        if needs.response_phase {
-                            pending.push(instance);
-                        }
-                        continue;
+                        Err(e) => LinkFailure::Invalid(e.to_string()),
                     }
-                    Err(e) => LinkFailure::Invalid(e.to_string()),
-                },
-                Ok(RequestAction::Respond(resp)) => match convert::response_from_wit(&resp) {
+                }
+                Ok(RequestAction::Respond(resp)) => match convert::response_from_wit(&resp, limits)
+                {
                     Ok((status, headers)) => {
                         let body = resp.body.unwrap_or_default();
                         let mut answer = Response::new(Full::new(Bytes::from(body)));
@@ -421,6 +431,7 @@ impl ChainSnapshot {
                             answer,
                             ResponseWalk {
                                 pending,
+                                limits,
                                 request: Some(wit),
                             },
                         );
@@ -444,7 +455,7 @@ impl ChainSnapshot {
             parts.uri = http::Uri::from_parts(uri).unwrap_or_default();
             let mut headers = v.headers;
             if let Some(host) = v.host {
-                headers.insert(header::HOST, host);
+                let _ = headers.try_insert(header::HOST, host);
             }
             parts.headers = headers;
         } else {
@@ -457,6 +468,7 @@ impl ChainSnapshot {
             http::Request::from_parts(parts, body),
             ResponseWalk {
                 pending,
+                limits,
                 request: Some(wit),
             },
         )
@@ -478,6 +490,7 @@ impl<'c> ResponseWalk<'c> {
     {
         let ResponseWalk {
             mut pending,
+            limits,
             request,
         } = self;
         let (mut parts, body) = resp.into_parts();
@@ -531,7 +544,7 @@ impl<'c> ResponseWalk<'c> {
             link.record_call(took);
             let lent = wit.body.take();
             let failure = match result {
-                Ok(mut next) => match revalidate_response(&wit, &next) {
+                Ok(mut next) => match revalidate_response(&wit, &next, limits) {
                     Ok(head) => {
                         settle_body(&mut body, lent, next.body.take());
                         if let Some(head) = head {
@@ -564,7 +577,7 @@ impl<'c> ResponseWalk<'c> {
             // Any body a plugin set is dropped; the length header is kept only
             // where HTTP allows it (HEAD, 304).
             if let Some(len) = original_length.filter(|_| !no_content) {
-                parts.headers.insert(header::CONTENT_LENGTH, len);
+                let _ = parts.headers.try_insert(header::CONTENT_LENGTH, len);
             }
             let body = match body {
                 Body::Stream(s) => Either::Left(s),

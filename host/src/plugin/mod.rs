@@ -7,6 +7,7 @@
 //! calling its hooks under a deadline.
 
 pub mod bindings;
+pub mod clock;
 pub mod output;
 pub mod state;
 
@@ -14,13 +15,14 @@ use crate::config::{InstanceMode, LinkSpec, OnError};
 use crate::engine::Runtime;
 use crate::kv::Namespace;
 use crate::telemetry::metrics::{PluginHandles, PluginMetrics};
+use clock::{Bounded, Overrun};
 use crossbeam_queue::ArrayQueue;
 use output::LinkOutput;
 use state::{DeadlineExceeded, HostState, LinkContext};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
@@ -56,7 +58,8 @@ pub enum LinkFailure {
     /// The guest trapped (including Rust panics).
     #[error("trap: {0}")]
     Trap(String),
-    /// The call ran past `timeout_ms`.
+    /// The call used more than its own-time budget (`timeout_ms`, or
+    /// `init_timeout_ms` for `init`), running or waiting in host calls.
     #[error("deadline of {0} ms exceeded")]
     Timeout(u64),
     /// The instance tried to grow past `memory_limit_mb`.
@@ -116,6 +119,7 @@ pub struct Plugin {
     needs: Needs,
     warm: Option<ArrayQueue<Warm>>,
     timeout: Duration,
+    init_timeout: Duration,
     metrics: Arc<PluginMetrics>,
     handles: PluginHandles,
 }
@@ -164,6 +168,7 @@ impl Plugin {
         });
         let mut plugin = Plugin {
             timeout: Duration::from_millis(spec.timeout_ms),
+            init_timeout: Duration::from_millis(spec.init_timeout_ms),
             warm: (spec.instance == InstanceMode::Reuse)
                 .then(|| ArrayQueue::new(WARM_POOL_CAPACITY)),
             spec,
@@ -176,12 +181,13 @@ impl Plugin {
         let declared = {
             // In `reuse` mode the instance that ran `init` has built its plugin
             // value, and goes back to the pool warm when dropped here.
+            let budget = plugin.init_timeout;
             let mut instance = plugin
-                .instance(None)
+                .instance_within(None, budget)
                 .await
                 .map_err(PluginError::InitFailed)?;
             instance
-                .init(&config)
+                .init(&config, budget)
                 .await
                 .map_err(PluginError::InitFailed)?
         };
@@ -231,20 +237,35 @@ impl Plugin {
         &self,
         client_ip: Option<IpAddr>,
     ) -> Result<LinkInstance<'_>, LinkFailure> {
+        self.instance_within(client_ip, self.timeout).await
+    }
+
+    /// [`Plugin::instance`], with `budget` of own time for instantiation
+    /// (start functions run guest code).
+    async fn instance_within(
+        &self,
+        client_ip: Option<IpAddr>,
+        budget: Duration,
+    ) -> Result<LinkInstance<'_>, LinkFailure> {
         let warm = match self.warm.as_ref().and_then(ArrayQueue::pop) {
             Some(w) => w,
             None => {
                 let engine = self.pre.engine();
                 let mut store = HostState::new_store(engine, self.context.clone())
                     .map_err(LinkFailure::Instantiate)?;
-                self.arm(&mut store);
-                let guest =
-                    self.pre.instantiate_async(&mut store).await.map_err(|e| {
-                        match self.classify(e, &store) {
-                            LinkFailure::Trap(m) => LinkFailure::Instantiate(m),
-                            other => other,
-                        }
-                    })?;
+                self.arm(&mut store, budget);
+                let clock = store.data().clock.clone();
+                let instantiated = if self.context.limits {
+                    Bounded::new(clock, budget, self.pre.instantiate_async(&mut store))
+                        .await
+                        .map_err(|Overrun| LinkFailure::Timeout(millis(budget)))?
+                } else {
+                    self.pre.instantiate_async(&mut store).await
+                };
+                let guest = instantiated.map_err(|e| match self.classify(e, &store, budget) {
+                    LinkFailure::Trap(m) => LinkFailure::Instantiate(m),
+                    other => other,
+                })?;
                 Warm { store, guest }
             }
         };
@@ -260,21 +281,30 @@ impl Plugin {
         Ok(instance)
     }
 
-    fn arm(&self, store: &mut Store<HostState>) {
-        store.data_mut().deadline = Instant::now() + self.timeout;
+    fn arm(&self, store: &mut Store<HostState>, budget: Duration) {
+        store.data().clock.arm(budget);
         store.data_mut().limiter.hit = false;
         store.set_epoch_deadline(1);
     }
 
-    fn classify(&self, e: wasmtime::Error, store: &Store<HostState>) -> LinkFailure {
+    fn classify(
+        &self,
+        e: wasmtime::Error,
+        store: &Store<HostState>,
+        budget: Duration,
+    ) -> LinkFailure {
         if e.downcast_ref::<DeadlineExceeded>().is_some() {
-            LinkFailure::Timeout(self.spec.timeout_ms)
+            LinkFailure::Timeout(millis(budget))
         } else if store.data().limiter.hit {
             LinkFailure::Memory(self.spec.memory_limit_mb)
         } else {
             LinkFailure::Trap(format!("{e:#}"))
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One instance of a link, pinned to one request from `on-request` to
@@ -292,30 +322,49 @@ impl<'p> LinkInstance<'p> {
         self.plugin
     }
 
+    /// Run one guest call with `budget` of own time. Whatever the guest does
+    /// (runs, or waits in a host call), the call ends within its budget; an
+    /// overrun abandons it and the instance is never used again.
     async fn call<R>(
         &mut self,
+        budget: Duration,
         f: impl AsyncFnOnce(&bindings::Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, LinkFailure> {
         let Some(warm) = self.warm.as_mut().filter(|_| !self.failed) else {
             return Err(LinkFailure::Trap("instance already failed".into()));
         };
-        self.plugin.arm(&mut warm.store);
+        self.plugin.arm(&mut warm.store, budget);
         // Failed until the call returns: if the request is cancelled while the
-        // guest is suspended (client gone), the instance is mid-call and must
-        // never go back to the pool.
+        // guest is suspended (client gone), or the call is abandoned, the
+        // instance is mid-call and must never go back to the pool.
         self.failed = true;
-        match f(&warm.guest, &mut warm.store).await {
+        let result = if self.plugin.context.limits {
+            let clock = warm.store.data().clock.clone();
+            match Bounded::new(clock, budget, f(&warm.guest, &mut warm.store)).await {
+                Ok(result) => result,
+                Err(Overrun) => return Err(LinkFailure::Timeout(millis(budget))),
+            }
+        } else {
+            f(&warm.guest, &mut warm.store).await
+        };
+        match result {
             Ok(r) => {
                 self.failed = false;
                 Ok(r)
             }
-            Err(e) => Err(self.plugin.classify(e, &warm.store)),
+            Err(e) => Err(self.plugin.classify(e, &warm.store, budget)),
         }
     }
 
-    async fn init(&mut self, config: &str) -> Result<Result<bindings::Needs, String>, LinkFailure> {
-        self.call(async |g, s| g.edgechain_plugin_filter().call_init(s, config).await)
-            .await
+    async fn init(
+        &mut self,
+        config: &str,
+        budget: Duration,
+    ) -> Result<Result<bindings::Needs, String>, LinkFailure> {
+        self.call(budget, async |g, s| {
+            g.edgechain_plugin_filter().call_init(s, config).await
+        })
+        .await
     }
 
     /// Call `on-request`.
@@ -323,8 +372,11 @@ impl<'p> LinkInstance<'p> {
         &mut self,
         req: &bindings::Request,
     ) -> Result<bindings::RequestAction, LinkFailure> {
-        self.call(async |g, s| g.edgechain_plugin_filter().call_on_request(s, req).await)
-            .await
+        let budget = self.plugin.timeout;
+        self.call(budget, async |g, s| {
+            g.edgechain_plugin_filter().call_on_request(s, req).await
+        })
+        .await
     }
 
     /// Call `on-response`.
@@ -333,7 +385,8 @@ impl<'p> LinkInstance<'p> {
         req: &bindings::Request,
         resp: &bindings::Response,
     ) -> Result<bindings::Response, LinkFailure> {
-        self.call(async |g, s| {
+        let budget = self.plugin.timeout;
+        self.call(budget, async |g, s| {
             g.edgechain_plugin_filter()
                 .call_on_response(s, req, resp)
                 .await

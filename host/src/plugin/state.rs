@@ -1,7 +1,9 @@
 //! The per-instance store data: WASI context, the link's identity and config,
-//! the memory limiter, the call deadline; and the host imports plugins call.
+//! the memory limiter, the call's own-time clock; and the host imports
+//! plugins call.
 
 use super::bindings;
+use super::clock::CallClock;
 use super::output::{LinkOutput, Stream};
 use crate::config::GUEST_CONFIG_DIR;
 use crate::kv::Namespace;
@@ -44,10 +46,10 @@ pub struct HostState {
     link: Arc<LinkContext>,
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) limiter: MemoryLimiter,
-    pub(crate) deadline: Instant,
+    pub(crate) clock: Arc<CallClock>,
 }
 
-/// Marker error: the epoch callback saw the call's deadline pass.
+/// Marker error: the epoch callback saw the call's own time run out.
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
 pub struct DeadlineExceeded;
@@ -81,17 +83,20 @@ impl HostState {
             link: link.clone(),
             client_ip: None,
             limiter,
-            deadline: Instant::now(),
+            clock: CallClock::new(),
         };
         let limits = link.limits;
         let mut store = Store::new(engine, state);
         if limits {
             store.limiter(|s| &mut s.limiter);
             store.epoch_deadline_callback(|ctx| {
-                if Instant::now() >= ctx.data().deadline {
+                let clock = &ctx.data().clock;
+                if clock.spent(Instant::now()) {
                     Err(DeadlineExceeded.into())
                 } else {
-                    // Let other tasks run, then check again next tick.
+                    // Let other tasks run, then check again next tick; the
+                    // wait for the scheduler is not the plugin's time.
+                    clock.note_yield();
                     Ok(UpdateDeadline::Yield(1))
                 }
             });

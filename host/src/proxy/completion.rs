@@ -67,46 +67,41 @@ impl Pending {
 /// Reports a request exactly once: when its body has been sent, or when it is
 /// dropped unfinished (the handler was cancelled because the client left).
 pub struct Report {
-    state: Option<(Box<Pending>, Observer)>,
+    pending: Box<Pending>,
+    observer: Observer,
     sent: u64,
+    finished: bool,
 }
 
 impl Report {
     /// A report for `pending`, to `observer`.
     pub fn new(pending: Pending, observer: Observer) -> Report {
         Report {
-            state: Some((Box::new(pending), observer)),
+            pending: Box::new(pending),
+            observer,
             sent: 0,
+            finished: false,
         }
     }
 
     /// The request's facts so far.
-    ///
-    /// # Panics
-    /// Never in practice: the state is only taken by `finish` or `into_body`,
-    /// which consume or end the report.
     pub fn pending(&mut self) -> &mut Pending {
-        match self.state.as_mut() {
-            Some((p, _)) => p,
-            None => unreachable!("report used after it finished"),
-        }
+        &mut self.pending
     }
 
     /// Hand the report to the response body, which finishes it.
-    pub fn into_body<B>(mut self, inner: B) -> Completion<B> {
+    pub fn into_body<B>(self, inner: B) -> Completion<B> {
         Completion {
             inner,
-            report: Report {
-                state: self.state.take(),
-                sent: 0,
-            },
+            report: self,
         }
     }
 
     fn finish(&mut self) {
-        let Some((p, observer)) = self.state.take() else {
+        if std::mem::replace(&mut self.finished, true) {
             return;
-        };
+        }
+        let (p, observer) = (&self.pending, &self.observer);
         let request_time = p.started.elapsed();
         let m = &observer.metrics;
         m.request(p.status, p.walk.answered_by.as_deref());

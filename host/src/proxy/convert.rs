@@ -7,6 +7,7 @@
 //! (carried as the request's `authority`) and `expect`. The host recomputes
 //! framing, so a plugin cannot corrupt the HTTP stream.
 
+use crate::limits::{self, HeadLimits};
 use crate::plugin::bindings::{Request as WitRequest, Response as WitResponse};
 use edgechain_wire::path;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -67,12 +68,12 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: Option<std::net::IpAddr>) 
             format!("{}, {ip}", prior.join(", "))
         };
         if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(xff, v);
+            let _ = headers.try_insert(xff, v);
         }
     }
     let proto = HeaderName::from_static("x-forwarded-proto");
     if !headers.contains_key(&proto) {
-        headers.insert(proto, HeaderValue::from_static("http"));
+        let _ = headers.try_insert(proto, HeaderValue::from_static("http"));
     }
 }
 
@@ -171,6 +172,26 @@ pub enum InvalidDecision {
     /// Status outside 200..=599.
     #[error("status {0} is not in 200..=599")]
     Status(u16),
+    /// More header fields than the head limits allow.
+    #[error("more than {0} header fields")]
+    TooManyHeaders(usize),
+    /// A head larger than the head limits allow.
+    #[error("head larger than {0} bytes")]
+    HeadTooLarge(usize),
+}
+
+/// Longest piece of a plugin's output quoted in an error (a plugin can
+/// return megabytes; the log line stays small).
+const QUOTE_BYTES: usize = 128;
+
+/// `bytes` as text for an error message, cut at [`QUOTE_BYTES`].
+fn quote(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(QUOTE_BYTES)];
+    let mut text = String::from_utf8_lossy(cut).into_owned();
+    if bytes.len() > QUOTE_BYTES {
+        text.push('…');
+    }
+    text
 }
 
 /// A request decision, validated into HTTP types.
@@ -188,28 +209,57 @@ pub struct ValidRequest {
     pub headers: HeaderMap,
 }
 
-/// Validate and convert a plugin's packed header block.
-pub fn headers_from_wit(block: &[u8]) -> Result<HeaderMap, InvalidDecision> {
+/// Validate and convert a plugin's packed header block: at most
+/// `max_headers` fields, and at most `max_bytes` of head once `used` bytes
+/// (the start line) are counted.
+pub fn headers_from_wit(
+    block: &[u8],
+    max_headers: usize,
+    max_bytes: usize,
+    used: usize,
+) -> Result<HeaderMap, InvalidDecision> {
     let mut map = HeaderMap::new();
-    for field in edgechain_wire::fields(block) {
+    let mut bytes = used;
+    for (count, field) in edgechain_wire::fields(block).enumerate() {
         let (name, value) = field.map_err(|e| InvalidDecision::HeaderBlock(e.to_string()))?;
-        let shown = || String::from_utf8_lossy(name).into_owned();
-        let n = HeaderName::from_bytes(name).map_err(|_| InvalidDecision::HeaderName(shown()))?;
+        if count >= max_headers {
+            return Err(InvalidDecision::TooManyHeaders(max_headers));
+        }
+        bytes = bytes.saturating_add(limits::field_bytes(name.len(), value.len()));
+        if bytes > max_bytes {
+            return Err(InvalidDecision::HeadTooLarge(max_bytes));
+        }
+        let n =
+            HeaderName::from_bytes(name).map_err(|_| InvalidDecision::HeaderName(quote(name)))?;
         if is_managed(n.as_str()) {
             return Err(InvalidDecision::Managed(n.as_str().to_owned()));
         }
-        let v =
-            HeaderValue::from_bytes(value).map_err(|_| InvalidDecision::HeaderValue(shown()))?;
-        map.append(n, v);
+        let v = HeaderValue::from_bytes(value)
+            .map_err(|_| InvalidDecision::HeaderValue(quote(name)))?;
+        map.try_append(n, v)
+            .map_err(|_| InvalidDecision::TooManyHeaders(max_headers))?;
     }
     Ok(map)
 }
 
-/// Validate a request a plugin passed on.
-pub fn request_from_wit(req: &WitRequest) -> Result<ValidRequest, InvalidDecision> {
+/// Validate a request a plugin passed on, within the request head limits.
+pub fn request_from_wit(
+    req: &WitRequest,
+    limits: &HeadLimits,
+) -> Result<ValidRequest, InvalidDecision> {
+    // Request line and Host: `METHOD target HTTP/1.1\r\n`, `host: x\r\n`.
+    let start = req
+        .method
+        .len()
+        .saturating_add(req.path_with_query.len())
+        .saturating_add(11)
+        .saturating_add(limits::field_bytes(4, req.authority.len()));
+    if start > limits.max_request_head_bytes {
+        return Err(InvalidDecision::HeadTooLarge(limits.max_request_head_bytes));
+    }
     let method = Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| InvalidDecision::Method(req.method.clone()))?;
-    let bad_path = || InvalidDecision::Path(req.path_with_query.clone());
+        .map_err(|_| InvalidDecision::Method(quote(req.method.as_bytes())))?;
+    let bad_path = || InvalidDecision::Path(quote(req.path_with_query.as_bytes()));
     if !req.path_with_query.starts_with('/') {
         return Err(bad_path());
     }
@@ -218,7 +268,7 @@ pub fn request_from_wit(req: &WitRequest) -> Result<ValidRequest, InvalidDecisio
     let host = if req.authority.is_empty() {
         None
     } else {
-        let bad = || InvalidDecision::Authority(req.authority.clone());
+        let bad = || InvalidDecision::Authority(quote(req.authority.as_bytes()));
         let authority = Authority::try_from(req.authority.as_str()).map_err(|_| bad())?;
         if authority.as_str().contains('@') {
             return Err(bad());
@@ -230,18 +280,35 @@ pub fn request_from_wit(req: &WitRequest) -> Result<ValidRequest, InvalidDecisio
         path,
         normalized_path,
         host,
-        headers: headers_from_wit(&req.headers)?,
+        headers: headers_from_wit(
+            &req.headers,
+            limits.max_headers,
+            limits.max_request_head_bytes,
+            start,
+        )?,
     })
 }
 
-/// Validate a response a plugin answered with or rewrote.
-pub fn response_from_wit(resp: &WitResponse) -> Result<(StatusCode, HeaderMap), InvalidDecision> {
+/// Validate a response a plugin answered with or rewrote, within the
+/// response head limits.
+pub fn response_from_wit(
+    resp: &WitResponse,
+    limits: &HeadLimits,
+) -> Result<(StatusCode, HeaderMap), InvalidDecision> {
     if !(200..=599).contains(&resp.status) {
         return Err(InvalidDecision::Status(resp.status));
     }
     let status =
         StatusCode::from_u16(resp.status).map_err(|_| InvalidDecision::Status(resp.status))?;
-    Ok((status, headers_from_wit(&resp.headers)?))
+    // Status line, e.g. `HTTP/1.1 200 OK\r\n`, with room for a long reason.
+    const STATUS_LINE: usize = 48;
+    let headers = headers_from_wit(
+        &resp.headers,
+        limits.max_headers,
+        limits.max_response_head_bytes,
+        STATUS_LINE,
+    )?;
+    Ok((status, headers))
 }
 
 #[cfg(test)]
@@ -341,26 +408,32 @@ mod tests {
             ),
         ];
         for (req, want) in cases {
-            assert_eq!(request_from_wit(&req).err(), Some(want));
+            assert_eq!(
+                request_from_wit(&req, &HeadLimits::default()).err(),
+                Some(want)
+            );
         }
         let mut truncated = wit("/", "a", &[("x", b"1")]);
         truncated.headers.pop();
         assert!(matches!(
-            request_from_wit(&truncated),
+            request_from_wit(&truncated, &HeadLimits::default()),
             Err(InvalidDecision::HeaderBlock(_))
         ));
         let mut m = wit("/", "a", &[]);
         m.method = "GE T".into();
         assert!(matches!(
-            request_from_wit(&m),
+            request_from_wit(&m, &HeadLimits::default()),
             Err(InvalidDecision::Method(_))
         ));
     }
 
     #[test]
     fn valid_request_converts() {
-        let v = request_from_wit(&wit("/x?y", "example.com:8080", &[("X-Up", b"1")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let v = request_from_wit(
+            &wit("/x?y", "example.com:8080", &[("X-Up", b"1")]),
+            &HeadLimits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.path.as_str(), "/x?y");
         assert_eq!(
             v.host.as_ref().map(|h| h.as_bytes()),
@@ -377,13 +450,92 @@ mod tests {
             body: None,
         };
         assert_eq!(
-            response_from_wit(&r(101)).err(),
+            response_from_wit(&r(101), &HeadLimits::default()).err(),
             Some(InvalidDecision::Status(101))
         );
         assert_eq!(
-            response_from_wit(&r(600)).err(),
+            response_from_wit(&r(600), &HeadLimits::default()).err(),
             Some(InvalidDecision::Status(600))
         );
-        assert!(response_from_wit(&r(302)).is_ok());
+        assert!(response_from_wit(&r(302), &HeadLimits::default()).is_ok());
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn small_limits() -> HeadLimits {
+            HeadLimits {
+                max_headers: 8,
+                max_request_head_bytes: 512,
+                max_response_head_bytes: 512,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any decision a plugin can return converts or is refused; what
+            /// converts is valid HTTP within the limits.
+            #[test]
+            fn any_request_decision_converts_or_is_refused(
+                method in "[ -~]{0,12}",
+                path in "(/|[ -~]){0,60}",
+                authority in "[ -~]{0,30}",
+                fields in proptest::collection::vec(
+                    (proptest::collection::vec(any::<u8>(), 0..16), proptest::collection::vec(any::<u8>(), 0..64)),
+                    0..12,
+                ),
+                garbage in proptest::collection::vec(any::<u8>(), 0..8),
+            ) {
+                let mut headers = edgechain_wire::encode(fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
+                headers.extend_from_slice(&garbage);
+                let req = WitRequest {
+                    method,
+                    normalized_path: String::new(),
+                    path_with_query: path,
+                    authority,
+                    headers,
+                    body: None,
+                };
+                let limits = small_limits();
+                if let Ok(v) = request_from_wit(&req, &limits) {
+                    prop_assert!(v.headers.len() <= limits.max_headers);
+                    prop_assert!(v.path.as_str().starts_with('/'));
+                    prop_assert!(normalized_path(v.path.as_str()).is_ok());
+                    prop_assert!(v.headers.keys().all(|n| !is_managed(n.as_str())));
+                }
+            }
+
+            #[test]
+            fn any_response_decision_converts_or_is_refused(
+                status in any::<u16>(),
+                block in proptest::collection::vec(any::<u8>(), 0..600),
+            ) {
+                let resp = WitResponse { status, headers: block, body: None };
+                let limits = small_limits();
+                if let Ok((status, headers)) = response_from_wit(&resp, &limits) {
+                    prop_assert!((200..=599).contains(&status.as_u16()));
+                    prop_assert!(headers.len() <= limits.max_headers);
+                }
+            }
+        }
+
+        #[test]
+        fn a_hundred_thousand_fields_are_refused_without_building_them() {
+            let many: Vec<(String, &[u8])> = (0..100_000)
+                .map(|i| (format!("x-{i}"), &b"1"[..]))
+                .collect();
+            let block = edgechain_wire::encode(many.iter().map(|(n, v)| (n.as_bytes(), *v)));
+            let resp = WitResponse {
+                status: 200,
+                headers: block,
+                body: None,
+            };
+            assert_eq!(
+                response_from_wit(&resp, &HeadLimits::default()).err(),
+                Some(InvalidDecision::TooManyHeaders(100))
+            );
+        }
     }
 }

@@ -138,7 +138,10 @@ fn normalise_host(parts: &mut http::request::Parts) -> Result<(), &'static str> 
     if let Some(authority) = parts.uri.authority() {
         match http::HeaderValue::from_str(authority.as_str()) {
             Ok(v) => {
-                parts.headers.insert(http::header::HOST, v);
+                parts
+                    .headers
+                    .try_insert(http::header::HOST, v)
+                    .map_err(|_| "too many header fields")?;
             }
             Err(_) => return Err("invalid authority"),
         }

@@ -4,7 +4,11 @@
 //! hostile links and still serve well-behaved traffic.
 //!
 //! Config: `{ "mode": "loop" | "grow" | "panic" | "trap-response" |
-//! "forbidden-header" | "bad-status" | "flood" | "snoop" }`.
+//! "forbidden-header" | "bad-status" | "flood" | "snoop" | "sleep" |
+//! "sleep-init" | "busy" | "many-headers" | "many-headers-answer" |
+//! "huge-head" | "huge-head-response", "sleep_ms": 10000, "busy_us": 1000 }`.
+//! `busy` works on every request (a plugin whose calls take `busy_us` of
+//! CPU); `sleep-init` blocks in `init` (and in every instance's first call).
 
 use edgechain_sdk::{Action, Needs, Plugin, Request, Response, context, export_plugin};
 use serde::Deserialize;
@@ -29,6 +33,20 @@ pub enum Mode {
     Flood,
     /// Try to read files, the environment and the network; report in headers.
     Snoop,
+    /// Block in a host call (`std::thread::sleep`, a WASI poll) in on-request.
+    Sleep,
+    /// Block in a host call while building the plugin (so in `init`).
+    SleepInit,
+    /// Spin for `busy_us` of CPU on every request.
+    Busy,
+    /// Pass the request on with 100 000 distinct headers.
+    ManyHeaders,
+    /// Answer with 100 000 distinct headers.
+    ManyHeadersAnswer,
+    /// Pass the request on with a 30 MB header.
+    HugeHead,
+    /// Rewrite the response with a 30 MB header.
+    HugeHeadResponse,
 }
 
 /// The plugin's configuration.
@@ -37,35 +55,68 @@ pub enum Mode {
 pub struct Config {
     /// What to do wrong.
     pub mode: Mode,
+    /// How long `sleep` and `sleep-init` block.
+    #[serde(default = "default_sleep_ms")]
+    pub sleep_ms: u64,
+    /// How long `busy` spins per request.
+    #[serde(default = "default_busy_us")]
+    pub busy_us: u64,
 }
+
+fn default_sleep_ms() -> u64 {
+    10_000
+}
+
+fn default_busy_us() -> u64 {
+    1000
+}
+
+/// 30 MB: far beyond any head limit.
+const HUGE: usize = 30 << 20;
+/// Far beyond any header-count limit.
+const MANY: usize = 100_000;
 
 /// A plugin that misbehaves on purpose.
 pub struct Hostile {
     mode: Mode,
     trigger: String,
     hoard: Vec<Vec<u8>>,
+    busy: std::time::Duration,
+    sleep: std::time::Duration,
 }
 
 impl Plugin for Hostile {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
+        if config.mode == Mode::SleepInit {
+            std::thread::sleep(std::time::Duration::from_millis(config.sleep_ms));
+        }
         let trigger = format!("/evil/{}", context::link_name());
         Ok(Hostile {
             mode: config.mode,
             trigger,
             hoard: Vec::new(),
+            busy: std::time::Duration::from_micros(config.busy_us),
+            sleep: std::time::Duration::from_millis(config.sleep_ms),
         })
     }
 
     fn needs(&self) -> Needs {
         match self.mode {
-            Mode::TrapResponse => Needs::RESPONSE_PHASE,
+            Mode::TrapResponse | Mode::HugeHeadResponse => Needs::RESPONSE_PHASE,
             _ => Needs::empty(),
         }
     }
 
     fn on_request(&mut self, req: &mut Request) -> Action {
+        if self.mode == Mode::Busy {
+            let started = std::time::Instant::now();
+            while started.elapsed() < self.busy {
+                std::hint::black_box(&mut self.hoard);
+            }
+            return Action::Next;
+        }
         if req.path() != self.trigger {
             return Action::Next;
         }
@@ -88,14 +139,32 @@ impl Plugin for Hostile {
                 }
             }
             Mode::Snoop => snoop(req),
-            Mode::TrapResponse => {}
+            Mode::Sleep => std::thread::sleep(self.sleep),
+            Mode::ManyHeaders => {
+                for i in 0..MANY {
+                    req.append_header(&format!("x-many-{i}"), "1");
+                }
+            }
+            Mode::ManyHeadersAnswer => {
+                let mut answer = Response::text(200, "many\n");
+                for i in 0..MANY {
+                    answer.headers.append(&format!("x-many-{i}"), "1");
+                }
+                return Action::Respond(answer);
+            }
+            Mode::HugeHead => req.set_header("x-huge", vec![b'a'; HUGE]),
+            Mode::TrapResponse | Mode::HugeHeadResponse | Mode::SleepInit | Mode::Busy => {}
         }
         Action::Next
     }
 
     fn on_response(&mut self, req: &Request, resp: &mut Response) {
-        if self.mode == Mode::TrapResponse && req.path() == self.trigger {
-            std::process::abort();
+        if req.path() == self.trigger {
+            match self.mode {
+                Mode::TrapResponse => std::process::abort(),
+                Mode::HugeHeadResponse => resp.set_header("x-huge", vec![b'a'; HUGE]),
+                _ => {}
+            }
         }
         resp.set_header("x-hostile", "passed");
     }
