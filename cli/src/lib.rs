@@ -162,14 +162,21 @@ struct Tuning {
     /// Most client connections served at once; more are answered 503 and closed.
     #[arg(long, default_value_t = 10_000, env = "EDGECHAIN_MAX_CONNECTIONS")]
     max_connections: usize,
-    /// Milliseconds a client has to send complete request headers (slow
-    /// clients are disconnected).
+    /// Milliseconds a client has to send a complete request head, counted
+    /// from its first byte (then 408).
     #[arg(
         long,
         default_value_t = 10_000,
         env = "EDGECHAIN_HEADER_READ_TIMEOUT_MS"
     )]
     header_read_timeout_ms: u64,
+    /// Seconds an idle keep-alive client connection is kept open.
+    #[arg(long, default_value_t = 75, env = "EDGECHAIN_KEEPALIVE_TIMEOUT_SECS")]
+    keepalive_timeout_secs: u64,
+    /// Milliseconds a request body may pause between two pieces before the
+    /// client gets 408.
+    #[arg(long, default_value_t = 60_000, env = "EDGECHAIN_BODY_IDLE_TIMEOUT_MS")]
+    body_idle_timeout_ms: u64,
     /// Most header fields in a request (more: 431) or in a message a plugin
     /// produces (more: the link fails).
     #[arg(long, default_value_t = DEFAULT_MAX_HEADERS, env = "EDGECHAIN_MAX_HEADERS",
@@ -225,6 +232,8 @@ impl Tuning {
         };
         opts.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);
+        opts.keepalive_timeout = Duration::from_secs(self.keepalive_timeout_secs.max(1));
+        opts.body_idle_timeout = Duration::from_millis(self.body_idle_timeout_ms.max(1));
         opts.engine = EngineSettings {
             max_instances: self.max_instances,
             compile_cache: self.compile_cache.clone(),

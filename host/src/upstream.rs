@@ -1,37 +1,57 @@
-//! The client for the next hop: pooled keep-alive HTTP/1.1 connections, and
-//! failures turned into answers (502 when the next hop refuses or breaks, 504
-//! when it is too slow) instead of dropped requests.
+//! The client for the next hop: HTTP/1.1 over keep-alive connections that
+//! this module pools itself, on hyper's `client::conn::http1`.
+//!
+//! Owning the pool keeps reuse explicit. A connection goes back to it only
+//! when the response's framing was unambiguous and its body was read to the
+//! end: a response with both `Content-Length` and `Transfer-Encoding`, one
+//! that said `Connection: close`, one whose body the client abandoned, and
+//! an upgraded (101) connection are never reused, so leftover bytes can never
+//! be read as the next request's response. Failures become answers (502 when
+//! the next hop refuses or breaks, 504 when it is too slow), never dropped
+//! requests.
 
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::uri::Authority;
+use http::{Request, Response, Version};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use std::time::Duration;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
 /// Settings for the next-hop client.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
     /// `HOST:PORT` of the next hop (resolved through /etc/hosts, then DNS).
     pub authority: Authority,
-    /// Time allowed from sending the request to receiving response headers.
+    /// Time allowed from the end of the request to the response headers.
     pub timeout: Duration,
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,
-    /// Idle keep-alive connections kept per host.
+    /// Idle keep-alive connections kept.
     pub max_idle: usize,
+    /// How long an idle connection is kept before it is closed.
+    pub idle_timeout: Duration,
+    /// Largest response head accepted from the next hop (else 502).
+    pub max_response_head_bytes: usize,
 }
 
 impl UpstreamSettings {
     /// Defaults for `authority`: 30 s response timeout, 5 s connect timeout,
-    /// 256 idle connections.
+    /// 256 idle connections kept for up to 90 s, 64 KiB response heads.
     pub fn new(authority: Authority) -> Self {
         UpstreamSettings {
             authority,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             max_idle: 256,
+            idle_timeout: Duration::from_secs(90),
+            max_response_head_bytes: 64 * 1024,
         }
     }
 }
@@ -48,6 +68,10 @@ pub enum UpstreamError {
     /// The connection broke or the response was not valid HTTP.
     #[error("next hop failed: {0}")]
     Protocol(String),
+    /// Sending the request body failed because the client's body failed
+    /// (malformed, or too slow): the client's fault, not the next hop's.
+    #[error("the client's request body failed: {0}")]
+    ClientBody(String),
 }
 
 impl UpstreamError {
@@ -57,36 +81,72 @@ impl UpstreamError {
             UpstreamError::Connect(_) => "connect",
             UpstreamError::Timeout(_) => "timeout",
             UpstreamError::Protocol(_) => "protocol",
+            UpstreamError::ClientBody(_) => "client_body",
+        }
+    }
+}
+
+struct Idle<B> {
+    sender: SendRequest<B>,
+    since: Instant,
+}
+
+struct Pool<B> {
+    idle: Mutex<Vec<Idle<B>>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl<B> Pool<B> {
+    /// The most recently used idle connection still fresh and open.
+    fn take(&self) -> Option<SendRequest<B>> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(c) = idle.pop() {
+            if c.since.elapsed() < self.idle_timeout && !c.sender.is_closed() {
+                return Some(c.sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, sender: SendRequest<B>) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() >= self.max_idle {
+                // Drop the oldest: recently used connections are the warmest.
+                idle.remove(0);
+            }
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
         }
     }
 }
 
 /// The next-hop client, generic over the request body type.
 pub struct Upstream<B> {
-    client: Client<HttpConnector, B>,
     settings: UpstreamSettings,
+    pool: Arc<Pool<B>>,
 }
 
 impl<B> Upstream<B>
 where
-    B: http_body::Body + Send + Unpin + 'static,
-    B::Data: Send,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// A client with its own connection pool.
     pub fn new(settings: UpstreamSettings) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(settings.connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(settings.max_idle)
-            // Keep the client's Host header as is; the chain already decided it.
-            .set_host(false)
-            .build(connector);
-        Upstream { client, settings }
+        Upstream {
+            pool: Arc::new(Pool {
+                idle: Mutex::new(Vec::new()),
+                max_idle: settings.max_idle,
+                idle_timeout: settings.idle_timeout,
+            }),
+            settings,
+        }
     }
 
     /// The settings in use.
@@ -94,23 +154,190 @@ where
         &self.settings
     }
 
-    /// Send `req` (origin-form URI) to the next hop.
-    pub async fn send(&self, mut req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
-        let mut uri = std::mem::take(req.uri_mut()).into_parts();
-        uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(self.settings.authority.clone());
-        if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    /// Idle connections in the pool now.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle.lock().map_or(0, |i| i.len())
+    }
+
+    /// Send `req` (origin-form target) to the next hop as HTTP/1.1. A missing
+    /// `Host` becomes the next hop's authority. `response_deadline` completes
+    /// when the next hop has had too long to answer (see
+    /// [`UpstreamSettings::timeout`]); its start is the caller's choice (the
+    /// proxy starts it when the request body has been sent).
+    pub async fn send(
+        &self,
+        mut req: Request<B>,
+        response_deadline: impl Future<Output = ()>,
+    ) -> Result<Response<UpstreamBody<B>>, UpstreamError> {
+        *req.version_mut() = Version::HTTP_11;
+        if !req.headers().contains_key(header::HOST) {
+            let host = HeaderValue::from_str(self.settings.authority.as_str())
+                .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+            let _ = req.headers_mut().try_insert(header::HOST, host);
         }
-        *req.uri_mut() =
-            Uri::from_parts(uri).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        match tokio::time::timeout(self.settings.timeout, self.client.request(req)).await {
-            Err(_) => Err(UpstreamError::Timeout(self.settings.timeout)),
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect(error_chain(&e))),
-            Ok(Err(e)) => Err(UpstreamError::Protocol(error_chain(&e))),
+        let exchange = async {
+            let mut req = req;
+            // A pooled connection may have been closed by the next hop while
+            // idle; a request it never sent is retried on a fresh one.
+            let mut fresh = false;
+            loop {
+                let mut sender = match self.pool.take() {
+                    Some(s) => s,
+                    None => {
+                        fresh = true;
+                        self.connect().await?
+                    }
+                };
+                if sender.ready().await.is_err() {
+                    if fresh {
+                        return Err(UpstreamError::Protocol(
+                            "connection closed before the request".into(),
+                        ));
+                    }
+                    continue;
+                }
+                match sender.try_send_request(req).await {
+                    Ok(resp) => return Ok((resp, sender)),
+                    Err(mut e) => match e.take_message() {
+                        Some(unsent) if !fresh => req = unsent,
+                        _ => return Err(classify(e.into_error())),
+                    },
+                }
+            }
+        };
+        let (resp, sender) = tokio::select! {
+            biased;
+            r = exchange => r?,
+            () = response_deadline => return Err(UpstreamError::Timeout(self.settings.timeout)),
+        };
+        Ok(self.finish(resp, sender))
+    }
+
+    async fn connect(&self) -> Result<SendRequest<B>, UpstreamError> {
+        let authority = self.settings.authority.as_str();
+        let connect = async {
+            let stream = TcpStream::connect(authority)
+                .await
+                .map_err(|e| UpstreamError::Connect(format!("{authority}: {e}")))?;
+            let _ = stream.set_nodelay(true);
+            let (sender, conn) = http1::Builder::new()
+                .max_buf_size(
+                    self.settings
+                        .max_response_head_bytes
+                        .saturating_add(8 * 1024)
+                        .max(8 * 1024),
+                )
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| UpstreamError::Connect(error_chain(&e)))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.with_upgrades().await {
+                    tracing::debug!(error = %e, "next-hop connection ended with an error");
+                }
+            });
+            Ok(sender)
+        };
+        match tokio::time::timeout(self.settings.connect_timeout, connect).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Connect(format!(
+                "{authority}: no connection within {:?}",
+                self.settings.connect_timeout
+            ))),
         }
     }
+
+    /// Fix the response's framing for forwarding and decide whether its
+    /// connection may be reused once its body is read to the end.
+    fn finish(
+        &self,
+        mut resp: Response<Incoming>,
+        sender: SendRequest<B>,
+    ) -> Response<UpstreamBody<B>> {
+        let headers = resp.headers();
+        let ambiguous = headers.contains_key(header::TRANSFER_ENCODING)
+            && headers.contains_key(header::CONTENT_LENGTH);
+        if ambiguous {
+            // RFC 9112 §6.3: Transfer-Encoding wins; the length must not be
+            // forwarded, and the connection is not trusted again.
+            resp.headers_mut().remove(header::CONTENT_LENGTH);
+        }
+        let closing = resp.headers().get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+        }) || resp.version() != Version::HTTP_11;
+        let upgraded = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        let reusable = !(ambiguous || closing || upgraded);
+        let (parts, inner) = resp.into_parts();
+        let mut body = UpstreamBody {
+            inner,
+            back: reusable.then(|| (sender, self.pool.clone())),
+        };
+        body.release_if_done();
+        Response::from_parts(parts, body)
+    }
+}
+
+/// A next-hop response body. When it has been read to its end it gives its
+/// connection back to the pool (if the response allowed reuse); dropped
+/// earlier, it closes the connection.
+pub struct UpstreamBody<B> {
+    inner: Incoming,
+    back: Option<(SendRequest<B>, Arc<Pool<B>>)>,
+}
+
+impl<B> UpstreamBody<B> {
+    fn release_if_done(&mut self) {
+        if self.inner.is_end_stream()
+            && let Some((sender, pool)) = self.back.take()
+        {
+            pool.put(sender);
+        }
+    }
+}
+
+impl<B: Unpin> Body for UpstreamBody<B> {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(_))) => self.release_if_done(),
+            Poll::Ready(None) => {
+                if let Some((sender, pool)) = self.back.take() {
+                    pool.put(sender);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.back = None,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A failed exchange: the client's body failing while hyper sent it is the
+/// client's fault; anything else is the next hop's.
+fn classify(e: hyper::Error) -> UpstreamError {
+    let text = error_chain(&e);
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if s.is::<crate::proxy::client_body::ClientBodyFailed>() {
+            return UpstreamError::ClientBody(text);
+        }
+        source = s.source();
+    }
+    UpstreamError::Protocol(text)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -474,15 +474,16 @@ async fn load_never_turns_a_healthy_call_into_a_timeout() {
         tasks.push(tokio::spawn(async move {
             let mut statuses = Vec::new();
             for _ in 0..10 {
-                statuses.push(client.get(addr, "/work").await.status);
+                let reply = client.get(addr, "/work").await;
+                statuses.push((reply.status, reply.text()));
             }
             statuses
         }));
     }
     let mut ok = 0;
     for t in tasks {
-        for status in t.await.expect("client task") {
-            assert_eq!(status, StatusCode::OK, "a healthy call failed under load");
+        for (status, body) in t.await.expect("client task") {
+            assert_eq!(status, StatusCode::OK, "a healthy call failed under load: {body}");
             ok += 1;
         }
     }

@@ -12,6 +12,7 @@ use crate::config::OnError;
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
 use crate::plugin::{LinkFailure, LinkInstance, Plugin};
+use crate::proxy::client_body::ClientBodyFailed;
 use crate::proxy::convert::{self, ValidRequest};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -151,6 +152,10 @@ where
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes().into()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BufferError::TooLarge),
+        // A client body that stalled is a timeout (408), not a bad body.
+        Err(e) if matches!(e.downcast_ref(), Some(ClientBodyFailed::Stalled(_))) => {
+            Err(BufferError::TimedOut)
+        }
         Err(e) => Err(BufferError::Read(e.to_string())),
     }
 }
@@ -372,8 +377,13 @@ impl ChainSnapshot {
                             return RequestOutcome::Rejected(r);
                         }
                     }
-                    Err(BufferError::Read(_) | BufferError::TimedOut) => {
-                        // Already reported when the body was first read.
+                    Err(BufferError::TimedOut) => {
+                        return RequestOutcome::Rejected(host_response(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "request body not received in time",
+                        ));
+                    }
+                    Err(BufferError::Read(_)) => {
                         return RequestOutcome::Rejected(host_response(
                             StatusCode::BAD_REQUEST,
                             "cannot read request body",

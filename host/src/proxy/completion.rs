@@ -3,6 +3,7 @@
 //! line written, with the number of body bytes that actually left.
 
 use crate::chain::walk::WalkLog;
+use crate::server::conn::ConnWatch;
 use crate::telemetry::access::{self, AccessLog, Finished, RequestFacts};
 use crate::telemetry::metrics::RequestMetrics;
 use bytes::Bytes;
@@ -19,6 +20,35 @@ pub struct Observer {
     pub access: AccessLog,
     /// Traffic metrics.
     pub metrics: Arc<RequestMetrics>,
+}
+
+impl Observer {
+    /// Report a request the listener answered itself, before any handler ran
+    /// (a malformed or oversized head, a head too slow, a connection over the
+    /// cap): it is counted and logged like any other.
+    pub fn rejected(&self, client: std::net::IpAddr, request_line: &str, status: u16) {
+        self.metrics.request(status, None);
+        self.metrics.listener_rejection(status);
+        if self.access.enabled() {
+            let facts = RequestFacts {
+                request: request_line.to_owned(),
+                remote_addr: Some(client),
+                ..RequestFacts::default()
+            };
+            self.access.write(access::line(&Finished {
+                time: SystemTime::now(),
+                facts: &facts,
+                status,
+                content_type: "text/plain; charset=utf-8",
+                header_bytes: 0,
+                body_bytes: 0,
+                upstream_status: None,
+                upstream_time: None,
+                request_time: Duration::ZERO,
+                walk: &WalkLog::default(),
+            }));
+        }
+    }
 }
 
 /// Everything but the body size, gathered while the request is handled.
@@ -69,19 +99,29 @@ impl Pending {
 pub struct Report {
     pending: Box<Pending>,
     observer: Observer,
+    /// The connection, told when the response is done (its keep-alive idle
+    /// timeout runs again).
+    conn: Option<Arc<ConnWatch>>,
     sent: u64,
     finished: bool,
 }
 
 impl Report {
-    /// A report for `pending`, to `observer`.
-    pub fn new(pending: Pending, observer: Observer) -> Report {
+    /// A report for `pending`, to `observer`, for a request that came on
+    /// `conn`.
+    pub fn new(pending: Pending, observer: Observer, conn: Option<Arc<ConnWatch>>) -> Report {
         Report {
             pending: Box::new(pending),
             observer,
+            conn,
             sent: 0,
             finished: false,
         }
+    }
+
+    /// Count `bytes` more sent to the client (a tunnel's).
+    pub fn count_sent(&mut self, bytes: u64) {
+        self.sent = self.sent.saturating_add(bytes);
     }
 
     /// The request's facts so far.
@@ -93,13 +133,16 @@ impl Report {
     pub fn into_body<B>(self, inner: B) -> Completion<B> {
         Completion {
             inner,
-            report: self,
+            report: Some(self),
         }
     }
 
     fn finish(&mut self) {
         if std::mem::replace(&mut self.finished, true) {
             return;
+        }
+        if let Some(conn) = &self.conn {
+            conn.idle();
         }
         let (p, observer) = (&self.pending, &self.observer);
         let request_time = p.started.elapsed();
@@ -133,7 +176,18 @@ impl Drop for Report {
 /// A response body that reports the request when it is done.
 pub struct Completion<B> {
     inner: B,
-    report: Report,
+    report: Option<Report>,
+}
+
+impl<B> Completion<B> {
+    /// A body whose request is reported elsewhere (a tunnel reports when it
+    /// closes).
+    pub fn unreported(inner: B) -> Completion<B> {
+        Completion {
+            inner,
+            report: None,
+        }
+    }
 }
 
 impl<B> Body for Completion<B>
@@ -149,16 +203,19 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let Some(report) = this.report.as_mut() else {
+            return polled;
+        };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    this.report.sent += data.len() as u64;
+                    report.sent += data.len() as u64;
                 }
                 if this.inner.is_end_stream() {
-                    this.report.finish();
+                    report.finish();
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.report.finish(),
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => report.finish(),
             Poll::Pending => {}
         }
         polled

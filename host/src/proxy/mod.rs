@@ -1,28 +1,37 @@
-//! The hyper service on the proxy port: take the current chain, walk the
-//! request through it, forward to the next hop, walk the response back.
+//! The hyper service on the proxy port: check what a proxy must refuse, take
+//! the current chain, walk the request through it, forward to the next hop,
+//! walk the response back, and tunnel upgraded connections.
 //!
 //! The request path does one atomic load of the chain pointer and never
 //! touches the filesystem or a global lock.
 
+pub mod client_body;
 pub mod completion;
 pub mod convert;
+pub mod front;
+pub mod tunnel;
 
 use crate::chain::ChainSnapshot;
 use crate::chain::walk::{ChainBody, RequestOutcome, declared_length, host_response};
+use crate::server::conn::ConnInfo;
 use crate::telemetry::access::RequestFacts;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{Upstream, UpstreamBody, UpstreamError};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use client_body::{BodyProgress, ClientBody, PREBUFFER_BYTES};
 use completion::{Completion, Observer, Pending, Report};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The request body as it goes to the next hop: the client's (watched), or
+/// one the chain or the prebuffer rebuilt.
+pub type ForwardBody = ChainBody<ClientBody<Incoming>>;
 
 /// The body of every response the proxy sends.
-pub type ProxyBody = Completion<Either<Incoming, Full<Bytes>>>;
+pub type ProxyBody = Completion<Either<UpstreamBody<ForwardBody>, Full<Bytes>>>;
 
 /// The current chain, swapped atomically on reload.
 pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
@@ -30,22 +39,32 @@ pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     chain: SharedChain,
-    upstream: Upstream<ChainBody<Incoming>>,
+    upstream: Upstream<ForwardBody>,
     observer: Observer,
+    body_idle_timeout: Duration,
 }
+
+/// What `forward` produced besides the response: a tunnel to run.
+type Forwarded = (
+    Response<Either<UpstreamBody<ForwardBody>, Full<Bytes>>>,
+    Option<tunnel::Tunnel>,
+);
 
 impl Proxy {
     /// A proxy serving `chain` in front of `upstream`, reporting finished
-    /// requests to `observer`.
+    /// requests to `observer`; request bodies that stall for
+    /// `body_idle_timeout` are answered 408.
     pub fn new(
         chain: SharedChain,
-        upstream: Upstream<ChainBody<Incoming>>,
+        upstream: Upstream<ForwardBody>,
         observer: Observer,
+        body_idle_timeout: Duration,
     ) -> Self {
         Proxy {
             chain,
             upstream,
             observer,
+            body_idle_timeout,
         }
     }
 
@@ -54,28 +73,38 @@ impl Proxy {
         &self.chain
     }
 
-    /// Serve one request from `client`. Always produces a response; if the
-    /// client goes away first, the request is still reported (status 499).
-    pub async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<ProxyBody> {
-        let client_ip = Some(client.ip());
+    /// Serve one request from the connection `conn`. Always produces a
+    /// response; if the client goes away first, the request is still
+    /// reported (status 499).
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        let client_ip = Some(conn.peer.ip());
         let (mut parts, body) = req.into_parts();
         let facts = if self.observer.access.enabled() {
             RequestFacts::of(&parts, client_ip)
         } else {
             RequestFacts::default()
         };
-        let mut report = Report::new(Pending::new(facts), self.observer.clone());
-        let resp = match normalise_host(&mut parts) {
+        let mut report = Report::new(
+            Pending::new(facts),
+            self.observer.clone(),
+            Some(conn.watch.clone()),
+        );
+        let (resp, tunnel) = match front::check(&mut parts) {
             Ok(()) => {
                 if let Some(len) = declared_length(&parts.headers) {
                     self.observer.metrics.request_bytes.inc_by(len);
                 }
+                let upgrade = tunnel::Upgrade::requested(&mut parts);
+                let body = ClientBody::new(body, self.body_idle_timeout);
                 let req = Request::from_parts(parts, body);
-                self.forward(req, client_ip, report.pending()).await
+                self.forward(req, client_ip, upgrade, report.pending())
+                    .await
             }
-            Err(why) => host_response(StatusCode::BAD_REQUEST, why).map(Either::Right),
+            Err(refusal) => (refusal.answer().map(Either::Right), None),
         };
-        let (parts, body) = resp.into_parts();
+        let (mut parts, body) = resp.into_parts();
+        // This hop speaks HTTP/1.1, whatever the next hop spoke.
+        parts.version = http::Version::HTTP_11;
         let pending = report.pending();
         pending.status = parts.status.as_u16();
         pending.content_type = parts
@@ -84,22 +113,41 @@ impl Proxy {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
         pending.header_bytes = head_bytes(&parts);
-        Response::from_parts(parts, report.into_body(body))
+        match tunnel {
+            // The tunnel reports the request when it closes.
+            Some(tunnel) => {
+                tunnel::spawn(tunnel, report, conn.hold.clone());
+                Response::from_parts(parts, Completion::unreported(body))
+            }
+            None => Response::from_parts(parts, report.into_body(body)),
+        }
     }
 
     /// The chain, the next hop, and the chain again on the way back.
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        req: Request<ClientBody<Incoming>>,
         client_ip: Option<std::net::IpAddr>,
+        upgrade: Option<tunnel::Upgrade>,
         pending: &mut Pending,
-    ) -> Response<Either<Incoming, Full<Bytes>>> {
+    ) -> Forwarded {
         let chain = self.chain.load_full();
         match chain.run_request(req, client_ip, &mut pending.walk).await {
             RequestOutcome::Forward(mut req, walk) => {
                 convert::add_forwarded(req.headers_mut(), client_ip);
+                if let Some(up) = &upgrade {
+                    up.ask_next_hop(req.headers_mut());
+                }
+                // Read a small body whole before the next hop is contacted,
+                // so the origin never waits on a slow client for it.
+                let progress = match prebuffer(req.body_mut(), self.body_idle_timeout).await {
+                    Ok(progress) => progress,
+                    Err(answer) => return (answer.map(Either::Right), None),
+                };
                 let sent = Instant::now();
-                let result = self.upstream.send(req).await;
+                let deadline =
+                    response_deadline(progress.clone(), self.upstream.settings().timeout);
+                let result = self.upstream.send(req, deadline).await;
                 let took = sent.elapsed();
                 pending.upstream_time = Some(took);
                 self.observer
@@ -107,54 +155,75 @@ impl Proxy {
                     .upstream_duration
                     .observe(took.as_secs_f64());
                 match result {
-                    Ok(resp) => {
+                    Ok(mut resp) => {
                         pending.upstream_status = Some(resp.status().as_u16());
-                        walk.run(resp, &mut pending.walk).await
+                        let tunnel = upgrade.and_then(|up| up.accepted(&mut resp));
+                        let mut answer = walk.run(resp, &mut pending.walk).await;
+                        if let Some(t) = &tunnel {
+                            t.answer_client(answer.headers_mut());
+                        }
+                        (answer, tunnel)
+                    }
+                    Err(UpstreamError::ClientBody(why)) => {
+                        // The client's body failed while it was sent: its
+                        // fault, answered as such; the next hop is not blamed.
+                        let failure = progress
+                            .and_then(|p| p.failure(self.body_idle_timeout))
+                            .unwrap_or(client_body::ClientBodyFailed::Malformed(why));
+                        (client_fault(&failure).map(Either::Right), None)
                     }
                     Err(e) => {
                         self.observer.metrics.upstream_error(e.kind());
-                        upstream_failure(&e).map(Either::Right)
+                        (upstream_failure(&e).map(Either::Right), None)
                     }
                 }
             }
             RequestOutcome::Answered(resp, walk) => {
-                walk.run(resp, &mut pending.walk).await.map(|b| match b {
+                let resp = walk.run(resp, &mut pending.walk).await.map(|b| match b {
                     Either::Left(full) | Either::Right(full) => Either::Right(full),
-                })
+                });
+                (resp, None)
             }
-            RequestOutcome::Rejected(resp) => resp.map(Either::Right),
+            RequestOutcome::Rejected(resp) => (resp.map(Either::Right), None),
         }
     }
 }
 
-/// One `Host`, agreeing with the target: a request with several `Host`
-/// headers is refused (RFC 9112 §3.2), and an absolute-form target's authority
-/// replaces `Host` (RFC 9112 §3.2.2), so plugins and the next hop see the same
-/// host.
-fn normalise_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
-    if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
-        return Err("more than one Host header");
+/// Read the client's body ahead, up to [`PREBUFFER_BYTES`] and within
+/// `within`: a body that fits is sent whole; a larger one streams on (its
+/// progress returned, so the next hop's response timeout can wait for it).
+async fn prebuffer(
+    body: &mut ForwardBody,
+    within: Duration,
+) -> Result<Option<Arc<BodyProgress>>, Response<Full<Bytes>>> {
+    let Either::Left(client) = body else {
+        return Ok(None);
+    };
+    if http_body::Body::is_end_stream(client) {
+        return Ok(None);
     }
-    if let Some(authority) = parts.uri.authority() {
-        match http::HeaderValue::from_str(authority.as_str()) {
-            Ok(v) => {
-                parts
-                    .headers
-                    .try_insert(http::header::HOST, v)
-                    .map_err(|_| "too many header fields")?;
-            }
-            Err(_) => return Err("invalid authority"),
+    let read = tokio::time::timeout(within, client.prebuffer(PREBUFFER_BYTES)).await;
+    match read {
+        Ok(Ok(true)) => {
+            let whole = client.take_complete().unwrap_or_default();
+            *body = Either::Right(Full::new(whole));
+            Ok(None)
         }
+        Ok(Ok(false)) => Ok(client.progress()),
+        Ok(Err(failure)) => Err(client_fault(&failure)),
+        Err(_) => Err(client_fault(&client_body::ClientBodyFailed::Stalled(
+            within,
+        ))),
     }
-    // Plugins match on the normalised path; a target that has none is
-    // ambiguous (`..` above the root, `%00`, backslashes) and refused.
-    if let Some(pq) = parts.uri.path_and_query()
-        && pq.path().starts_with('/')
-        && convert::normalized_path(pq.as_str()).is_err()
-    {
-        return Err("invalid request target");
+}
+
+/// Completes when the next hop has had `timeout` since the request body
+/// (if one is still streaming) was sent.
+async fn response_deadline(progress: Option<Arc<BodyProgress>>, timeout: Duration) {
+    if let Some(p) = progress {
+        p.sent().await;
     }
-    Ok(())
+    tokio::time::sleep(timeout).await;
 }
 
 /// The size of the response head on the wire, estimated: status line,
@@ -166,6 +235,25 @@ fn head_bytes(parts: &http::response::Parts) -> u64 {
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum();
     (17 + headers + 37 + 2) as u64
+}
+
+fn client_fault(failure: &client_body::ClientBodyFailed) -> Response<Full<Bytes>> {
+    tracing::debug!(error = %failure, "client request body failed");
+    let mut resp = match failure {
+        client_body::ClientBodyFailed::Stalled(_) => host_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time",
+        ),
+        client_body::ClientBodyFailed::Malformed(_) => {
+            host_response(StatusCode::BAD_REQUEST, "malformed request body")
+        }
+    };
+    // The rest of the body cannot be trusted to frame the next request.
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 fn upstream_failure(e: &UpstreamError) -> Response<Full<Bytes>> {

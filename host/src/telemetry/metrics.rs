@@ -235,8 +235,15 @@ pub struct RequestLabels {
 /// Label naming an upstream failure kind.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
-    /// `connect`, `timeout` or `protocol`.
+    /// `connect`, `timeout` or `protocol`: the next hop's faults only.
     pub kind: String,
+}
+
+/// Label naming why the listener answered a request itself.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `malformed`, `too_large`, `header_timeout` or `over_capacity`.
+    pub reason: String,
 }
 
 /// Label naming the build.
@@ -268,6 +275,7 @@ pub struct RequestMetrics {
     /// Sending to the next hop until its response headers.
     pub upstream_duration: Histogram,
     upstream_errors: Family<KindLabel, Counter>,
+    rejections: Family<ReasonLabel, Counter>,
     /// Access log lines dropped because stdout was too slow.
     pub access_log_dropped: Counter,
     build: Family<BuildLabels, Gauge>,
@@ -299,6 +307,7 @@ impl Default for RequestMetrics {
             duration: Histogram::new(REQUEST_BUCKETS),
             upstream_duration: Histogram::new(REQUEST_BUCKETS),
             upstream_errors: Family::default(),
+            rejections: Family::default(),
             access_log_dropped: Counter::default(),
             build,
         }
@@ -331,7 +340,27 @@ impl RequestMetrics {
             .inc();
     }
 
+    /// Count a request the listener answered itself, by the status sent.
+    pub fn listener_rejection(&self, status: u16) {
+        let reason = match status {
+            408 => "header_timeout",
+            431 | 414 => "too_large",
+            503 => "over_capacity",
+            _ => "malformed",
+        };
+        self.rejections
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
     fn register(&self, r: &mut Registry) {
+        r.register(
+            "edgechain_listener_rejections",
+            "Requests the listener answered itself (malformed, too large, head too slow, over the connection cap)",
+            self.rejections.clone(),
+        );
         r.register(
             "edgechain_requests",
             "Requests answered, by status class and by the link that answered at the edge",

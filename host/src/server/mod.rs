@@ -1,6 +1,8 @@
 //! Listeners and the server's lifetime: bind the proxy and admin ports, load
-//! the chain, accept connections under a cap, and drain in-flight requests on
-//! shutdown.
+//! the chain, accept connections under a cap, and drain in-flight requests
+//! (and upgraded tunnels) on shutdown.
+
+pub mod conn;
 
 use crate::admin::Admin;
 use crate::chain::{ChainLoader, ChainSnapshot, LoadError};
@@ -15,10 +17,10 @@ use crate::telemetry::access::AccessLog;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{Upstream, UpstreamSettings};
 use arc_swap::ArcSwap;
+use conn::{ConnHold, ConnInfo, ConnWatch, Drain, WatchedIo};
 use http::uri::Authority;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,8 +46,13 @@ pub struct ServeOptions {
     pub upstream_timeout: Duration,
     /// Most client connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
-    /// Time a client has to send complete request headers.
+    /// Time a client has to send a complete request head, from its first
+    /// byte.
     pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open.
+    pub keepalive_timeout: Duration,
+    /// Longest pause between two pieces of a request body (then 408).
+    pub body_idle_timeout: Duration,
     /// Engine sizing.
     pub engine: EngineSettings,
     /// Longest time shutdown waits for in-flight requests.
@@ -79,6 +86,8 @@ impl ServeOptions {
             upstream_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
+            keepalive_timeout: conn::DEFAULT_KEEPALIVE_TIMEOUT,
+            body_idle_timeout: crate::proxy::client_body::DEFAULT_BODY_IDLE_TIMEOUT,
             engine: EngineSettings::default(),
             drain_timeout: Duration::from_secs(30),
             watch: WatchSettings::default(),
@@ -156,6 +165,7 @@ impl Server {
 
         let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
         upstream.timeout = opts.upstream_timeout;
+        upstream.max_response_head_bytes = opts.head_limits.max_response_head_bytes;
         let access = if opts.access_log {
             AccessLog::stdout(metrics.requests.access_log_dropped.clone()).map_err(|source| {
                 StartError::Bind {
@@ -170,7 +180,12 @@ impl Server {
             access,
             metrics: metrics.requests.clone(),
         };
-        let proxy = Arc::new(Proxy::new(chain.clone(), Upstream::new(upstream), observer));
+        let proxy = Arc::new(Proxy::new(
+            chain.clone(),
+            Upstream::new(upstream),
+            observer.clone(),
+            opts.body_idle_timeout,
+        ));
         let admin = Arc::new(Admin::new(reloader.clone(), metrics.clone()));
         admin.set_ready();
 
@@ -178,6 +193,7 @@ impl Server {
         let limits = ConnLimits {
             max_connections: opts.max_connections,
             header_read_timeout: opts.header_read_timeout,
+            keepalive_timeout: opts.keepalive_timeout,
             drain_timeout: opts.drain_timeout,
             head: opts.head_limits,
         };
@@ -185,18 +201,24 @@ impl Server {
             proxy_listener,
             limits,
             stopped.clone(),
-            move |req, peer| {
+            Some(observer),
+            move |req, conn| {
                 let proxy = proxy.clone();
-                async move { proxy.handle(req, peer).await }
+                async move { proxy.handle(req, conn).await }
             },
         ));
         let admin_task = tokio::spawn(accept_loop(
             admin_listener,
             limits,
             stopped.clone(),
-            move |req, _| {
+            None,
+            move |req, conn: ConnInfo| {
                 let admin = admin.clone();
-                async move { admin.handle(req).await }
+                async move {
+                    let resp = admin.handle(req).await;
+                    conn.watch.idle();
+                    resp
+                }
             },
         ));
         let watch_task = tokio::spawn(watch.run(stopped));
@@ -259,48 +281,85 @@ impl Server {
 const MIN_READ_BUFFER: usize = 8 * 1024;
 
 /// The whole answer to a connection over the cap.
-const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 22\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many connections\r\n";
+const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many connections\n";
 
-async fn refuse(mut stream: tokio::net::TcpStream) {
+/// Answer a connection over the cap with 503 and close it; the request it
+/// sent (if any arrived within a second) is logged and counted.
+async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr, report: Option<Observer>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
     let answer = async {
+        // Read what the client sent first, so the log can name it and
+        // closing does not reset the connection before it reads the answer.
+        let mut sink = [0u8; 4096];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), stream.read(&mut sink)).await
+        {
+            head.extend_from_slice(&sink[..n.min(256)]);
+        }
         stream.write_all(OVER_CAPACITY).await?;
         stream.shutdown().await?;
-        // Drain what the client sent so closing does not reset the connection
-        // before it reads the answer.
-        let mut sink = [0u8; 4096];
         while stream.read(&mut sink).await? > 0 {}
         Ok::<_, std::io::Error>(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+    if let Some(report) = report {
+        let line = head
+            .split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or(&[]);
+        report.rejected(peer.ip(), &String::from_utf8_lossy(line), 503);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct ConnLimits {
     max_connections: usize,
     header_read_timeout: Duration,
+    keepalive_timeout: Duration,
     drain_timeout: Duration,
     head: HeadLimits,
+}
+
+/// Completes once the server is stopping.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    // An Err means the server is gone: that is stopping too.
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// A request the listener itself answered (hyper's parse errors, our 408):
+/// the status sent, for the access log and metrics.
+fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Option<u16> {
+    if let Some(status) = watch.answered() {
+        return Some(status);
+    }
+    match result {
+        Err(e) if e.is_parse_too_large() => Some(431),
+        Err(e) if e.is_parse() => Some(400),
+        _ => None,
+    }
 }
 
 async fn accept_loop<F, Fut, B>(
     listener: TcpListener,
     limits: ConnLimits,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    report: Option<Observer>,
     handler: F,
 ) where
-    F: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(http::Request<hyper::body::Incoming>, ConnInfo) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = http::Response<B>> + Send + 'static,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let graceful = GracefulShutdown::new();
+    let drain = Arc::new(Drain::default());
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(limits.header_read_timeout)
+        // Replaced by ConnWatch: hyper's runs while a connection idles.
+        .header_read_timeout(None)
         .max_headers(limits.head.max_headers)
         .max_header_size(limits.head.max_request_head_bytes)
         // The read buffer holds an unfinished head: bound it near the head
@@ -312,6 +371,7 @@ async fn accept_loop<F, Fut, B>(
                 .saturating_add(8 * 1024)
                 .max(MIN_READ_BUFFER),
         );
+    let mut accepting = stop.clone();
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -323,30 +383,55 @@ async fn accept_loop<F, Fut, B>(
                     continue;
                 }
             },
-            _ = stop.changed() => break,
+            () = stopped(&mut accepting) => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             // Over the cap: say so and close, rather than leave the client
             // hanging in the accept queue.
-            tokio::spawn(refuse(stream));
+            tokio::spawn(refuse(stream, peer, report.clone()));
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let watch = ConnWatch::new(limits.keepalive_timeout, limits.header_read_timeout);
+        let info = ConnInfo {
+            peer,
+            watch: watch.clone(),
+            hold: ConnHold::new(permit, drain.enter()),
+            stopping: stop.clone(),
+        };
         let handler = handler.clone();
         let service = service_fn(move |req| {
-            let fut = handler(req, peer);
+            info.watch.busy();
+            let fut = handler(req, info.clone());
             async move { Ok::<_, Infallible>(fut.await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(WatchedIo::new(stream, watch.clone()));
+        let conn = builder.serve_connection(io, service).with_upgrades();
+        let mut stopping = stop.clone();
+        let report = report.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = stopped(&mut stopping) => {
+                    // Finish the request in progress, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Some(report) = &report
+                && let Some(status) = listener_answer(&watch, &result)
+            {
+                report.rejected(peer.ip(), &watch.request_line(), status);
+            }
+            if let Err(e) = result {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+    // Connections and the tunnels upgraded from them finish, within bounds.
+    if tokio::time::timeout(limits.drain_timeout, drain.finished())
         .await
         .is_err()
     {

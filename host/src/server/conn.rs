@@ -1,0 +1,360 @@
+//! One client connection: its socket, watched for the two timeouts a proxy
+//! owes its clients, and what it holds while it lives.
+//!
+//! - **Keep-alive idle**: a connection with no request in progress is closed
+//!   quietly after the idle timeout (75 s by default, as nginx; load
+//!   balancers assume at least 60).
+//! - **Header read**: once the first byte of a request head arrives, the whole
+//!   head must arrive within the header timeout; otherwise the client gets
+//!   `408 Request Timeout` and the connection closes.
+//!
+//! hyper's own header timeout runs from the moment it waits for a head, so it
+//! would close idle keep-alive connections after a few seconds and never
+//! answers 408; this module replaces it. The socket wrapper ([`WatchedIo`])
+//! sees every read, the service marks when a request head is complete
+//! ([`ConnWatch::busy`]) and when its response is done ([`ConnWatch::idle`]);
+//! deadlines are computed only when a read would wait, so the request path
+//! pays one timer reset per request, as it did with hyper's timer.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+/// Default keep-alive idle timeout.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+
+const IDLE: u8 = 0;
+const HEAD: u8 = 1;
+const BUSY: u8 = 2;
+
+/// Bytes of a request head kept to name it in the access log when the
+/// listener rejects it (the request line, usually).
+const SAMPLE_BYTES: usize = 256;
+
+/// The answer to a head that did not arrive in time.
+const TIMEOUT_ANSWER: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 35\r\nconnection: close\r\n\r\nrequest headers not received in time\n";
+
+/// What a connection is doing, shared by its socket wrapper and its service.
+#[derive(Debug)]
+pub struct ConnWatch {
+    origin: Instant,
+    state: AtomicU8,
+    /// When the current state began, in nanoseconds since `origin`.
+    since: AtomicU64,
+    /// The start of the request head in progress.
+    sample: Mutex<Vec<u8>>,
+    /// A status the listener itself answered (408), for the access log.
+    answered: AtomicU16,
+    keepalive: Duration,
+    header_timeout: Duration,
+}
+
+impl ConnWatch {
+    /// A new, idle connection.
+    pub fn new(keepalive: Duration, header_timeout: Duration) -> Arc<ConnWatch> {
+        Arc::new(ConnWatch {
+            origin: Instant::now(),
+            state: AtomicU8::new(IDLE),
+            since: AtomicU64::new(0),
+            sample: Mutex::new(Vec::new()),
+            answered: AtomicU16::new(0),
+            keepalive,
+            header_timeout,
+        })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn enter(&self, state: u8) {
+        self.since.store(self.now(), Ordering::Relaxed);
+        self.state.store(state, Ordering::Relaxed);
+    }
+
+    /// A request head is complete and being served: no connection timeout
+    /// applies until its response is done.
+    pub fn busy(&self) {
+        self.enter(BUSY);
+    }
+
+    /// The response is done: the keep-alive idle timeout runs again.
+    pub fn idle(&self) {
+        self.enter(IDLE);
+    }
+
+    /// The first line of the request head received last, for logging a
+    /// request the listener rejected.
+    pub fn request_line(&self) -> String {
+        let sample = self.sample.lock().map(|s| s.clone()).unwrap_or_default();
+        let line = sample
+            .split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or(&[]);
+        String::from_utf8_lossy(line).into_owned()
+    }
+
+    /// The status the listener answered itself (408), if it did.
+    pub fn answered(&self) -> Option<u16> {
+        match self.answered.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+
+    /// Note bytes that arrived: the first ones after an idle period start a
+    /// request head.
+    fn received(&self, bytes: &[u8]) {
+        if bytes.is_empty() || self.state.load(Ordering::Relaxed) != IDLE {
+            return;
+        }
+        self.enter(HEAD);
+        if let Ok(mut sample) = self.sample.lock() {
+            sample.clear();
+            sample.extend_from_slice(&bytes[..bytes.len().min(SAMPLE_BYTES)]);
+        }
+    }
+
+    /// When a read waiting now must give up, and why.
+    fn deadline(&self) -> (Instant, Expiry) {
+        let since = Duration::from_nanos(self.since.load(Ordering::Relaxed));
+        match self.state.load(Ordering::Relaxed) {
+            IDLE => (self.origin + since + self.keepalive, Expiry::Idle),
+            HEAD => (self.origin + since + self.header_timeout, Expiry::Head),
+            // hyper reads ahead while a response is written. The connection
+            // turns idle later, without another read: wake up no later than
+            // an idle deadline could be, and look again.
+            _ => (Instant::now() + self.keepalive, Expiry::Recheck),
+        }
+    }
+}
+
+/// What a read deadline means when it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// Idle for the keep-alive timeout: close quietly.
+    Idle,
+    /// A head took longer than the header timeout: 408.
+    Head,
+    /// Busy: no timeout; compute the deadline again.
+    Recheck,
+}
+
+/// A client socket that enforces [`ConnWatch`]'s timeouts on its reads.
+pub struct WatchedIo {
+    stream: TcpStream,
+    watch: Arc<ConnWatch>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl WatchedIo {
+    /// Watch `stream` with `watch`.
+    pub fn new(stream: TcpStream, watch: Arc<ConnWatch>) -> WatchedIo {
+        WatchedIo {
+            stream,
+            watch,
+            timer: None,
+        }
+    }
+
+    /// Arm the timer for the current deadline; which deadline passed, if
+    /// one did.
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<Expiry> {
+        loop {
+            let (deadline, expiry) = self.watch.deadline();
+            let timer = match self.timer.as_mut() {
+                Some(t) => {
+                    if t.deadline() != deadline {
+                        t.as_mut().reset(deadline);
+                    }
+                    t
+                }
+                None => self
+                    .timer
+                    .insert(Box::pin(tokio::time::sleep_until(deadline))),
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            if expiry != Expiry::Recheck {
+                return Some(expiry);
+            }
+        }
+    }
+}
+
+use std::future::Future;
+
+impl AsyncRead for WatchedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                self.watch.received(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match self.expired(cx) {
+                None | Some(Expiry::Recheck) => Poll::Pending,
+                // Idle too long: close quietly, as if the client had.
+                Some(Expiry::Idle) => Poll::Ready(Ok(())),
+                Some(Expiry::Head) => {
+                    // The head did not arrive in time. Nothing has been
+                    // written for it, so answer 408 here (best effort: the
+                    // socket's buffer is empty) and end the connection.
+                    let _ = self.stream.try_write(TIMEOUT_ANSWER);
+                    self.watch.answered.store(408, Ordering::Relaxed);
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request headers not received in time",
+                    )))
+                }
+            },
+        }
+    }
+}
+
+impl AsyncWrite for WatchedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Counts what must finish before the server exits: connections and the
+/// tunnels upgraded from them.
+#[derive(Debug, Default)]
+pub struct Drain {
+    active: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+impl Drain {
+    /// Count one more live thing until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> DrainGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        DrainGuard(self.clone())
+    }
+
+    /// Completes when nothing is live.
+    pub async fn finished(&self) {
+        loop {
+            let notified = self.done.notified();
+            if self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// See [`Drain::enter`].
+#[derive(Debug)]
+pub struct DrainGuard(Arc<Drain>);
+
+impl Drop for DrainGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.done.notify_waiters();
+        }
+    }
+}
+
+/// What a connection holds while anything of it lives (its service, or a
+/// tunnel upgraded from it): its slot under `--max-connections` and its place
+/// in the drain.
+#[derive(Debug)]
+pub struct ConnHold {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _drain: DrainGuard,
+}
+
+impl ConnHold {
+    /// Hold `permit` and `drain` together.
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit, drain: DrainGuard) -> Arc<ConnHold> {
+        Arc::new(ConnHold {
+            _permit: permit,
+            _drain: drain,
+        })
+    }
+}
+
+/// What a handler knows about the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// The connection's timeouts.
+    pub watch: Arc<ConnWatch>,
+    /// Keeps the connection counted while a tunnel from it lives.
+    pub hold: Arc<ConnHold>,
+    /// Turns true when the server starts draining.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_follow_the_connection_state() {
+        let watch = ConnWatch::new(Duration::from_secs(75), Duration::from_secs(10));
+        let start = Instant::now();
+        let (at, expiry) = watch.deadline();
+        assert_eq!(expiry, Expiry::Idle);
+        assert_eq!(at.duration_since(start).as_secs(), 75);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        watch.received(b"GET / HTTP/1.1\r\nho");
+        let (at, expiry) = watch.deadline();
+        assert_eq!(expiry, Expiry::Head);
+        assert_eq!(at.duration_since(start).as_secs(), 40);
+        assert_eq!(watch.request_line(), "GET / HTTP/1.1");
+        watch.received(b"st: a\r\n\r\n");
+        assert_eq!(
+            watch.request_line(),
+            "GET / HTTP/1.1",
+            "later reads keep the head's start"
+        );
+        watch.busy();
+        assert_eq!(
+            watch.deadline().1,
+            Expiry::Recheck,
+            "no timeout while serving"
+        );
+        watch.idle();
+        assert_eq!(watch.deadline().1, Expiry::Idle);
+    }
+}
