@@ -205,6 +205,10 @@ struct Tuning {
     /// recompile unchanged plugins (must be writable; off when unset).
     #[arg(long, env = "EDGECHAIN_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
+    /// Pre-initialise plugins at load (`init` runs once; fresh instances
+    /// start from its snapshot): `on` or `off` (to compare, or to debug).
+    #[arg(long, default_value = "on", env = "EDGECHAIN_PREINIT", value_parser = ["on", "off"])]
+    preinit: String,
     /// Where the JSON access log goes: `stdout` or `off`.
     #[arg(long, default_value = "stdout", env = "EDGECHAIN_ACCESS_LOG", value_parser = ["stdout", "off"])]
     access_log: String,
@@ -238,6 +242,7 @@ impl Tuning {
             max_instances: self.max_instances,
             compile_cache: self.compile_cache.clone(),
             limits: true,
+            preinit: self.preinit == "on",
         };
         opts.watch.debounce = Duration::from_millis(self.debounce_ms);
         opts.watch.poll_interval =

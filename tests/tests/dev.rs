@@ -304,15 +304,14 @@ async fn readme_flow_outside_the_checkout_rebuilds_every_save_and_stops_on_sigte
         println!("edit {}: {line}", i + 1);
     }
 
-    let access: Vec<String> = dev
-        .stdout()
-        .into_iter()
-        .filter(|l| l.starts_with('{'))
-        .collect();
-    assert!(
-        access.iter().any(|l| l.contains("GET /three")),
-        "the access log is on and written beside dev's lines: {access:?}"
-    );
+    // The access log is on and written beside dev's lines (through a pipe:
+    // wait for it, bounded).
+    wait_until("the access log line of /three", REBUILD, async || {
+        dev.stdout()
+            .iter()
+            .any(|l| l.starts_with('{') && l.contains("GET /three"))
+    })
+    .await;
     let staged = std::env::temp_dir().join(format!("edgechain-dev-{}", dev.pid()));
     assert!(staged.is_dir(), "dev serves a staged copy");
     let (status, took) = dev.terminate_within(Duration::from_secs(5));

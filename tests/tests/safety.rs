@@ -483,7 +483,11 @@ async fn load_never_turns_a_healthy_call_into_a_timeout() {
     let mut ok = 0;
     for t in tasks {
         for (status, body) in t.await.expect("client task") {
-            assert_eq!(status, StatusCode::OK, "a healthy call failed under load: {body}");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "a healthy call failed under load: {body}"
+            );
             ok += 1;
         }
     }

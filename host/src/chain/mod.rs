@@ -11,7 +11,8 @@ use crate::config::{ConfigSource, LinkSpec, Manifest, ManifestError};
 use crate::engine::Runtime;
 use crate::kv::KvStore;
 use crate::limits::HeadLimits;
-use crate::plugin::Plugin;
+use crate::plugin::preinit::{self, PreinitError};
+use crate::plugin::{Plugin, PluginError};
 use crate::telemetry::metrics::PluginMetrics;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -28,7 +29,7 @@ pub struct ChainSnapshot {
     request_body_limit: Option<u64>,
     hash: String,
     files: Vec<(PathBuf, String)>,
-    module_hashes: Vec<[u8; 32]>,
+    cache_keys: Vec<[u8; 32]>,
     loaded_at: SystemTime,
     dir: PathBuf,
 }
@@ -42,7 +43,7 @@ impl ChainSnapshot {
             request_body_limit: None,
             hash: hex(&Sha256::digest(b"")),
             files: Vec::new(),
-            module_hashes: Vec::new(),
+            cache_keys: Vec::new(),
             loaded_at: SystemTime::now(),
             dir: PathBuf::new(),
         }
@@ -76,9 +77,10 @@ impl ChainSnapshot {
         &self.files
     }
 
-    /// Content hashes of the components in use (to trim the compile cache).
-    pub fn module_hashes(&self) -> &[[u8; 32]] {
-        &self.module_hashes
+    /// The compile-cache and snapshot-cache keys of the components in use
+    /// (to trim those caches when this chain goes live).
+    pub fn cache_keys(&self) -> &[[u8; 32]] {
+        &self.cache_keys
     }
 
     /// When this snapshot finished loading.
@@ -289,7 +291,7 @@ impl ChainLoader {
         } = source;
         let mut links = Vec::with_capacity(manifest.links.len());
         let mut errors = Vec::new();
-        let mut module_hashes = Vec::new();
+        let mut cache_keys = Vec::new();
         for (spec, read) in manifest.links.into_iter().zip(link_files) {
             let read = match read {
                 Ok(f) => f,
@@ -298,11 +300,13 @@ impl ChainLoader {
                     continue;
                 }
             };
-            module_hashes.push(read.module_hash);
             let (name, module) = (spec.name.clone(), dir.join(&spec.module));
             let left = self.load_timeout.saturating_sub(started.elapsed());
             match tokio::time::timeout(left, self.load_link(&dir, spec, read)).await {
-                Ok(Ok(plugin)) => links.push(plugin),
+                Ok(Ok((plugin, keys))) => {
+                    links.push(plugin);
+                    cache_keys.extend(keys);
+                }
                 Ok(Err(e)) => errors.push(e),
                 Err(_) => {
                     errors.push(LinkLoadError {
@@ -331,7 +335,7 @@ impl ChainLoader {
             links,
             hash,
             files,
-            module_hashes,
+            cache_keys,
             loaded_at: SystemTime::now(),
             dir,
         };
@@ -345,52 +349,94 @@ impl ChainLoader {
         Ok(snapshot)
     }
 
+    /// Compile one link (pre-initialised when possible) and load it; the
+    /// cache keys it uses.
     async fn load_link(
         &self,
         dir: &Path,
         spec: LinkSpec,
         files: LinkFiles,
-    ) -> Result<Plugin, LinkLoadError> {
+    ) -> Result<(Plugin, Vec<[u8; 32]>), LinkLoadError> {
         let module_path = dir.join(&spec.module);
-        let fail = |reason: String| LinkLoadError {
-            link: spec.name.clone(),
-            file: module_path.clone(),
-            reason,
-        };
-        let runtime = self.runtime.clone();
-        let bytes = files.module;
-        let component = tokio::task::spawn_blocking(move || runtime.compile(&bytes))
-            .await
-            .map_err(|e| fail(format!("compiler task failed: {e}")))?
-            .map_err(|e| fail(e.to_string()))?;
-        let kv = self.kv.namespace(&spec.name);
         let config_file = match &spec.config {
             ConfigSource::File(p) => Some(dir.join(p)),
             _ => None,
         };
-        let name = spec.name.clone();
+        let fail = |file: &Path, reason: String| LinkLoadError {
+            link: spec.name.clone(),
+            file: file.to_owned(),
+            reason,
+        };
+        let plugin_error = |e: PluginError| {
+            let file = match (&e, &config_file) {
+                (PluginError::InitRejected(_), Some(cfg)) => cfg.clone(),
+                _ => module_path.clone(),
+            };
+            fail(&file, e.to_string())
+        };
+        let kv = self.kv.namespace(&spec.name);
+        let context = crate::plugin::link_context(&self.runtime, dir, &spec, files.config, kv);
+        let bytes: Arc<[u8]> = files.module.into();
+        let mut keys = vec![files.module_hash];
+        let mut declared = None;
+        let mut component = None;
+        if self.runtime.preinit() {
+            let key = preinit::key(&files.module_hash, &context, &spec);
+            let taken = match self.runtime.snapshot(&key) {
+                Some(s) => Ok(s),
+                None => {
+                    let budget = Duration::from_millis(spec.init_timeout_ms);
+                    let config = context.config.clone();
+                    preinit::snapshot(
+                        &self.runtime,
+                        bytes.clone(),
+                        context.clone(),
+                        config,
+                        budget,
+                    )
+                    .await
+                }
+            };
+            match taken {
+                Ok(snapshot) => {
+                    self.runtime.keep_snapshot(key, snapshot.clone());
+                    keys.extend([key, snapshot.content_hash]);
+                    declared = Some(snapshot.needs);
+                    component = Some(snapshot.component);
+                }
+                Err(PreinitError::Unsupported(why)) => {
+                    tracing::debug!(link = %spec.name, reason = %why, "serving the plugin without a snapshot");
+                }
+                Err(PreinitError::Rejected(why)) => {
+                    return Err(plugin_error(PluginError::InitRejected(why)));
+                }
+                Err(PreinitError::Init(failure)) => {
+                    return Err(plugin_error(PluginError::InitFailed(failure)));
+                }
+            }
+        }
+        let component = match component {
+            Some(c) => c,
+            None => {
+                let runtime = self.runtime.clone();
+                tokio::task::spawn_blocking(move || runtime.compile(&bytes))
+                    .await
+                    .map_err(|e| fail(&module_path, format!("compiler task failed: {e}")))?
+                    .map_err(|e| fail(&module_path, e.to_string()))?
+            }
+        };
         let metrics = self.metrics.clone();
-        Plugin::load(
+        let plugin = Plugin::load(
             &self.runtime,
-            dir,
-            spec,
+            spec.clone(),
+            context,
             &component,
-            files.config,
-            kv,
+            declared,
             metrics,
         )
         .await
-        .map_err(|e| {
-            let file = match (&e, config_file) {
-                (crate::plugin::PluginError::InitRejected(_), Some(cfg)) => cfg,
-                _ => module_path.clone(),
-            };
-            LinkLoadError {
-                link: name,
-                file,
-                reason: e.to_string(),
-            }
-        })
+        .map_err(plugin_error)?;
+        Ok((plugin, keys))
     }
 }
 

@@ -43,6 +43,13 @@ pub struct CallClock {
 
 const IDLE: u64 = u64::MAX;
 
+/// Most own time one poll is charged. Running wasm yields at every epoch
+/// tick, so a poll is about one tick of guest work; anything beyond that is
+/// the OS preempting the thread (a busy machine), which is not the plugin's
+/// time. A starved ticker can only make a poll undercount, and the
+/// wall-clock [`backstop`] bounds that.
+const POLL_CHARGE_CAP: u64 = 2 * 1_000_000 * crate::engine::EPOCH_TICK.as_millis() as u64;
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -77,7 +84,8 @@ impl CallClock {
         let mut used = self.used.load(Ordering::Relaxed);
         let since = self.running_since.load(Ordering::Relaxed);
         if since != IDLE {
-            used = used.saturating_add(self.since_origin(now).saturating_sub(since));
+            let in_poll = self.since_origin(now).saturating_sub(since);
+            used = used.saturating_add(in_poll.min(POLL_CHARGE_CAP));
         }
         Duration::from_nanos(used)
     }
@@ -107,9 +115,8 @@ impl CallClock {
     fn end_poll(&self, now: Instant) -> bool {
         let since = self.running_since.swap(IDLE, Ordering::Relaxed);
         if since != IDLE {
-            self.charge(Duration::from_nanos(
-                self.since_origin(now).saturating_sub(since),
-            ));
+            let in_poll = self.since_origin(now).saturating_sub(since);
+            self.charge(Duration::from_nanos(in_poll.min(POLL_CHARGE_CAP)));
         }
         self.yielded.load(Ordering::Relaxed)
     }
@@ -143,6 +150,8 @@ pin_project_lite::pin_project! {
         // Set while the guest waits in a host call: since when.
         blocked_since: Option<Instant>,
         timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        // Keeps the epoch ticker running while the call lasts.
+        _running: crate::engine::ticker::Running,
     }
 }
 
@@ -156,6 +165,7 @@ impl<F: Future> Bounded<F> {
             backstop: backstop(budget),
             blocked_since: None,
             timer: None,
+            _running: crate::engine::ticker::Running::start(),
         }
     }
 }

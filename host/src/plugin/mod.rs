@@ -9,6 +9,7 @@
 pub mod bindings;
 pub mod clock;
 pub mod output;
+pub mod preinit;
 pub mod state;
 
 use crate::config::{InstanceMode, LinkSpec, OnError};
@@ -133,39 +134,53 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// What every instance of a link shares, from its manifest entry: identity,
+/// config, key-value namespace, limits and grants (environment values are
+/// read now, at load).
+pub fn link_context(
+    runtime: &Runtime,
+    dir: &Path,
+    spec: &LinkSpec,
+    config: Arc<str>,
+    kv: Arc<Namespace>,
+) -> Arc<LinkContext> {
+    let name: Arc<str> = spec.name.as_str().into();
+    let env = spec
+        .grants
+        .env
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+        .collect();
+    Arc::new(LinkContext {
+        output: LinkOutput::new(name.clone()),
+        name,
+        config,
+        kv,
+        memory_limit: usize::try_from(spec.memory_limit_mb << 20).unwrap_or(usize::MAX),
+        config_dir: spec.grants.config_dir.as_ref().map(|d| dir.join(d)),
+        env,
+        limits: runtime.limits(),
+    })
+}
+
 impl Plugin {
-    /// Link `component` against the host imports, then instantiate it once and
-    /// call `init(config)`. Nothing here runs on the request path.
+    /// Link `component` against the host imports. Unless `declared` says
+    /// what `init` returned already (the component is a pre-initialised
+    /// snapshot), instantiate it once and call `init` with the link's config.
+    /// Nothing here runs on the request path.
     pub async fn load(
         runtime: &Runtime,
-        dir: &Path,
         spec: LinkSpec,
+        context: Arc<LinkContext>,
         component: &Component,
-        config: Arc<str>,
-        kv: Arc<Namespace>,
+        declared: Option<bindings::Needs>,
         metrics: Arc<PluginMetrics>,
     ) -> Result<Plugin, PluginError> {
         let world = |e: wasmtime::Error| PluginError::World(format!("{e:#}"));
         let pre = runtime.linker().instantiate_pre(component).map_err(world)?;
         let pre = bindings::PluginPre::new(pre).map_err(world)?;
-        let name: Arc<str> = spec.name.as_str().into();
-        let name_for_metrics = name.clone();
-        let env = spec
-            .grants
-            .env
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-            .collect();
-        let context = Arc::new(LinkContext {
-            output: LinkOutput::new(name.clone()),
-            name,
-            config: config.clone(),
-            kv,
-            memory_limit: usize::try_from(spec.memory_limit_mb << 20).unwrap_or(usize::MAX),
-            config_dir: spec.grants.config_dir.as_ref().map(|d| dir.join(d)),
-            env,
-            limits: runtime.limits(),
-        });
+        let name_for_metrics = context.name.clone();
+        let config = context.config.clone();
         let mut plugin = Plugin {
             timeout: Duration::from_millis(spec.timeout_ms),
             init_timeout: Duration::from_millis(spec.init_timeout_ms),
@@ -178,6 +193,10 @@ impl Plugin {
             handles: metrics.handles(&name_for_metrics),
             metrics,
         };
+        if let Some(needs) = declared {
+            plugin.needs = needs.into();
+            return Ok(plugin);
+        }
         let declared = {
             // In `reuse` mode the instance that ran `init` has built its plugin
             // value, and goes back to the pool warm when dropped here.

@@ -105,6 +105,14 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// Whether the guest holds no WASI resources (streams, files): a
+    /// snapshot of its memory then refers to nothing host-side.
+    pub fn resources_are_closed(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -137,6 +145,17 @@ impl MemoryLimiter {
             tables: 0,
             hit: false,
         }
+    }
+
+    /// Allow `bytes` beyond the link's cap (for host work on the instance,
+    /// such as copying its memory out for a snapshot).
+    pub fn allow_extra(&mut self, bytes: usize) {
+        self.limit = self.limit.saturating_add(bytes);
+    }
+
+    /// The cap, in MiB.
+    pub fn limit_mb(&self) -> u64 {
+        (self.limit >> 20) as u64
     }
 
     fn admit(&mut self, other: usize, new_own: usize) -> bool {

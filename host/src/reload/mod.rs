@@ -206,7 +206,7 @@ impl Reloader {
     }
 
     fn publish(&self, snapshot: ChainSnapshot) {
-        self.loader.runtime().retain_cache(snapshot.module_hashes());
+        self.loader.runtime().retain_cache(snapshot.cache_keys());
         self.metrics
             .success(snapshot.hash(), snapshot.links().len());
         self.chain.store(Arc::new(snapshot));

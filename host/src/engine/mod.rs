@@ -5,18 +5,20 @@
 //! Everything here is set up once; the request path only reads it.
 
 use crate::config::MAX_MEMORY_LIMIT_MB;
+use crate::plugin::preinit::Snapshot;
 use crate::plugin::state::HostState;
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub mod ticker;
 
 /// How often the epoch advances. Guest deadlines are checked at this
 /// granularity, so a runaway call overruns its `timeout_ms` by at most about
 /// one tick.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub use ticker::EPOCH_TICK;
 
 /// Bytes of each linear memory slot kept resident between instances.
 const KEEP_RESIDENT: usize = 2 << 20;
@@ -35,6 +37,10 @@ pub struct EngineSettings {
     /// Enforce `timeout_ms` and `memory_limit_mb`. Always on in the server;
     /// off only to measure what the limits cost (the chain benchmark).
     pub limits: bool,
+    /// Pre-initialise plugins at load (run `init` once and serve instances
+    /// from a snapshot, see `plugin::preinit`). On by default; off to
+    /// measure what it gives, or to debug a plugin.
+    pub preinit: bool,
 }
 
 impl Default for EngineSettings {
@@ -43,6 +49,7 @@ impl Default for EngineSettings {
             max_instances: 1000,
             compile_cache: None,
             limits: true,
+            preinit: true,
         }
     }
 }
@@ -68,8 +75,14 @@ pub struct Runtime {
 struct RuntimeInner {
     engine: Engine,
     limits: bool,
+    preinit: bool,
     linker: Linker<HostState>,
+    /// Compiles the instrumented copy a snapshot is taken from: it runs
+    /// `init` once, so it is compiled for speed of compiling, not of running.
+    preinit_engine: Engine,
+    preinit_linker: Linker<HostState>,
     cache: DashMap<[u8; 32], Component>,
+    snapshots: DashMap<[u8; 32], Snapshot>,
 }
 
 impl Runtime {
@@ -95,6 +108,8 @@ impl Runtime {
             .async_stack_keep_resident(64 * 1024);
         let mut config = wasmtime::Config::new();
         config
+            .enable_incremental_compilation(FunctionCache::new())
+            .map_err(setup)?
             .wasm_component_model(true)
             .epoch_interruption(settings.limits)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -106,15 +121,31 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
         crate::plugin::state::add_to_linker(&mut linker).map_err(setup)?;
-        spawn_ticker(engine.weak()).map_err(|e| {
-            EngineError::Setup(format!("cannot start the epoch ticker thread: {e}"))
-        })?;
+        let mut quick = wasmtime::Config::new();
+        quick
+            .enable_incremental_compilation(FunctionCache::new())
+            .map_err(setup)?
+            .wasm_component_model(true)
+            .epoch_interruption(settings.limits)
+            .cranelift_opt_level(wasmtime::OptLevel::None);
+        let preinit_engine = Engine::new(&quick).map_err(setup)?;
+        let mut preinit_linker = Linker::new(&preinit_engine);
+        crate::plugin::state::add_to_linker(&mut preinit_linker).map_err(setup)?;
+        for e in [&engine, &preinit_engine] {
+            ticker::register(e.weak()).map_err(|e| {
+                EngineError::Setup(format!("cannot start the epoch ticker thread: {e}"))
+            })?;
+        }
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 limits: settings.limits,
+                preinit: settings.preinit,
                 linker,
+                preinit_engine,
+                preinit_linker,
                 cache: DashMap::new(),
+                snapshots: DashMap::new(),
             }),
         })
     }
@@ -122,6 +153,26 @@ impl Runtime {
     /// Whether time and memory limits are enforced.
     pub fn limits(&self) -> bool {
         self.inner.limits
+    }
+
+    /// The engine and linker a snapshot's instrumented copy runs on.
+    pub fn preinit_engine(&self) -> (&Engine, &Linker<HostState>) {
+        (&self.inner.preinit_engine, &self.inner.preinit_linker)
+    }
+
+    /// Whether plugins are pre-initialised at load.
+    pub fn preinit(&self) -> bool {
+        self.inner.preinit
+    }
+
+    /// A snapshot taken earlier for the same component, config and grants.
+    pub fn snapshot(&self, key: &[u8; 32]) -> Option<Snapshot> {
+        self.inner.snapshots.get(key).map(|s| s.clone())
+    }
+
+    /// Keep `snapshot` for reloads that do not change its link.
+    pub fn keep_snapshot(&self, key: [u8; 32], snapshot: Snapshot) {
+        self.inner.snapshots.insert(key, snapshot);
     }
 
     /// The wasmtime engine.
@@ -148,10 +199,12 @@ impl Runtime {
         Ok(component)
     }
 
-    /// Drop cached components not in `keep` (content hashes of the live chain),
-    /// so a long-running process does not hold every version it ever loaded.
+    /// Drop cached components and snapshots not in `keep` (the keys the live
+    /// chain uses), so a long-running process does not hold every version it
+    /// ever loaded.
     pub fn retain_cache(&self, keep: &[[u8; 32]]) {
         self.inner.cache.retain(|k, _| keep.contains(k));
+        self.inner.snapshots.retain(|k, _| keep.contains(k));
     }
 
     /// How many compiled components are cached.
@@ -164,19 +217,43 @@ fn to_usize(v: u64) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX)
 }
 
-/// One thread for the whole engine, never a timer per request. It holds only
-/// a weak reference and ends when the engine is dropped.
-fn spawn_ticker(engine: wasmtime::EngineWeak) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("edgechain-epoch".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                match engine.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
-            }
+/// Cranelift's incremental cache, in memory: compiled functions by the hash
+/// of their code. Snapshots of one component with different configs differ
+/// only in their data, so each compiles almost entirely from this cache
+/// (as do reloads that change a config but not a module).
+#[derive(Debug)]
+struct FunctionCache {
+    entries: DashMap<Vec<u8>, Vec<u8>>,
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+/// Most bytes of compiled functions kept; beyond it new ones are not cached.
+const FUNCTION_CACHE_BYTES: usize = 256 << 20;
+
+impl FunctionCache {
+    fn new() -> Arc<FunctionCache> {
+        Arc::new(FunctionCache {
+            entries: DashMap::new(),
+            bytes: std::sync::atomic::AtomicUsize::new(0),
         })
-        .map(drop)
+    }
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.entries
+            .get(key)
+            .map(|v| std::borrow::Cow::Owned(v.clone()))
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        use std::sync::atomic::Ordering;
+        let size = key.len() + value.len();
+        if self.bytes.fetch_add(size, Ordering::Relaxed) + size > FUNCTION_CACHE_BYTES {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        self.entries.insert(key.to_vec(), value);
+        true
+    }
 }
