@@ -1,42 +1,52 @@
-# syntax=docker/dockerfile:1
-# edgechain: the host binary plus the example plugins, in a small non-root image.
+# edgechain: the host binary and the example plugins in a small non-root image.
 #
+# The image packages files built beforehand (no Rust toolchain in the build):
+#
+#   cargo xtask dist                  # target/dist/: release binary, plugins, example chain
 #   docker build -t edgechain:0.1.0 .
-#   docker run --rm -p 8080:80 -p 9000:9000 -v "$PWD/my-config:/opt/proxy_config:ro" \
-#       edgechain:0.1.0 serve --next-hop host.docker.internal:8081
+#
+# and runs as the platform runs it: configuration mounted read-only at
+# /opt/proxy_config, next-hop resolved through /etc/hosts, HTTP on 80, metrics on 9000:
+#
+#   docker run --rm --read-only -p 8080:80 -p 9000:9000 \
+#       -v "$PWD/target/dist/proxy_config:/opt/proxy_config:ro" \
+#       --add-host next-hop:host-gateway edgechain:0.1.0
+#
+# Only the base image comes from a registry (there is no `# syntax` line, so BuildKit
+# uses its built-in frontend and pulls nothing else). `.ci/container-test` builds this
+# file offline from a local debootstrap of the same base and checks the contract.
 
-FROM rust:1.95-bookworm AS build
-WORKDIR /src
-RUN rustup target add wasm32-wasip2
-COPY . .
-RUN cargo build --release --locked -p edgechain-cli \
-    && cargo xtask plugins \
-    && mkdir -p /out/plugins \
-    && cp target/release/edgechain /out/edgechain \
-    && cp target/plugins/*.wasm /out/plugins/
-
-FROM debian:bookworm-slim
-# libcap2-bin only to let the non-root user bind port 80, then removed.
+# Stage 1: give the binary cap_net_bind_service, so user 10001 can listen on port 80,
+# and make the platform hooks executable. libcap2-bin stays out of the final image.
+FROM debian:bookworm-slim AS prepare
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libcap2-bin \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 edgechain \
-    && useradd --system --uid 10001 --gid edgechain --no-create-home --shell /usr/sbin/nologin edgechain \
-    && mkdir -p /opt/proxy_config /opt/edgechain/plugins /var/cache/edgechain \
-    && chown edgechain:edgechain /var/cache/edgechain
-COPY --from=build /out/edgechain /usr/local/bin/edgechain
-COPY --from=build /out/plugins/ /opt/edgechain/plugins/
+    && apt-get install -y --no-install-recommends libcap2-bin \
+    && rm -rf /var/lib/apt/lists/*
+COPY target/dist/edgechain /usr/local/bin/edgechain
 COPY deploy/section/validate.sh deploy/section/prepare.sh /opt/section/
-COPY examples/proxy_config/ /opt/proxy_config/
 RUN setcap cap_net_bind_service=+ep /usr/local/bin/edgechain \
-    && apt-get purge -y --auto-remove libcap2-bin \
-    && cp /opt/edgechain/plugins/*.wasm /opt/proxy_config/ \
-    && chmod 0755 /opt/section/validate.sh /opt/section/prepare.sh
+    && chmod 0755 /usr/local/bin/edgechain /opt/section/validate.sh /opt/section/prepare.sh
+
+# Stage 2: the runtime image. Root filesystem read-only at run time: the only place it
+# writes is the compile cache volume (optional; an emptyDir on Kubernetes).
+FROM debian:bookworm-slim
+RUN groupadd --system --gid 10001 edgechain \
+    && useradd --system --uid 10001 --gid edgechain --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin edgechain \
+    && mkdir -p /var/cache/edgechain \
+    && chown edgechain:edgechain /var/cache/edgechain
+# Copied as a directory: both BuildKit and the legacy builder then keep the file
+# capability (the legacy builder drops it when copying a single file).
+COPY --from=prepare /usr/local/bin/ /usr/local/bin/
+COPY --from=prepare /opt/section/ /opt/section/
+COPY target/dist/plugins/ /opt/edgechain/plugins/
+COPY target/dist/proxy_config/ /opt/proxy_config/
 USER 10001:10001
 ENV EDGECHAIN_CONFIG=/opt/proxy_config \
     EDGECHAIN_MODULE_DIRS=/opt/edgechain/plugins \
     EDGECHAIN_COMPILE_CACHE=/var/cache/edgechain
+VOLUME ["/var/cache/edgechain"]
 EXPOSE 80 9000
 ENTRYPOINT ["/usr/local/bin/edgechain"]
 CMD ["serve"]

@@ -1,12 +1,16 @@
 //! `cargo xtask`: `plugins` builds every plugin to `target/plugins/<name>.wasm`;
-//! `demo` builds them and serves the example chain in front of the demo origin.
+//! `demo` builds them and serves the example chain in front of the demo origin;
+//! `dist` builds the release binary and the plugins into `target/dist/`, the
+//! files the `Dockerfile` packages.
+
+mod dist;
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
 use xtask::{build, wasm_target_dir, workspace_plugins, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask <plugins|demo> [-- extra args for `edgechain demo`]";
+const USAGE: &str = "usage: cargo xtask plugins\n       cargo xtask demo [-- extra args for `edgechain demo`]\n       cargo xtask dist [--profile NAME]   (default: release)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -19,6 +23,14 @@ fn main() -> Result<()> {
         Some("demo") => {
             let extra: Vec<String> = args.filter(|a| a != "--").collect();
             demo(&root, &extra)
+        }
+        Some("dist") => {
+            let opts = dist::Options::parse(args)?;
+            let built = plugins(&root)?;
+            dist::run(&root, &opts, &built, |dest| {
+                stage_example(&root, &built, dest, true)
+            })?;
+            Ok(())
         }
         _ => bail!("{USAGE}"),
     }
@@ -47,14 +59,7 @@ fn plugins(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
 fn demo(root: &Path, extra: &[String]) -> Result<()> {
     let built = plugins(root)?;
     let stage = root.join("target").join("demo").join("proxy_config");
-    if stage.exists() {
-        std::fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
-    }
-    copy_dir(&root.join("examples").join("proxy_config"), &stage)?;
-    for (name, path) in built {
-        std::fs::copy(&path, stage.join(format!("{name}.wasm")))
-            .with_context(|| format!("staging {name}"))?;
-    }
+    stage_example(root, &built, &stage, false)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
@@ -73,6 +78,32 @@ fn demo(root: &Path, extra: &[String]) -> Result<()> {
         .context("running edgechain demo")?;
     if !status.success() {
         bail!("edgechain demo exited with {status}");
+    }
+    Ok(())
+}
+
+/// `examples/proxy_config` plus the built plugins (with `only_named`, just
+/// those its manifest names), in `stage` (replaced).
+fn stage_example(
+    root: &Path,
+    built: &[(String, std::path::PathBuf)],
+    stage: &Path,
+    only_named: bool,
+) -> Result<()> {
+    if stage.exists() {
+        std::fs::remove_dir_all(stage).with_context(|| format!("clearing {}", stage.display()))?;
+    }
+    let example = root.join("examples").join("proxy_config");
+    copy_dir(&example, stage)?;
+    let manifest_path = example.join("proxychain.json");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    for (name, path) in built {
+        let file = format!("{name}.wasm");
+        if only_named && !manifest.contains(&format!("\"{file}\"")) {
+            continue;
+        }
+        std::fs::copy(path, stage.join(&file)).with_context(|| format!("staging {name}"))?;
     }
     Ok(())
 }
