@@ -72,6 +72,7 @@
 
 pub mod context;
 mod headers;
+pub mod http;
 pub mod kv;
 pub mod log;
 mod message;

@@ -2,10 +2,17 @@
 //!
 //! A native build has no host to import from, so this module stands in for
 //! it: [`Harness`] builds your plugin from a JSON config exactly as the host's
-//! `init` does, runs its hooks, and backs [`crate::kv`], [`crate::log`] and
-//! [`crate::context`] with an in-memory fake you can inspect. Each test thread
-//! has its own fake host, so tests stay independent when `cargo test` runs
-//! them in parallel.
+//! `init` does, runs its hooks, and backs [`crate::kv`], [`crate::log`],
+//! [`crate::context`] and [`crate::http`] with an in-memory fake you can set
+//! up and inspect. Each test thread has its own fake host, so tests stay
+//! independent when `cargo test` runs them in parallel.
+//!
+//! Outbound HTTP calls are answered from what the test registered per URL
+//! ([`Harness::http_respond`], [`Harness::http_fail`],
+//! [`Harness::http_handler`]); a URL with nothing registered fails with
+//! [`crate::http::Error::Denied`], as a call to an authority the manifest does
+//! not grant does in the real host. [`Harness::http_requests`] shows what was
+//! sent.
 //!
 //! ```
 //! use edgechain_sdk::testing::Harness;
@@ -33,10 +40,12 @@
 //! This exercises your Rust code, not the wasm build: to run the component in
 //! a real host, load it with `edgechain dev` or `edgechain validate`.
 
+use crate::http::{Error as HttpError, IncomingResponse, OutgoingRequest};
 use crate::{Action, Level, Needs, Plugin, Request, Response};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// One plugin value plus the fake host it talks to.
@@ -116,6 +125,64 @@ impl<P: Plugin> Harness<P> {
     pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
         fake::kv::get(key)
     }
+
+    /// Answer outbound calls to `url` with `response` (a copy per call).
+    ///
+    /// `url` is matched against the whole request URL; a `url` ending in `*`
+    /// matches every URL starting with the rest (`http://auth:8080/*`). When
+    /// several registrations match, the latest wins, so a test can override
+    /// an earlier answer. A URL that matches nothing fails with
+    /// [`HttpError::Denied`], like an authority missing from the manifest's
+    /// `grants`.
+    pub fn http_respond(&mut self, url: &str, response: IncomingResponse) {
+        self.http_handler(url, move |_| Ok(response.clone()));
+    }
+
+    /// Make outbound calls to `url` fail with `error` (e.g.
+    /// [`HttpError::Timeout`], [`HttpError::Connect`]); `url` is matched as in
+    /// [`Harness::http_respond`].
+    pub fn http_fail(&mut self, url: &str, error: HttpError) {
+        self.http_handler(url, move |_| Err(error.clone()));
+    }
+
+    /// Answer outbound calls to `url` (matched as in [`Harness::http_respond`])
+    /// with whatever `handler` returns for the request sent. The handler may
+    /// use [`crate::kv`] and [`crate::log`].
+    pub fn http_handler(
+        &mut self,
+        url: &str,
+        handler: impl FnMut(&OutgoingRequest) -> Result<IncomingResponse, HttpError> + 'static,
+    ) {
+        let route = Route {
+            pattern: url.to_owned(),
+            handler: Rc::new(RefCell::new(handler)),
+        };
+        FAKE.with(|f| f.borrow_mut().http_routes.push(route));
+    }
+
+    /// Every outbound request the plugin sent so far, oldest first, including
+    /// those that failed (denied ones too).
+    pub fn http_requests(&self) -> Vec<OutgoingRequest> {
+        FAKE.with(|f| f.borrow().http_sent.clone())
+    }
+}
+
+type Handler = Rc<RefCell<dyn FnMut(&OutgoingRequest) -> Result<IncomingResponse, HttpError>>>;
+
+/// A registered answer for outbound calls.
+struct Route {
+    /// A whole URL, or a prefix followed by `*`.
+    pattern: String,
+    handler: Handler,
+}
+
+impl Route {
+    fn matches(&self, url: &str) -> bool {
+        match self.pattern.strip_suffix('*') {
+            Some(prefix) => url.starts_with(prefix),
+            None => url == self.pattern,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -126,6 +193,8 @@ struct FakeHost {
     logs: Vec<(Level, String)>,
     kv: HashMap<String, Entry>,
     now_ms: u64,
+    http_routes: Vec<Route>,
+    http_sent: Vec<OutgoingRequest>,
 }
 
 struct Entry {
@@ -230,6 +299,74 @@ pub(crate) mod fake {
             live(key, |e| e.is_some()) && FAKE.with(|f| f.borrow_mut().kv.remove(key).is_some())
         }
     }
+
+    pub(crate) mod http {
+        use super::FAKE;
+        pub(crate) use crate::bindings::edgechain::plugin::http::{
+            Error, IncomingResponse, OutgoingRequest,
+        };
+        use crate::http::{Error as HttpError, OutgoingRequest as Sent, authority_of};
+
+        /// Like the host: check the URL and the grant, then the request, then
+        /// answer from the test's registrations.
+        pub(crate) fn send(req: &OutgoingRequest) -> Result<IncomingResponse, Error> {
+            let sent = Sent::from_raw(req);
+            let handler = FAKE.with(|f| {
+                let mut f = f.borrow_mut();
+                f.http_sent.push(sent.clone());
+                f.http_routes
+                    .iter()
+                    .rev()
+                    .find(|r| r.matches(&sent.url))
+                    .map(|r| r.handler.clone())
+            });
+            let Some(authority) = authority_of(&sent.url) else {
+                return Err(Error::Denied(format!(
+                    "`{}` is not an absolute http:// URL",
+                    sent.url
+                )));
+            };
+            let Some(handler) = handler else {
+                return Err(Error::Denied(format!(
+                    "`{authority}` is not granted to this link (the test harness has no \
+                     answer registered for `{}`)",
+                    sent.url
+                )));
+            };
+            check(&sent).map_err(HttpError::into_raw)?;
+            // Not holding `FAKE`: the handler may use kv or log.
+            let answer = (handler.borrow_mut())(&sent);
+            answer.map(|r| r.into_raw()).map_err(HttpError::into_raw)
+        }
+
+        fn check(req: &Sent) -> Result<(), HttpError> {
+            if !is_token(&req.method) {
+                return Err(HttpError::Invalid(format!(
+                    "method `{}` is not an HTTP token",
+                    req.method
+                )));
+            }
+            for (name, value) in req.headers.iter() {
+                if !is_token(name) {
+                    return Err(HttpError::Invalid(format!(
+                        "header name `{name}` is not an HTTP token"
+                    )));
+                }
+                if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+                    return Err(HttpError::Invalid(format!(
+                        "header `{name}` has a CR, LF or NUL in its value"
+                    )));
+                }
+            }
+            Ok(())
+        }
+
+        fn is_token(s: &str) -> bool {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +428,111 @@ mod tests {
         );
         assert!(fake::kv::delete("n"));
         assert!(!fake::kv::delete("n"));
+    }
+
+    struct Caller;
+    impl Plugin for Caller {
+        type Config = ();
+        fn new(_: ()) -> Result<Self, String> {
+            Ok(Caller)
+        }
+        fn on_request(&mut self, req: &mut Request) -> Action {
+            let url = format!("http://svc.internal:8080{}", req.path_with_query());
+            match crate::http::OutgoingRequest::new(&req.method, &url)
+                .with_header("x-from", "caller")
+                .with_timeout(Duration::from_millis(20))
+                .send()
+            {
+                Ok(r) => Action::Respond(Response::new(r.status).with_body(r.body)),
+                Err(e) => Action::Respond(Response::text(502, e.to_string())),
+            }
+        }
+    }
+
+    fn answer(h: &mut Harness<Caller>, method: &str, target: &str) -> (u16, String) {
+        match h.on_request(&mut Request::new(method, target)) {
+            Action::Respond(r) => (
+                r.status,
+                String::from_utf8_lossy(r.body.as_deref().unwrap_or_default()).into_owned(),
+            ),
+            Action::Next => (0, String::new()),
+        }
+    }
+
+    #[test]
+    fn http_calls_are_answered_from_registrations_and_recorded() {
+        let mut h = Harness::<Caller>::new("null").expect("builds");
+        h.http_respond(
+            "http://svc.internal:8080/a",
+            IncomingResponse::new(200).with_body("from a"),
+        );
+        h.http_fail("http://svc.internal:8080/slow", HttpError::Timeout);
+        assert_eq!(answer(&mut h, "GET", "/a"), (200, "from a".into()));
+        assert_eq!(
+            answer(&mut h, "GET", "/slow"),
+            (502, "http call timed out".into())
+        );
+        let sent = h.http_requests();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].url, "http://svc.internal:8080/a");
+        assert_eq!(sent[0].header("x-from"), Some("caller"));
+        assert_eq!(sent[0].timeout, Some(Duration::from_millis(20)));
+        assert_eq!(sent[0].authority(), Some("svc.internal:8080"));
+    }
+
+    #[test]
+    fn the_latest_matching_registration_wins_and_star_is_a_prefix() {
+        let mut h = Harness::<Caller>::new("null").expect("builds");
+        h.http_respond(
+            "http://svc.internal:8080/*",
+            IncomingResponse::new(404).with_body("any"),
+        );
+        assert_eq!(answer(&mut h, "GET", "/x?y=1"), (404, "any".into()));
+        h.http_respond("http://svc.internal:8080/x", IncomingResponse::new(204));
+        assert_eq!(answer(&mut h, "GET", "/x").0, 204);
+        assert_eq!(answer(&mut h, "GET", "/x?y=1").0, 404, "exact means exact");
+    }
+
+    #[test]
+    fn an_unregistered_url_is_denied_like_an_ungranted_authority() {
+        let mut h = Harness::<Caller>::new("null").expect("builds");
+        let (status, body) = answer(&mut h, "GET", "/a");
+        assert_eq!(status, 502);
+        assert!(
+            body.starts_with("http call denied: `svc.internal:8080` is not granted"),
+            "{body}"
+        );
+        assert_eq!(h.http_requests().len(), 1, "denied calls are recorded too");
+        let err = crate::http::get("https://svc.internal/").expect_err("not http://");
+        assert!(matches!(err, HttpError::Denied(ref m) if m.contains("absolute http://")));
+    }
+
+    #[test]
+    fn invalid_requests_are_refused_before_the_handler() {
+        let mut h = Harness::<Caller>::new("null").expect("builds");
+        h.http_respond("http://svc.internal:8080/*", IncomingResponse::new(200));
+        assert_eq!(answer(&mut h, "GET", "/ok").0, 200);
+        let (status, body) = answer(&mut h, "BAD METHOD", "/a");
+        assert_eq!(status, 502);
+        assert!(body.starts_with("invalid http request: method"), "{body}");
+        let err = crate::http::OutgoingRequest::new("GET", "http://svc.internal:8080/")
+            .with_header("x-bad", "a\r\nb")
+            .send()
+            .expect_err("CRLF");
+        assert_eq!(err.kind(), "invalid");
+    }
+
+    #[test]
+    fn a_handler_sees_the_request_and_may_use_the_host() {
+        let mut h = Harness::<Caller>::new("null").expect("builds");
+        h.http_handler("http://svc.internal:8080/*", |req| {
+            let n = kv::increment("calls", 1, None).unwrap_or(-1);
+            log::debug("fake service called");
+            Ok(IncomingResponse::new(200).with_body(format!("{} #{n}", req.method)))
+        });
+        assert_eq!(answer(&mut h, "POST", "/p"), (200, "POST #1".into()));
+        assert_eq!(answer(&mut h, "PUT", "/p"), (200, "PUT #2".into()));
+        assert_eq!(h.logs().len(), 2);
     }
 
     #[test]
