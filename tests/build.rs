@@ -3,7 +3,18 @@
 
 fn main() {
     let root = xtask::workspace_root();
-    for dir in ["plugins", "tests/plugins", "guest-sdk", "wit"] {
+    // The Rust SDK only: guest-sdk/js and guest-sdk/python hold installed
+    // toolchains (node_modules, .venv) and test caches that are no input of
+    // the plugins, and would cost a scan of thousands of files and spurious
+    // rebuilds of every test.
+    for dir in [
+        "plugins",
+        "tests/plugins",
+        "guest-sdk/src",
+        "guest-sdk/Cargo.toml",
+        "wire",
+        "wit",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = xtask::wasm_target_dir(&root);

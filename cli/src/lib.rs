@@ -1,4 +1,5 @@
-//! The `edgechain` command line: `serve`, `validate`, `demo`, `dev` and `new`.
+//! The `edgechain` command line: `serve`, `validate`, `demo`, `dev`, `new` and
+//! `build`.
 //!
 //! Kept in a library so the binary is one line and tests can run the exact
 //! same code as a child process.
@@ -53,18 +54,49 @@ enum Command {
     /// Develop plugins: serve a chain, rebuild a plugin from source when it is
     /// saved, and hot-swap it in (the server keeps running).
     Dev(DevArgs),
-    /// Create a plugin crate that builds, loads and passes its tests as is.
+    /// Create a plugin project (Rust, JavaScript, TypeScript or Python) that
+    /// builds, loads and passes its tests as is.
     New {
         /// Plugin name (lower-case letters, digits, `-`).
         name: String,
         /// Directory to create (default: ./NAME).
         #[arg(long)]
         path: Option<PathBuf>,
-        /// The edgechain-sdk crate directory (default: guest-sdk/ of the
-        /// edgechain checkout above the new crate).
+        /// The SDK: guest-sdk/ of an edgechain checkout (default: the one
+        /// above the new project).
         #[arg(long)]
         sdk: Option<PathBuf>,
+        /// The plugin's language.
+        #[arg(long, default_value = "rust",
+              value_parser = clap::builder::PossibleValuesParser::new(edgechain_author::scaffold::NewLang::NAMES))]
+        lang: String,
     },
+    /// Build the plugin project in DIR (a cargo crate, or a JavaScript/
+    /// TypeScript or Python project) into a component the host loads; exit 1
+    /// with the reason if it does not build or imports what the host lacks.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The project directory (Cargo.toml, package.json or pyproject.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write the component (default: the module the project's own
+    /// proxy_config/proxychain.json names, else DIR/NAME.wasm; for Rust,
+    /// cargo's output under target/).
+    #[arg(short = 'o', long = "out")]
+    out: Option<PathBuf>,
+    /// JavaScript engine: quickjs (default) or starlingmonkey.
+    #[arg(long, value_parser = ["quickjs", "starlingmonkey"])]
+    engine: Option<String>,
+    /// The SDK for JS/TS and Python: guest-sdk/ of an edgechain checkout
+    /// (default: the project's own reference, else the checkout above it).
+    #[arg(long, env = "EDGECHAIN_SDK")]
+    sdk: Option<PathBuf>,
+    /// Cargo profile for Rust projects.
+    #[arg(long, default_value = "release")]
+    profile: String,
 }
 
 #[derive(Debug, Args)]
@@ -73,10 +105,17 @@ struct DevArgs {
     /// present, else the workspace's examples/proxy_config).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// A plugin crate directory to build and watch (repeatable); crates of the
-    /// cargo workspace around the current directory are found by themselves.
+    /// A plugin project directory to build and watch (repeatable): a cargo
+    /// crate, or a JavaScript/TypeScript (package.json) or Python
+    /// (pyproject.toml) project. Crates of the cargo workspace around the
+    /// current directory, or the JS/TS or Python project it is, are found
+    /// by themselves.
     #[arg(long = "plugin")]
     plugins: Vec<PathBuf>,
+    /// The SDK for JS/TS and Python projects: guest-sdk/ of an edgechain
+    /// checkout (default: found as `edgechain build` finds it).
+    #[arg(long, env = "EDGECHAIN_SDK")]
+    sdk: Option<PathBuf>,
     /// HOST:PORT of the next hop (default: a built-in echo origin).
     #[arg(long)]
     next_hop: Option<Authority>,
@@ -279,7 +318,13 @@ pub fn main() -> ExitCode {
             }
             Command::Demo(args) => demo(args).await,
             Command::Dev(args) => dev(args).await,
-            Command::New { name, path, sdk } => new_plugin(name, path, sdk),
+            Command::New {
+                name,
+                path,
+                sdk,
+                lang,
+            } => new_plugin(name, path, sdk, &lang),
+            Command::Build(args) => return build_plugin(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });
@@ -352,6 +397,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         serve,
         plugin_dirs: args.plugins,
         workspace: true,
+        sdk: args.sdk,
         profile: args.profile,
         debounce: Duration::from_millis(args.build_debounce_ms),
         stage_dir: std::env::temp_dir().join(format!("edgechain-dev-{}", std::process::id())),
@@ -379,21 +425,89 @@ fn default_dev_config() -> anyhow::Result<PathBuf> {
         .context("no chain to serve: pass --config DIR (or run where ./proxy_config/proxychain.json exists)")
 }
 
-fn new_plugin(name: String, path: Option<PathBuf>, sdk: Option<PathBuf>) -> anyhow::Result<()> {
+fn new_plugin(
+    name: String,
+    path: Option<PathBuf>,
+    sdk: Option<PathBuf>,
+    lang: &str,
+) -> anyhow::Result<()> {
+    use edgechain_author::scaffold::NewLang;
+    let lang = NewLang::parse(lang).context("unknown --lang")?;
     let created = edgechain_author::scaffold::create(&edgechain_author::scaffold::NewOptions {
         name,
         path,
         sdk,
+        lang,
     })?;
     let dir = created.dir.display();
-    say(format!("created plugin crate {dir}"));
-    if created.workspace_member {
-        say("  (a member of this workspace: `cargo xtask plugins` builds it too)");
+    let dev = "edgechain dev --plugin . --config proxy_config  # serve it, rebuild on save";
+    match lang {
+        NewLang::Rust => {
+            say(format!("created plugin crate {dir}"));
+            if created.workspace_member {
+                say("  (a member of this workspace: `cargo xtask plugins` builds it too)");
+            }
+            say(format!("  cd {dir}"));
+            say("  cargo test                                   # unit tests, natively");
+            say(format!("  {dev}"));
+        }
+        NewLang::Js | NewLang::Ts => {
+            say(format!("created {} plugin project {dir}", lang.describe()));
+            say(format!("  cd {dir}"));
+            say("  npm install && npm test                      # unit tests under Node");
+            say("  edgechain build                              # proxy_config/<name>.wasm");
+            say(format!("  {dev}"));
+        }
+        NewLang::Python => {
+            let python = created
+                .sdk
+                .as_ref()
+                .map(|s| s.join(".venv/bin/python").display().to_string())
+                .unwrap_or_else(|| "python3".into());
+            say(format!("created Python plugin project {dir}"));
+            say(format!("  cd {dir}"));
+            say(
+                "  edgechain build                              # installs the toolchain once; proxy_config/<name>.wasm",
+            );
+            say(format!("  {python} -m pytest   # unit tests under CPython"));
+            say(format!("  {dev}"));
+        }
     }
-    say(format!("  cd {dir}"));
-    say("  cargo test                                   # unit tests, natively");
-    say("  edgechain dev --plugin . --config proxy_config  # serve it, rebuild on save");
     Ok(())
+}
+
+/// `edgechain build`: plain-text errors (an author reads them), exit 1.
+async fn build_plugin(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let opts = edgechain_author::build::BuildOptions {
+        dir: args.dir,
+        out: args.out,
+        engine: args.engine,
+        sdk: args.sdk,
+        profile: args.profile,
+    };
+    let progress = |line: &str| eprintln!("edgechain build: {line}");
+    match edgechain_author::build::build(&opts, &progress).await {
+        Ok(built) => {
+            let out = std::env::current_dir()
+                .ok()
+                .and_then(|cwd| built.out.strip_prefix(cwd).ok().map(PathBuf::from))
+                .unwrap_or_else(|| built.out.clone());
+            println!(
+                "built {} ({}): {} ({:.2} MiB, {}) in {:.1} s",
+                built.name,
+                built.lang,
+                out.display(),
+                built.bytes as f64 / 1_048_576.0,
+                built.detail,
+                built.elapsed.as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("edgechain build: error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn run_until_signal(opts: ServeOptions) -> anyhow::Result<()> {

@@ -1,33 +1,33 @@
 //! The directory `edgechain dev` actually serves: a copy of the user's config
-//! directory whose manifest points the links that have a source crate at the
-//! freshly built components.
+//! directory whose manifest points the links that have a source project at
+//! the freshly built components.
 //!
 //! Serving a copy keeps the user's config directory untouched (no build output
 //! written into it) and lets a component be swapped by writing one file here,
 //! while every other file (configs, prebuilt modules) stays the user's.
 
 use super::DevError;
-use super::cargo::PluginCrate;
+use super::project::Project;
 use edgechain::config::MANIFEST_FILE;
 use std::path::{Path, PathBuf};
 
 /// Where built components go inside the staged directory.
 const BUILT_DIR: &str = "edgechain-dev-build";
 
-/// A link whose module is built from a crate.
+/// A link whose module is built from a project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltLink {
     /// The link's name in the manifest.
     pub link: String,
-    /// Index of the crate in the list given to [`links_with_sources`].
-    pub krate: usize,
+    /// Index of the project in the list given to [`links_with_sources`].
+    pub project: usize,
 }
 
-/// The links of the manifest in `config_dir` whose `module` one of `crates`
-/// builds, and the links that keep their module file as it is.
+/// The links of the manifest in `config_dir` whose `module` one of
+/// `projects` builds, and the links that keep their module file as it is.
 pub fn links_with_sources(
     config_dir: &Path,
-    crates: &[PluginCrate],
+    projects: &[Project],
 ) -> Result<(Vec<BuiltLink>, Vec<String>), DevError> {
     let manifest = read_manifest(config_dir)?;
     let mut built = Vec::new();
@@ -39,8 +39,11 @@ pub fn links_with_sources(
             .unwrap_or("?")
             .to_owned();
         let module = link.get("module").and_then(|m| m.as_str()).unwrap_or("");
-        match crates.iter().position(|c| c.builds_module(module)) {
-            Some(krate) => built.push(BuiltLink { link: name, krate }),
+        match projects.iter().position(|p| p.builds_module(module)) {
+            Some(project) => built.push(BuiltLink {
+                link: name,
+                project,
+            }),
             None => as_is.push(name),
         }
     }
@@ -83,10 +86,10 @@ impl Stage {
     }
 
     /// Copy the user's directory again and point the manifest's `module` of
-    /// every link in `built` at the component that [`Stage::put_component`]
-    /// writes for its crate. A manifest that is not JSON is copied as it is,
-    /// so the loader reports it the way `serve` would.
-    pub fn refresh(&self, crates: &[PluginCrate], built: &[BuiltLink]) -> Result<(), DevError> {
+    /// every link in `built` at its project's component
+    /// ([`Stage::component_path`]). A manifest that is not JSON is copied as
+    /// it is, so the loader reports it the way `serve` would.
+    pub fn refresh(&self, projects: &[Project], built: &[BuiltLink]) -> Result<(), DevError> {
         let keep = self.dir.join(BUILT_DIR);
         clear_except(&self.dir, &keep)?;
         copy_tree(&self.source, &self.dir)?;
@@ -101,7 +104,7 @@ impl Stage {
                 let name = link.get("name").and_then(|n| n.as_str()).unwrap_or("");
                 if let Some(b) = built.iter().find(|b| b.link == name) {
                     link["module"] =
-                        format!("{BUILT_DIR}/{}.wasm", crates[b.krate].lib_name).into();
+                        format!("{BUILT_DIR}/{}.wasm", projects[b.project].stem()).into();
                 }
             }
         }
@@ -110,9 +113,15 @@ impl Stage {
         write_atomically(&self.dir.join(MANIFEST_FILE), &text)
     }
 
-    /// Put a freshly built component for `krate` in place (atomically, so a
-    /// reload never reads half a file).
-    pub fn put_component(&self, krate: &PluginCrate, artifact: &Path) -> Result<(), DevError> {
+    /// Where the component with file stem `stem` is served from. Builds that
+    /// write atomically themselves (the JS and Python SDKs) write here.
+    pub fn component_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(BUILT_DIR).join(format!("{stem}.wasm"))
+    }
+
+    /// Put a freshly built component with file stem `stem` in place
+    /// (atomically, so a reload never reads half a file).
+    pub fn put_component(&self, stem: &str, artifact: &Path) -> Result<(), DevError> {
         let bytes = std::fs::read(artifact).map_err(|e| DevError::Io {
             what: format!("reading {}", artifact.display()),
             source: e,
@@ -122,7 +131,7 @@ impl Stage {
             what: format!("creating {}", dir.display()),
             source: e,
         })?;
-        write_atomically(&dir.join(format!("{}.wasm", krate.lib_name)), &bytes)
+        write_atomically(&self.component_path(stem), &bytes)
     }
 }
 
@@ -182,15 +191,16 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DevError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dev::cargo::PluginCrate;
 
-    fn krate(name: &str) -> PluginCrate {
-        PluginCrate {
+    fn krate(name: &str) -> Project {
+        Project::Crate(PluginCrate {
             package: name.into(),
             lib_name: name.replace('-', "_"),
             manifest: PathBuf::from(format!("/w/{name}/Cargo.toml")),
             path_deps: Vec::new(),
             workspace_root: PathBuf::from("/w"),
-        }
+        })
     }
 
     #[test]
@@ -211,7 +221,7 @@ mod tests {
             built,
             [BuiltLink {
                 link: "a".into(),
-                krate: 1
+                project: 1
             }]
         );
         assert_eq!(as_is, ["b"]);
@@ -220,7 +230,9 @@ mod tests {
         stage.refresh(&crates, &built).expect("refresh");
         let artifact = src.path().join("built.wasm");
         std::fs::write(&artifact, b"wasm").expect("write");
-        stage.put_component(&crates[1], &artifact).expect("put");
+        stage
+            .put_component(crates[1].stem(), &artifact)
+            .expect("put");
         let staged: serde_json::Value = serde_json::from_slice(
             &std::fs::read(stage.dir().join(MANIFEST_FILE)).expect("staged manifest"),
         )

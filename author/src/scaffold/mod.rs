@@ -1,10 +1,16 @@
-//! `edgechain new <name>`: a plugin crate that builds, loads and passes its own
-//! tests as it is, so an author starts from something working.
+//! `edgechain new <name> [--lang rust|js|ts|python]`: a plugin project that
+//! builds, loads and passes its own tests as it is, so an author starts from
+//! something working. Every project has a `proxy_config/` holding a chain of
+//! just itself and a README (develop, test, build, deploy).
 //!
-//! Inside an edgechain checkout's `plugins/` directory the crate is written as
-//! a workspace member; anywhere else it is a crate of its own with a path
-//! dependency on the SDK.
+//! - Rust: inside an edgechain checkout's `plugins/` directory the crate is
+//!   written as a workspace member; anywhere else it is a crate of its own
+//!   with a path dependency on the SDK.
+//! - TypeScript: the JS SDK's own template (`guest-sdk/js/template`);
+//!   JavaScript: the same plugin in plain JS. Both depend on the SDK by path.
+//! - Python: a module, its pytest tests and a `pyproject.toml` naming the SDK.
 
+use crate::build::{BuildError, Lang, sdk};
 use std::path::{Component, Path, PathBuf};
 
 /// Why the crate could not be created.
@@ -23,6 +29,15 @@ pub enum ScaffoldError {
         "cannot find the edgechain-sdk crate (looked for guest-sdk/ above {0}); pass --sdk PATH"
     )]
     NoSdk(PathBuf),
+    /// The JavaScript/TypeScript or Python SDK was not found.
+    #[error(transparent)]
+    Sdk(#[from] BuildError),
+    /// The SDK's template is missing or unreadable.
+    #[error("{0}")]
+    Template(String),
+    /// A JS/TS or Python project cannot go where it was asked to.
+    #[error("{0}")]
+    Place(String),
     /// A file could not be written.
     #[error("{what}: {source}")]
     Io {
@@ -33,6 +48,55 @@ pub enum ScaffoldError {
     },
 }
 
+/// The language of a new plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NewLang {
+    /// A Rust crate.
+    #[default]
+    Rust,
+    /// JavaScript.
+    Js,
+    /// TypeScript.
+    Ts,
+    /// Python.
+    Python,
+}
+
+impl NewLang {
+    /// The names `--lang` accepts.
+    pub const NAMES: [&'static str; 4] = ["rust", "js", "ts", "python"];
+
+    /// Parse a `--lang` value.
+    pub fn parse(s: &str) -> Option<NewLang> {
+        match s {
+            "rust" | "rs" => Some(NewLang::Rust),
+            "js" | "javascript" => Some(NewLang::Js),
+            "ts" | "typescript" => Some(NewLang::Ts),
+            "python" | "py" => Some(NewLang::Python),
+            _ => None,
+        }
+    }
+
+    /// The SDK language it builds with.
+    pub fn build_lang(self) -> Lang {
+        match self {
+            NewLang::Rust => Lang::Rust,
+            NewLang::Js | NewLang::Ts => Lang::Js,
+            NewLang::Python => Lang::Python,
+        }
+    }
+
+    /// A name for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NewLang::Rust => "Rust",
+            NewLang::Js => "JavaScript",
+            NewLang::Ts => "TypeScript",
+            NewLang::Python => "Python",
+        }
+    }
+}
+
 /// What `edgechain new` is told.
 #[derive(Debug, Clone)]
 pub struct NewOptions {
@@ -40,17 +104,25 @@ pub struct NewOptions {
     pub name: String,
     /// Directory to create (default: `./<name>`).
     pub path: Option<PathBuf>,
-    /// The `edgechain-sdk` crate directory (default: found above the target).
+    /// The SDK: for Rust the `edgechain-sdk` crate directory, for the other
+    /// languages `guest-sdk/` or the language's own SDK directory (default:
+    /// found above the target).
     pub sdk: Option<PathBuf>,
+    /// The language.
+    pub lang: NewLang,
 }
 
 /// What was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
-    /// The crate directory.
+    /// The project directory.
     pub dir: PathBuf,
-    /// Whether it joined an edgechain workspace as a member.
+    /// Whether it joined an edgechain workspace as a member (Rust only).
     pub workspace_member: bool,
+    /// The language.
+    pub lang: NewLang,
+    /// The SDK directory a JS/TS or Python project uses.
+    pub sdk: Option<PathBuf>,
 }
 
 const CARGO_TOML: &str = include_str!("template/Cargo.toml.in");
@@ -60,7 +132,19 @@ const README: &str = include_str!("template/README.md.in");
 const MANIFEST: &str = include_str!("template/proxychain.json.in");
 const GITIGNORE: &str = include_str!("template/gitignore.in");
 
-/// Write the plugin crate.
+const JS_INDEX: &str = include_str!("template/js/index.js.in");
+const JS_TEST: &str = include_str!("template/js/plugin.test.js.in");
+const JS_PACKAGE: &str = include_str!("template/js/package.json.in");
+const JS_MANIFEST: &str = include_str!("template/js/proxychain.json.in");
+const JS_README: &str = include_str!("template/js/README.md.in");
+const PY_PLUGIN: &str = include_str!("template/python/plugin.py.in");
+const PY_TEST: &str = include_str!("template/python/test_plugin.py.in");
+const PY_PYPROJECT: &str = include_str!("template/python/pyproject.toml.in");
+const PY_MANIFEST: &str = include_str!("template/python/proxychain.json.in");
+const PY_GITIGNORE: &str = include_str!("template/python/gitignore.in");
+const PY_README: &str = include_str!("template/python/README.md.in");
+
+/// Write the plugin project.
 pub fn create(opts: &NewOptions) -> Result<Created, ScaffoldError> {
     if !valid_name(&opts.name) {
         return Err(ScaffoldError::InvalidName(opts.name.clone()));
@@ -73,6 +157,9 @@ pub fn create(opts: &NewOptions) -> Result<Created, ScaffoldError> {
         return Err(ScaffoldError::Exists(dir));
     }
     let parent = absolute(dir.parent().unwrap_or(Path::new("")))?;
+    if opts.lang != NewLang::Rust {
+        return create_script(opts, dir, &parent);
+    }
     let workspace = edgechain_workspace_above(&parent);
     let workspace_member = workspace
         .as_ref()
@@ -111,6 +198,19 @@ pub fn create(opts: &NewOptions) -> Result<Created, ScaffoldError> {
         ("proxy_config/proxychain.json", fill(MANIFEST)),
         (".gitignore", fill(GITIGNORE)),
     ];
+    write_files(&dir, files)?;
+    Ok(Created {
+        dir,
+        workspace_member,
+        lang: NewLang::Rust,
+        sdk: None,
+    })
+}
+
+fn write_files(
+    dir: &Path,
+    files: impl IntoIterator<Item = (impl AsRef<Path>, String)>,
+) -> Result<(), ScaffoldError> {
     for (rel, text) in files {
         let path = dir.join(rel);
         if let Some(p) = path.parent() {
@@ -126,10 +226,120 @@ pub fn create(opts: &NewOptions) -> Result<Created, ScaffoldError> {
             }
         })?;
     }
+    Ok(())
+}
+
+/// A JavaScript, TypeScript or Python project in `dir` (whose parent is the
+/// absolute `parent`).
+fn create_script(opts: &NewOptions, dir: PathBuf, parent: &Path) -> Result<Created, ScaffoldError> {
+    let lang = opts.lang.build_lang();
+    if let Some(root) = edgechain_workspace_above(parent)
+        && parent == root.join("plugins")
+        && covers_plugins(&root)
+    {
+        return Err(ScaffoldError::Place(format!(
+            "{} holds the cargo workspace's Rust crates (each directory there must be one); \
+             put a {} project elsewhere, e.g. --path scratch/{}",
+            parent.display(),
+            opts.lang.describe(),
+            opts.name
+        )));
+    }
+    let sdk_dir = sdk::locate(lang, parent, opts.sdk.as_deref(), None)?;
+    let project_dir = parent.join(dir.file_name().unwrap_or_default());
+    let rel = relative(&sdk_dir, &project_dir)
+        .to_string_lossy()
+        .replace('\\', "/");
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", &opts.name)
+            .replace("{{lib_name}}", &opts.name.replace('-', "_"))
+            .replace("{{type_name}}", &type_name(&opts.name))
+            .replace("{{sdk}}", &rel)
+            .replace("{{language}}", opts.lang.describe())
+    };
+    let lib = opts.name.replace('-', "_");
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    match opts.lang {
+        NewLang::Ts => {
+            // The SDK's own template, as `edgechain-new.mjs` writes it.
+            let template = sdk_dir.join("template");
+            read_template(&template, Path::new(""), &mut files)?;
+            for (path, text) in &mut files {
+                *text = fill(text);
+                let renamed = match path.to_str() {
+                    Some("gitignore") => Some(".gitignore"),
+                    Some("npmrc") => Some(".npmrc"),
+                    _ => None,
+                };
+                if let Some(r) = renamed {
+                    *path = PathBuf::from(r);
+                }
+            }
+            files.retain(|(p, _)| {
+                p != Path::new("README.md") && p != Path::new("proxy_config/proxychain.json")
+            });
+            files.push(("README.md".into(), fill(JS_README)));
+            files.push(("proxy_config/proxychain.json".into(), fill(JS_MANIFEST)));
+        }
+        NewLang::Js => {
+            let template = sdk_dir.join("template");
+            for (from, to) in [("gitignore", ".gitignore"), ("npmrc", ".npmrc")] {
+                let text = std::fs::read_to_string(template.join(from)).unwrap_or_default();
+                files.push((to.into(), fill(&text)));
+            }
+            files.push(("package.json".into(), fill(JS_PACKAGE)));
+            files.push(("src/index.js".into(), fill(JS_INDEX)));
+            files.push(("test/plugin.test.js".into(), fill(JS_TEST)));
+            files.push(("README.md".into(), fill(JS_README)));
+            files.push(("proxy_config/proxychain.json".into(), fill(JS_MANIFEST)));
+        }
+        NewLang::Python => {
+            files.push(("pyproject.toml".into(), fill(PY_PYPROJECT)));
+            files.push((format!("{lib}.py").into(), fill(PY_PLUGIN)));
+            files.push((format!("tests/test_{lib}.py").into(), fill(PY_TEST)));
+            files.push(("README.md".into(), fill(PY_README)));
+            files.push(("proxy_config/proxychain.json".into(), fill(PY_MANIFEST)));
+            files.push((".gitignore".into(), fill(PY_GITIGNORE)));
+        }
+        NewLang::Rust => {}
+    }
+    write_files(&dir, files)?;
     Ok(Created {
         dir,
-        workspace_member,
+        workspace_member: false,
+        lang: opts.lang,
+        sdk: Some(sdk_dir),
     })
+}
+
+/// Every file under `root` (relative paths, text).
+fn read_template(
+    root: &Path,
+    rel: &Path,
+    files: &mut Vec<(PathBuf, String)>,
+) -> Result<(), ScaffoldError> {
+    let dir = root.join(rel);
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        ScaffoldError::Template(format!(
+            "cannot read the SDK template {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let rel = rel.join(entry.file_name());
+        if entry.path().is_dir() {
+            read_template(root, &rel, files)?;
+        } else {
+            let text = std::fs::read_to_string(entry.path()).map_err(|e| {
+                ScaffoldError::Template(format!("cannot read {}: {e}", entry.path().display()))
+            })?;
+            files.push((rel, text));
+        }
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -171,13 +381,7 @@ fn absolute(path: &Path) -> Result<PathBuf, ScaffoldError> {
 
 /// The nearest directory at or above `start` that is an edgechain checkout.
 fn edgechain_workspace_above(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("guest-sdk/Cargo.toml"))
-                .is_ok_and(|t| t.contains("name = \"edgechain-sdk\""))
-        })
-        .map(Path::to_path_buf)
+    sdk::checkout_above(start)
 }
 
 fn covers_plugins(root: &Path) -> bool {
@@ -234,6 +438,7 @@ mod tests {
             name: "geo-tag".into(),
             path: Some(tmp.path().join("work/geo-tag")),
             sdk: Some(sdk),
+            lang: NewLang::Rust,
         };
         let created = create(&opts).expect("created");
         assert!(!created.workspace_member);
@@ -250,5 +455,82 @@ mod tests {
             std::fs::read_to_string(created.dir.join("proxy_config/proxychain.json")).expect("m");
         assert!(manifest.contains("\"geo_tag.wasm\""));
         assert!(matches!(create(&opts), Err(ScaffoldError::Exists(_))));
+    }
+
+    #[test]
+    fn script_projects_come_from_the_sdks_with_every_placeholder_filled() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for (lang, files, module) in [
+            (
+                NewLang::Ts,
+                &[
+                    "src/index.ts",
+                    "test/plugin.test.ts",
+                    "tsconfig.json",
+                    ".npmrc",
+                    ".gitignore",
+                    "package.json",
+                ][..],
+                "geo-tag.wasm",
+            ),
+            (
+                NewLang::Js,
+                &[
+                    "src/index.js",
+                    "test/plugin.test.js",
+                    ".npmrc",
+                    "package.json",
+                ][..],
+                "geo-tag.wasm",
+            ),
+            (
+                NewLang::Python,
+                &[
+                    "geo_tag.py",
+                    "tests/test_geo_tag.py",
+                    "pyproject.toml",
+                    ".gitignore",
+                ][..],
+                "geo_tag.wasm",
+            ),
+        ] {
+            let opts = NewOptions {
+                name: "geo-tag".into(),
+                path: Some(tmp.path().join(format!("{lang:?}/geo-tag"))),
+                sdk: Some(checkout.join("guest-sdk")),
+                lang,
+            };
+            let created = create(&opts).expect("created");
+            assert!(created.sdk.is_some());
+            for f in files
+                .iter()
+                .chain(&["README.md", "proxy_config/proxychain.json"])
+            {
+                let text = std::fs::read_to_string(created.dir.join(f))
+                    .unwrap_or_else(|e| panic!("{lang:?}: {f}: {e}"));
+                assert!(
+                    !text.contains("{{"),
+                    "{lang:?}: {f} has a placeholder left:\n{text}"
+                );
+            }
+            let manifest: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(created.dir.join("proxy_config/proxychain.json"))
+                    .expect("m"),
+            )
+            .expect("manifest is JSON");
+            assert_eq!(manifest["proxychain"][0]["module"], module, "{lang:?}");
+            assert_eq!(manifest["proxychain"][0]["instance"], "reuse", "{lang:?}");
+            let project = crate::build::ScriptProject::read(&created.dir).expect("a project");
+            assert!(project.builds_module(module), "{lang:?}: {project:?}");
+            assert!(
+                project
+                    .sdk_hint
+                    .as_deref()
+                    .and_then(|h| h.canonicalize().ok())
+                    == created.sdk,
+                "{lang:?}: the project names its SDK: {project:?}"
+            );
+        }
     }
 }

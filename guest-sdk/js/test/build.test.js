@@ -1,0 +1,105 @@
+// The build contract end to end: bin/edgechain-build.mjs on small fixture
+// projects, the component checks, and (when a host binary is at hand:
+// $EDGECHAIN_BIN, else /work/snapshot/edgechain or edgechain on PATH) a
+// real `edgechain validate`.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { inspectComponent, unsupportedImports } from "../src/component.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const build = join(here, "..", "bin", "edgechain-build.mjs");
+const fixtures = join(here, "fixtures");
+const tmp = mkdtempSync(join(tmpdir(), "edgechain-sdk-test-"));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function hostBinary() {
+  if (process.env.EDGECHAIN_BIN) return process.env.EDGECHAIN_BIN;
+  if (existsSync("/work/snapshot/edgechain")) return "/work/snapshot/edgechain";
+  const which = spawnSync("sh", ["-c", "command -v edgechain"], { encoding: "utf8" });
+  return which.status === 0 ? which.stdout.trim() : undefined;
+}
+
+function run(args) {
+  return spawnSync(process.execPath, [build, ...args], { encoding: "utf8" });
+}
+
+test("unsupported imports are named with a reason", () => {
+  const bad = unsupportedImports([
+    { name: "wasi:cli/stdout@0.2.12", kind: "instance" },
+    { name: "wasi:random/random@0.2.3", kind: "instance" },
+    { name: "edgechain:plugin/kv@0.3.0", kind: "instance" },
+    { name: "wasi:http/types@0.2.10", kind: "instance" },
+    { name: "wasi:cli/stdout@0.3.0-rc-2025-09-16", kind: "instance" },
+    { name: "wasi:keyvalue/store@0.2.0-draft", kind: "instance" },
+    { name: "edgechain:plugin/admin@0.3.0", kind: "instance" },
+    { name: "edgechain:plugin/kv@0.2.0", kind: "instance" },
+    { name: "acme:thing/x@1.0.0", kind: "instance" },
+    { name: "env-var", kind: "func" },
+  ]);
+  assert.deepEqual(
+    bad.map((b) => b.name),
+    ["wasi:http/types@0.2.10", "wasi:cli/stdout@0.3.0-rc-2025-09-16", "wasi:keyvalue/store@0.2.0-draft", "edgechain:plugin/admin@0.3.0", "edgechain:plugin/kv@0.2.0", "acme:thing/x@1.0.0", "env-var"],
+  );
+  assert.match(bad[0].reason, /does not provide wasi:http/);
+});
+
+test("a JS project builds into a component the host accepts", () => {
+  const out = join(tmp, "tagger.wasm");
+  const r = run([join(fixtures, "tagger"), out, "--json", "--quiet"]);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.engine, "quickjs");
+  const info = inspectComponent(new Uint8Array(readFileSync(out)));
+  assert.ok(info.exports.some((e) => e.name === "edgechain:plugin/filter@0.3.0"));
+  assert.ok(info.imports.some((i) => i.name.startsWith("wasi:random/random@0.2")));
+  assert.ok(!info.imports.some((i) => i.name.startsWith("wasi:http")));
+  assert.deepEqual(unsupportedImports(info.imports), []);
+  const bin = hostBinary();
+  if (!bin) return;
+  const dir = join(tmp, "chain");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "proxychain.json"), JSON.stringify({ proxychain: [{ name: "t", module: out, config: { tag: "x" } }] }));
+  const v = spawnSync(bin, ["validate", "--module-dir", tmp, dir], { encoding: "utf8" });
+  assert.equal(v.status, 0, v.stderr);
+});
+
+test("a TypeScript project with the crypto helpers builds", () => {
+  const out = join(tmp, "typed.wasm");
+  const r = run([join(fixtures, "typed"), out, "--quiet"]);
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test("a host call at module top level fails the build with the SDK's explanation", () => {
+  const r = run([join(fixtures, "toplevel"), join(tmp, "top.wasm")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /context\.linkName\(\) was called outside a hook, most likely at module top level/);
+  assert.ok(!existsSync(join(tmp, "top.wasm")), "no output on failure");
+});
+
+test("usage errors and bad projects exit non-zero with a readable message", () => {
+  assert.equal(run([]).status, 2);
+  const missing = run([join(tmp, "nope"), join(tmp, "x.wasm")]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /is not a directory/);
+  const bad = join(tmp, "bad");
+  mkdirSync(join(bad, "src"), { recursive: true });
+  writeFileSync(join(bad, "src", "index.js"), 'import { readFileSync } from "node:fs";\nexport default class X {}\n');
+  const r = run([bad, join(tmp, "bad.wasm")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /Node built-ins do not exist in a plugin/);
+});
+
+test("--inspect lists imports and refuses nothing for a good component", () => {
+  const out = join(tmp, "tagger2.wasm");
+  assert.equal(run([join(fixtures, "tagger"), out, "--quiet"]).status, 0);
+  const r = run(["--inspect", out, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.ok(info.pool.coreInstances >= 1);
+  assert.deepEqual(info.unsupported, []);
+});

@@ -1,0 +1,71 @@
+// Types of @edgechain/sdk/testing: unit-test plugins under Node with a fake host.
+import { HeaderList, HttpError, Request, Response, Action, NeedsFlags, PluginClass, BytesLike } from "./index.js";
+export { HeaderList, HttpError, Request, Response };
+
+export interface HarnessOptions {
+  /** context.linkName() (default "test"). */
+  linkName?: string;
+  /** context.clientIp() (default: undefined). */
+  clientIp?: string;
+  /** The fake clock's start, ms since the epoch (default: now). */
+  now?: number;
+  /** The secure random source (default: node:crypto). */
+  random?: (n: number) => Uint8Array;
+  /** Entries the fake store holds before `set` fails (default 100000). */
+  kvMaxEntries?: number;
+}
+
+/** An outbound call the plugin made. */
+export interface HttpCall {
+  method: string;
+  url: string;
+  headers: HeaderList;
+  body: Uint8Array | null;
+  timeoutMs: number | undefined;
+}
+export interface CannedResponse {
+  status?: number;
+  headers?: HeaderList | Record<string, string | string[]>;
+  /** Text, bytes, or a value sent as JSON. */
+  body?: BytesLike | object;
+}
+
+/** One plugin value plus the fake host it talks to. */
+export class Harness<P = any> {
+  /** Build the plugin from `config` (JSON text or a value) as `init` does; throws the operator's message. */
+  constructor(plugin: PluginClass, config?: unknown, options?: HarnessOptions);
+  /** undefined if `config` is accepted, else the operator's message. */
+  static configError(plugin: PluginClass, config?: unknown): string | undefined;
+  readonly plugin: P;
+  /** The declared needs as Needs bit flags. */
+  needs(): number;
+  /** Run onRequest on `req` (edited in place). */
+  onRequest(req: Request): Action;
+  /** Run onResponse; returns the (edited) response. */
+  onResponse(req: Request, resp: Response): Response;
+  /** One request through the wasm build's glue: onRequest, then `upstream` and onResponse if asked for. */
+  roundTrip(
+    req: Request,
+    upstream?: Response,
+    options?: { freshInstance?: boolean },
+  ): { answeredBy: "plugin" | "upstream"; request: Request; response: Response };
+  /** A new plugin value from the same config (kv is kept), as a fresh per-request instance. */
+  freshInstance(): P;
+  setClientIp(ip: string | undefined): void;
+  setLinkName(name: string): void;
+  /** Move the fake clock (kv TTLs, Date.now() during hooks) forward. */
+  advanceClock(ms: number): void;
+  setClock(ms: number): void;
+  now(): number;
+  setRandom(source: (n: number) => Uint8Array): void;
+  logs(): Array<{ level: "trace" | "debug" | "info" | "warn" | "error"; message: string }>;
+  clearLogs(): void;
+  kvGet(key: string): Uint8Array | undefined;
+  kvGetText(key: string): string | undefined;
+  kvSet(key: string, value: BytesLike, ttlMs?: number): void;
+  kvKeys(): string[];
+  /** Answer calls whose URL starts with `match` (or matching the predicate). */
+  httpRespond(match: string | ((call: HttpCall) => boolean), answer: CannedResponse | HttpError | ((call: HttpCall) => CannedResponse | HttpError)): void;
+  httpFail(match: string | ((call: HttpCall) => boolean), kind: HttpError["kind"], detail?: string): void;
+  httpCalls(): HttpCall[];
+}
