@@ -393,6 +393,8 @@ async fn accept_loop<F, Fut, B>(
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // The proxy sets `Date` itself, from a clock read once a second.
+        .auto_date_header(false)
         // Replaced by ConnWatch: hyper's runs while a connection idles.
         .header_read_timeout(None)
         .max_headers(limits.head.max_headers)

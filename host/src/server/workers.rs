@@ -68,7 +68,9 @@ impl Serving {
             Some(self.observer),
             move |req, conn| {
                 let proxy = proxy.clone();
-                async move { proxy.handle(req, conn).await }
+                // Boxed: hyper moves the service's future into place, and
+                // the request path's future is large.
+                Box::pin(async move { proxy.handle(req, conn).await })
             },
         )
         .await;
