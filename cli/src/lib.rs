@@ -29,8 +29,10 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Async worker threads (default: one per CPU core). With 1, a
-    /// current-thread scheduler serves everything on one thread.
+    /// Proxy workers (default: one per CPU core). Each is a thread with its
+    /// own single-threaded runtime, listener (`SO_REUSEPORT`) and next-hop
+    /// connections, as nginx's worker processes; with 1, everything runs on
+    /// one thread.
     #[arg(long, global = true, env = "EDGECHAIN_WORKER_THREADS")]
     worker_threads: Option<usize>,
 }
@@ -292,32 +294,31 @@ impl Tuning {
 /// Parse the command line and run it. The binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // One worker needs no work-stealing scheduler: the current-thread one
-    // skips its cross-thread queues and wakeups.
-    let mut builder = match cli.worker_threads.filter(|n| *n > 0) {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
+    // Every thread runs a single-threaded scheduler (no work stealing, no
+    // cross-thread wakeups): this one does the control work (loading,
+    // reloads, admin, signals) and, with one worker, serves too.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             report_error(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
+    let workers = cli
+        .worker_threads
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(args, workers).await,
             Command::Validate { dir, load } => {
                 return validate(dir, load).await;
             }
-            Command::Demo(args) => demo(args).await,
-            Command::Dev(args) => dev(args).await,
+            Command::Demo(args) => demo(args, workers).await,
+            Command::Dev(args) => dev(args, workers).await,
             Command::New {
                 name,
                 path,
@@ -345,19 +346,21 @@ fn report_error(message: &str) {
     eprintln!("{line}");
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
     edgechain::telemetry::init(&args.tuning.log_level);
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, args.next_hop);
     args.tuning.apply(&mut opts);
+    opts.workers = workers;
     run_until_signal(opts).await
 }
 
-async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+async fn demo(args: DemoArgs, workers: usize) -> anyhow::Result<()> {
     edgechain::telemetry::init(&args.tuning.log_level);
     let next_hop = spawn_demo_origin().await?;
     let origin = next_hop.clone();
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, next_hop);
     args.tuning.apply(&mut opts);
+    opts.workers = workers;
     say(format!(
         "edgechain demo: chain from {}",
         opts.config_dir.display()
@@ -381,7 +384,7 @@ async fn spawn_demo_origin() -> anyhow::Result<Authority> {
         .context("demo origin address is not an authority")
 }
 
-async fn dev(args: DevArgs) -> anyhow::Result<()> {
+async fn dev(args: DevArgs, workers: usize) -> anyhow::Result<()> {
     edgechain::telemetry::init(&args.tuning.log_level);
     let config = match args.config {
         Some(dir) => dir,
@@ -393,6 +396,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     };
     let mut serve = ServeOptions::new(config, args.listen, args.admin, next_hop);
     args.tuning.apply(&mut serve);
+    serve.workers = workers;
     let opts = edgechain_author::dev::DevOptions {
         serve,
         plugin_dirs: args.plugins,

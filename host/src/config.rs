@@ -104,6 +104,8 @@ pub struct Grants {
     pub config_dir: Option<PathBuf>,
     /// Host environment variables the plugin may read (values taken at load).
     pub env: Vec<String>,
+    /// Authorities (`host:port`) the plugin may send HTTP requests to.
+    pub http: Vec<String>,
 }
 
 /// Where a granted `config_dir` appears inside the guest.
@@ -177,6 +179,8 @@ struct RawGrants {
     config_dir: Option<String>,
     #[serde(default)]
     env: Vec<String>,
+    #[serde(default)]
+    http: Vec<String>,
 }
 
 impl Manifest {
@@ -297,10 +301,15 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
     {
         return Err(format!("grants.env: `{bad}` is not a variable name"));
     }
+    let mut http = Vec::with_capacity(raw.grants.http.len());
+    for authority in raw.grants.http {
+        http.push(granted_authority(&authority).map_err(|e| format!("grants.http: {e}"))?);
+    }
     Ok(LinkSpec {
         grants: Grants {
             config_dir,
             env: raw.grants.env,
+            http,
         },
         name: raw.name,
         module,
@@ -312,6 +321,20 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
         instance: raw.instance,
         max_body_bytes,
     })
+}
+
+/// An authority a link may call: `host:port` (the port is required, so the
+/// grant names exactly one service), lower-cased, no userinfo, no scheme.
+fn granted_authority(text: &str) -> Result<String, String> {
+    let bad = || format!("`{text}` is not host:port (for example `auth.internal:8080`)");
+    let authority: http::uri::Authority = text.parse().map_err(|_| bad())?;
+    if authority.as_str().contains('@')
+        || authority.port_u16().is_none()
+        || authority.host().is_empty()
+    {
+        return Err(bad());
+    }
+    Ok(authority.as_str().to_ascii_lowercase())
 }
 
 /// A module path: relative to the config directory, or absolute inside one of

@@ -10,6 +10,7 @@
 //! - [`plugin`]: one loaded component: limits, failure policy, instances, hooks.
 //! - [`kv`]: the per-plugin in-memory key-value store behind the `kv` import.
 //! - [`limits`]: head size and header count, for clients and plugins alike.
+//! - [`outbound`]: the HTTP calls plugins may make to authorities they are granted.
 //! - [`chain`]: loading a whole chain into an immutable [`chain::ChainSnapshot`]
 //!   and walking a request through it.
 //! - [`proxy`]: the hyper service: conversions, hop-by-hop rules, streaming.
@@ -27,6 +28,7 @@ pub mod demo_origin;
 pub mod engine;
 pub mod kv;
 pub mod limits;
+pub mod outbound;
 pub mod plugin;
 pub mod proxy;
 pub mod reload;

@@ -27,18 +27,48 @@ fn link(name: &str, plugin: &str, instance: &str) -> Value {
         "block-paths" => json!({ "prefixes": ["/admin"] }),
         _ => Value::Null,
     };
+    configured(name, plugin, instance, config)
+}
+
+fn configured(name: &str, plugin: &str, instance: &str, config: Value) -> Value {
     json!({ "name": name, "module": format!("{plugin}.wasm"), "config": config, "instance": instance })
 }
 
-async fn load(links: Vec<Value>, limits: bool) -> (ConfigDir, ChainSnapshot) {
+/// `redirect` with `n` regex rules, none of which matches the bench's path.
+fn redirect_rules(n: usize) -> Value {
+    let rules: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({ "match": "regex", "from": format!("^/item{i}/(\\d+)/([a-z]+)$"),
+                    "to": format!("/items{i}/$1/$2"), "status": 301 })
+        })
+        .collect();
+    json!({ "rules": rules })
+}
+
+/// `bot-block` denying `n` /24 networks, none of which holds the client.
+fn bot_networks(n: usize) -> Value {
+    let nets: Vec<String> = (0..n)
+        .map(|i| format!("10.{}.{}.0/24", (i >> 8) & 255, i & 255))
+        .collect();
+    json!({ "deny_ips": nets })
+}
+
+async fn load(links: Vec<Value>, limits: bool, preinit: bool) -> (ConfigDir, ChainSnapshot) {
     let dir = ConfigDir::new();
-    for p in ["passthrough", "add-headers", "block-paths"] {
+    for p in [
+        "passthrough",
+        "add-headers",
+        "block-paths",
+        "redirect",
+        "bot-block",
+    ] {
         dir.add_plugin(p);
     }
     dir.manifest(json!({ "proxychain": links }));
     let settings = EngineSettings {
         max_instances: 256,
         limits,
+        preinit,
         ..EngineSettings::default()
     };
     let runtime = Runtime::new(settings).expect("engine");
@@ -158,17 +188,63 @@ fn chains(c: &mut Criterion) {
         ("5 links, per-request, no limits", five("per-request")),
         ("5 links, reuse, no limits", five("reuse")),
     ];
+    // Heavy configs, fresh instances: pre-initialised (the default) and not.
+    let heavy = |name: &str, plugin: &str, config: Value| {
+        vec![configured(name, plugin, "per-request", config)]
+    };
+    let heavy_cases = [
+        (
+            "redirect, 1 regex rule, per-request",
+            heavy("r", "redirect", redirect_rules(1)),
+        ),
+        (
+            "redirect, 200 regex rules, per-request",
+            heavy("r", "redirect", redirect_rules(200)),
+        ),
+        (
+            "bot-block, 1 network, per-request",
+            heavy("b", "bot-block", bot_networks(1)),
+        ),
+        (
+            "bot-block, 10000 networks, per-request",
+            heavy("b", "bot-block", bot_networks(10_000)),
+        ),
+    ];
+    let without_preinit = [
+        (
+            "1 passthrough, per-request, no preinit",
+            vec![link("p", "passthrough", "per-request")],
+        ),
+        (
+            "redirect, 1 regex rule, per-request, no preinit",
+            heavy("r", "redirect", redirect_rules(1)),
+        ),
+        (
+            "redirect, 200 regex rules, per-request, no preinit",
+            heavy("r", "redirect", redirect_rules(200)),
+        ),
+        (
+            "bot-block, 10000 networks, per-request, no preinit",
+            heavy("b", "bot-block", bot_networks(10_000)),
+        ),
+    ];
     let cases = limited
         .into_iter()
-        .map(|(name, links)| (name, links, true))
+        .chain(heavy_cases)
+        .map(|(name, links)| (name, links, true, true))
         .chain(
             unlimited
                 .into_iter()
-                .map(|(name, links)| (name, links, false)),
+                .map(|(name, links)| (name, links, false, true)),
+        )
+        .chain(
+            without_preinit
+                .into_iter()
+                .map(|(name, links)| (name, links, true, false)),
         );
     let mut group = c.benchmark_group("chain");
-    for (name, links, limits) in cases {
-        let (_dir, chain) = rt.block_on(load(links, limits));
+    for (name, links, limits, preinit) in cases {
+        let (_dir, chain) = rt.block_on(load(links, limits, preinit));
         let browser = name.starts_with("browser");
         group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain, browser)));
     }

@@ -714,11 +714,14 @@ async fn keep_alive_both_ways() {
         BIN,
         dir.path(),
         origin.addr,
+        // One worker: each worker has its own next-hop connections.
         &[
             "--header-read-timeout-ms",
             "300",
             "--keepalive-timeout-secs",
             "2",
+            "--worker-threads",
+            "1",
         ],
         &[],
     );

@@ -75,6 +75,53 @@ fn push_escaped(out: &mut Vec<u8>, b: u8) {
     out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
 }
 
+/// Whether `path` normalises, without building the normalised path: the
+/// check the proxy makes on every request, even when no plugin runs.
+pub fn check(path: &str) -> Result<(), PathError> {
+    let raw = path.as_bytes();
+    if raw.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    // Segment by segment (raw `/` separates; `%2F` does not), tracking the
+    // depth a `..` would climb from, with escapes checked as in `normalize`.
+    let mut depth: usize = 0;
+    for segment in raw[1..].split(|&b| b == b'/') {
+        let mut dots = 0usize;
+        let mut other = false;
+        let mut i = 0;
+        while i < segment.len() {
+            let b = match segment[i] {
+                b'%' => {
+                    let (Some(hi), Some(lo)) = (
+                        segment.get(i + 1).copied().and_then(hex_value),
+                        segment.get(i + 2).copied().and_then(hex_value),
+                    ) else {
+                        return Err(PathError::BadEscape);
+                    };
+                    i += 3;
+                    hi << 4 | lo
+                }
+                b => {
+                    i += 1;
+                    b
+                }
+            };
+            match b {
+                0 => return Err(PathError::Nul),
+                b'\\' => return Err(PathError::Backslash),
+                b'.' => dots += 1,
+                _ => other = true,
+            }
+        }
+        match (other, dots) {
+            (false, 0 | 1) => {}
+            (false, 2) => depth = depth.checked_sub(1).ok_or(PathError::AboveRoot)?,
+            _ => depth += 1,
+        }
+    }
+    Ok(())
+}
+
 /// Normalise `path` (no query) by the rules in the module documentation.
 pub fn normalize(path: &str) -> Result<String, PathError> {
     let raw = path.as_bytes();
@@ -191,6 +238,35 @@ mod tests {
         assert_eq!(normalize("/a%5cb"), Err(PathError::Backslash));
         assert_eq!(normalize("admin"), Err(PathError::NotAbsolute));
         assert_eq!(normalize(""), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn check_agrees_with_normalize() {
+        for path in [
+            "/",
+            "/a",
+            "/%61dmin",
+            "//admin",
+            "/x/../admin",
+            "/..",
+            "/a/../../b",
+            "/%2e%2e/etc",
+            "/a%00b",
+            "/a%zz",
+            "/a%4",
+            "/a\\b",
+            "/a%5cb",
+            "admin",
+            "",
+            "/a/.",
+            "/a/..",
+            "/.../",
+            "/a/%2E%2E/%2e%2e/b",
+            "/caf\u{e9}",
+            "/a%2f..",
+        ] {
+            assert_eq!(check(path), normalize(path).map(|_| ()), "{path:?}");
+        }
     }
 
     #[test]

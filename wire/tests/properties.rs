@@ -2,7 +2,7 @@
 //! hands back and any path a client sends decode or normalise cleanly or
 //! fail cleanly, never panic, and the properties the host relies on hold.
 
-use edgechain_wire::path::{normalize, path_of};
+use edgechain_wire::path::{check, normalize, path_of};
 use proptest::prelude::*;
 
 proptest! {
@@ -41,6 +41,7 @@ proptest! {
     fn any_path_normalises_to_a_canonical_path_or_is_refused(
         path in "(/|%|[a-zA-Z0-9._~-]|%2[eEfF]|%5[cC]|%00|\\.\\.|//|[ -~]|\\PC){0,40}"
     ) {
+        prop_assert_eq!(check(&path).is_ok(), normalize(&path).is_ok(), "check agrees with normalize");
         if let Ok(out) = normalize(&path) {
             prop_assert!(out.starts_with('/'), "{out}");
             prop_assert!(out.is_ascii(), "{out}");

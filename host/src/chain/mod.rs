@@ -54,6 +54,20 @@ impl ChainSnapshot {
         &self.links
     }
 
+    /// The links that filter (all but a terminal `wasi:http` handler).
+    pub fn filters(&self) -> &[Plugin] {
+        match self.links.split_last() {
+            Some((last, filters)) if last.is_handler() => filters,
+            _ => &self.links,
+        }
+    }
+
+    /// The `wasi:http` handler that answers instead of the next hop, if the
+    /// chain ends in one.
+    pub fn terminal(&self) -> Option<&Plugin> {
+        self.links.last().filter(|l| l.is_handler())
+    }
+
     /// The head limits a link's decision must keep.
     pub fn head_limits(&self) -> &HeadLimits {
         &self.limits
@@ -203,6 +217,7 @@ impl LoadError {
 pub struct ChainLoader {
     runtime: Runtime,
     kv: KvStore,
+    outbound: Arc<crate::outbound::Outbound>,
     metrics: Arc<PluginMetrics>,
     module_dirs: Arc<[PathBuf]>,
     load_timeout: Duration,
@@ -228,6 +243,7 @@ impl ChainLoader {
         ChainLoader {
             runtime,
             kv,
+            outbound: crate::outbound::Outbound::new(metrics.clone()),
             metrics,
             module_dirs: Arc::from([]),
             load_timeout: DEFAULT_LOAD_TIMEOUT,
@@ -321,6 +337,17 @@ impl ChainLoader {
                 }
             }
         }
+        // A handler answers the request: nothing can come after it.
+        let last = links.len().saturating_sub(1);
+        for (i, link) in links.iter().enumerate() {
+            if link.is_handler() && i != last {
+                errors.push(LinkLoadError {
+                    link: link.name().to_owned(),
+                    file: dir.join(&link.spec().module),
+                    reason: "a wasi:http handler answers the request, so it must be the last link of the chain".into(),
+                });
+            }
+        }
         if !errors.is_empty() {
             return Err(LoadError::Links(errors));
         }
@@ -375,7 +402,14 @@ impl ChainLoader {
             fail(&file, e.to_string())
         };
         let kv = self.kv.namespace(&spec.name);
-        let context = crate::plugin::link_context(&self.runtime, dir, &spec, files.config, kv);
+        let context = crate::plugin::link_context(
+            &self.runtime,
+            dir,
+            &spec,
+            files.config,
+            kv,
+            self.outbound.clone(),
+        );
         let bytes: Arc<[u8]> = files.module.into();
         let mut keys = vec![files.module_hash];
         let mut declared = None;

@@ -69,7 +69,12 @@ pub struct LinkRecord {
 }
 
 impl WalkLog {
-    fn record(&mut self, link: &Plugin, phase: &'static str, outcome: impl Into<String>) {
+    pub(crate) fn record(
+        &mut self,
+        link: &Plugin,
+        phase: &'static str,
+        outcome: impl Into<String>,
+    ) {
         self.links.push(LinkRecord {
             link: link.name_arc(),
             phase,
@@ -83,7 +88,7 @@ enum Body<B> {
     Buffered(Vec<u8>),
 }
 
-enum Flow {
+pub(crate) enum Flow {
     Skip,
     Reject(Response<Full<Bytes>>),
 }
@@ -100,7 +105,7 @@ pub fn host_response(status: StatusCode, message: &str) -> Response<Full<Bytes>>
 }
 
 /// Apply the link's policy to a failure: log it, then skip or reject.
-fn on_failure(
+pub(crate) fn on_failure(
     link: &Plugin,
     failure: &LinkFailure,
     phase: &'static str,
@@ -315,7 +320,7 @@ impl ChainSnapshot {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = req.into_parts();
-        if self.links().is_empty() {
+        if self.filters().is_empty() {
             // Nothing to run: forward with only the proxy's own header rules.
             strip_request_headers(&mut parts.headers, true);
             let walk = ResponseWalk {
@@ -337,7 +342,7 @@ impl ChainSnapshot {
                 Ok(()) => {}
                 Err(BufferError::TooLarge) => {
                     // Over every body-reading link's limit: charge the first.
-                    if let Some(link) = self.links().iter().find(|l| l.needs().request_body) {
+                    if let Some(link) = self.filters().iter().find(|l| l.needs().request_body) {
                         let failure = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
                         if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                             return RequestOutcome::Rejected(r);
@@ -363,7 +368,7 @@ impl ChainSnapshot {
         let mut wit = convert::request_to_wit(&parts);
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
-        for link in self.links() {
+        for link in self.filters() {
             let needs = link.needs();
             if needs.request_body {
                 match body

@@ -96,7 +96,7 @@ impl CallClock {
     }
 
     /// The time left of the budget.
-    fn left(&self, now: Instant) -> Duration {
+    pub fn left(&self, now: Instant) -> Duration {
         Duration::from_nanos(self.budget.load(Ordering::Relaxed)).saturating_sub(self.used(now))
     }
 

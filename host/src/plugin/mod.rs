@@ -8,6 +8,7 @@
 
 pub mod bindings;
 pub mod clock;
+pub mod handler;
 pub mod output;
 pub mod preinit;
 pub mod state;
@@ -26,6 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::Component;
+
+/// The export that makes a component an edgechain plugin (any 0.3.x).
+pub const FILTER_EXPORT: &str = "edgechain:plugin/filter@0.3.0";
 
 /// Most idle warm instances a `reuse` link keeps (each holds a pool slot).
 pub const WARM_POOL_CAPACITY: usize = 64;
@@ -106,6 +110,14 @@ pub enum PluginError {
     InitFailed(LinkFailure),
 }
 
+/// What a link's component is.
+enum Kind {
+    /// An `edgechain:plugin` filter.
+    Filter(bindings::PluginPre<HostState>),
+    /// A `wasi:http` handler: the chain's terminal.
+    Handler(wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>),
+}
+
 /// A live instance and its store.
 struct Warm {
     store: Store<HostState>,
@@ -116,7 +128,7 @@ struct Warm {
 pub struct Plugin {
     spec: LinkSpec,
     context: Arc<LinkContext>,
-    pre: bindings::PluginPre<HostState>,
+    kind: Kind,
     needs: Needs,
     warm: Option<ArrayQueue<Warm>>,
     timeout: Duration,
@@ -143,6 +155,7 @@ pub fn link_context(
     spec: &LinkSpec,
     config: Arc<str>,
     kv: Arc<Namespace>,
+    outbound: Arc<crate::outbound::Outbound>,
 ) -> Arc<LinkContext> {
     let name: Arc<str> = spec.name.as_str().into();
     let env = spec
@@ -160,6 +173,11 @@ pub fn link_context(
         config_dir: spec.grants.config_dir.as_ref().map(|d| dir.join(d)),
         env,
         limits: runtime.limits(),
+        outbound,
+        grant: crate::outbound::OutboundGrant {
+            authorities: spec.grants.http.clone(),
+            max_body_bytes: spec.max_body_bytes,
+        },
     })
 }
 
@@ -177,8 +195,28 @@ impl Plugin {
         metrics: Arc<PluginMetrics>,
     ) -> Result<Plugin, PluginError> {
         let world = |e: wasmtime::Error| PluginError::World(format!("{e:#}"));
+        let filter = component.get_export_index(None, FILTER_EXPORT).is_some();
+        let handler = component
+            .get_export_index(None, handler::INCOMING_HANDLER)
+            .is_some();
         let pre = runtime.linker().instantiate_pre(component).map_err(world)?;
-        let pre = bindings::PluginPre::new(pre).map_err(world)?;
+        let kind = match (filter, handler) {
+            (true, _) => Kind::Filter(bindings::PluginPre::new(pre).map_err(world)?),
+            (false, true) => {
+                if spec.instance == InstanceMode::Reuse {
+                    return Err(PluginError::World(
+                        "a wasi:http handler gets a fresh instance per request: \"instance\": \"reuse\" does not apply".into(),
+                    ));
+                }
+                Kind::Handler(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(world)?)
+            }
+            (false, false) => {
+                return Err(PluginError::World(format!(
+                    "exports neither `{FILTER_EXPORT}` (an edgechain plugin) nor `{}` (a wasi:http handler)",
+                    handler::INCOMING_HANDLER
+                )));
+            }
+        };
         let name_for_metrics = context.name.clone();
         let config = context.config.clone();
         let mut plugin = Plugin {
@@ -188,13 +226,17 @@ impl Plugin {
                 .then(|| ArrayQueue::new(WARM_POOL_CAPACITY)),
             spec,
             context,
-            pre,
+            kind,
             needs: Needs::default(),
             handles: metrics.handles(&name_for_metrics),
             metrics,
         };
         if let Some(needs) = declared {
             plugin.needs = needs.into();
+            return Ok(plugin);
+        }
+        if plugin.is_handler() {
+            // A handler has no `init`: it needs its request body, streamed.
             return Ok(plugin);
         }
         let declared = {
@@ -212,6 +254,30 @@ impl Plugin {
         };
         plugin.needs = declared.map_err(PluginError::InitRejected)?.into();
         Ok(plugin)
+    }
+
+    /// Whether this link is a `wasi:http` handler (the chain's terminal).
+    pub fn is_handler(&self) -> bool {
+        matches!(self.kind, Kind::Handler(_))
+    }
+
+    /// Serve a request with this link if it is a `wasi:http` handler.
+    pub async fn handle<B>(
+        &self,
+        client_ip: Option<IpAddr>,
+        req: http::Request<B>,
+    ) -> Result<http::Response<handler::HandlerBody>, LinkFailure>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        let Kind::Handler(pre) = &self.kind else {
+            return Err(LinkFailure::Invalid("not a wasi:http handler".into()));
+        };
+        self.handles.instances.inc();
+        let served = handler::serve(pre, self.context.clone(), client_ip, req, self.timeout).await;
+        self.handles.instances.dec();
+        served
     }
 
     /// The link's manifest entry.
@@ -269,17 +335,22 @@ impl Plugin {
         let warm = match self.warm.as_ref().and_then(ArrayQueue::pop) {
             Some(w) => w,
             None => {
-                let engine = self.pre.engine();
+                let Kind::Filter(pre) = &self.kind else {
+                    return Err(LinkFailure::Instantiate(
+                        "a wasi:http handler is not a filter".into(),
+                    ));
+                };
+                let engine = pre.engine();
                 let mut store = HostState::new_store(engine, self.context.clone())
                     .map_err(LinkFailure::Instantiate)?;
                 self.arm(&mut store, budget);
                 let clock = store.data().clock.clone();
                 let instantiated = if self.context.limits {
-                    Bounded::new(clock, budget, self.pre.instantiate_async(&mut store))
+                    Bounded::new(clock, budget, pre.instantiate_async(&mut store))
                         .await
                         .map_err(|Overrun| LinkFailure::Timeout(millis(budget)))?
                 } else {
-                    self.pre.instantiate_async(&mut store).await
+                    pre.instantiate_async(&mut store).await
                 };
                 let guest = instantiated.map_err(|e| match self.classify(e, &store, budget) {
                     LinkFailure::Trap(m) => LinkFailure::Instantiate(m),

@@ -65,6 +65,10 @@ pub fn key(
     if let Some(dir) = &context.config_dir {
         h.update(dir.as_os_str().as_encoded_bytes());
     }
+    for authority in &spec.grants.http {
+        h.update((authority.len() as u64).to_le_bytes());
+        h.update(authority.as_bytes());
+    }
     h.update(spec.memory_limit_mb.to_le_bytes());
     h.update(spec.init_timeout_ms.to_le_bytes());
     h.finalize().into()

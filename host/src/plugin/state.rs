@@ -37,12 +37,18 @@ pub struct LinkContext {
     pub env: Vec<(String, String)>,
     /// Enforce the deadline and the memory cap (see `EngineSettings::limits`).
     pub limits: bool,
+    /// Outbound HTTP clients, and what this link may call.
+    pub outbound: Arc<crate::outbound::Outbound>,
+    /// The link's outbound grant.
+    pub grant: crate::outbound::OutboundGrant,
 }
 
 /// Store data of one plugin instance.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    egress: super::handler::Egress,
     link: Arc<LinkContext>,
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) limiter: MemoryLimiter,
@@ -80,6 +86,8 @@ impl HostState {
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            egress: super::handler::Egress::new(link.clone()),
             link: link.clone(),
             client_ip: None,
             limiter,
@@ -110,6 +118,16 @@ impl HostState {
     /// snapshot of its memory then refers to nothing host-side.
     pub fn resources_are_closed(&self) -> bool {
         self.table.is_empty()
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
     }
 }
 
@@ -200,10 +218,13 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Add WASI (with everything denied by the context) and the `edgechain:plugin`
-/// imports to `linker`.
+/// Add WASI (with everything denied by the context), `wasi:http` and the
+/// `edgechain:plugin` imports to `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    // wasi:http (types, outgoing-handler) for `wasi:http` handlers; outbound
+    // requests go through `handler::Egress` and the link's grants.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
 }
 
@@ -250,15 +271,24 @@ impl bindings::edgechain::plugin::host::Host for HostState {
 impl bindings::edgechain::plugin::http::Host for HostState {
     async fn send(
         &mut self,
-        _req: bindings::edgechain::plugin::http::OutgoingRequest,
+        req: bindings::edgechain::plugin::http::OutgoingRequest,
     ) -> Result<
         bindings::edgechain::plugin::http::IncomingResponse,
         bindings::edgechain::plugin::http::Error,
     > {
-        Err(bindings::edgechain::plugin::http::Error::Denied(format!(
-            "link `{}` has no `http` grant",
-            self.link.name
-        )))
+        // Within the request's own timeout and what the hook has left (the
+        // wait is the plugin's time; its call is cut off when that is spent).
+        // Leave the plugin a tenth of what is left (at least 2 ms) to act on
+        // a timeout, rather than be cut off with its call.
+        let left = self.clock.left(Instant::now());
+        let left = left.saturating_sub((left / 10).max(std::time::Duration::from_millis(2)));
+        let within = req.timeout_ms.map_or(left, |ms| {
+            left.min(std::time::Duration::from_millis(u64::from(ms)))
+        });
+        let link = self.link.clone();
+        link.outbound
+            .send(&link.name, &link.grant, req, within)
+            .await
     }
 }
 

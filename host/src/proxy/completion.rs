@@ -56,8 +56,6 @@ impl Observer {
 pub struct Pending {
     /// Arrival.
     pub started: Instant,
-    /// Arrival, wall clock.
-    pub time: SystemTime,
     /// Logged request parts.
     pub facts: RequestFacts,
     /// Status sent; 499 until a response exists (the client went away).
@@ -82,7 +80,6 @@ impl Pending {
     pub fn new(facts: RequestFacts) -> Pending {
         Pending {
             started: Instant::now(),
-            time: SystemTime::now(),
             facts,
             status: CLIENT_CLOSED,
             content_type: String::new(),
@@ -151,8 +148,12 @@ impl Report {
         m.response_bytes.inc_by(self.sent);
         m.duration.observe(request_time.as_secs_f64());
         if observer.access.enabled() {
+            // The wall clock is read only for the log line.
+            let time = SystemTime::now()
+                .checked_sub(request_time)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
             observer.access.write(access::line(&Finished {
-                time: p.time,
+                time,
                 facts: &p.facts,
                 status: p.status,
                 content_type: &p.content_type,

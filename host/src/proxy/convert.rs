@@ -55,19 +55,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Append `client` to `X-Forwarded-For` and default `X-Forwarded-Proto`.
 pub fn add_forwarded(headers: &mut HeaderMap, client: Option<std::net::IpAddr>) {
+    use std::io::Write;
     if let Some(ip) = client {
         let xff = HeaderName::from_static("x-forwarded-for");
-        let prior: Vec<&str> = headers
-            .get_all(&xff)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let value = if prior.is_empty() {
-            ip.to_string()
-        } else {
-            format!("{}, {ip}", prior.join(", "))
-        };
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        // Built in one buffer: the prior values, then this client.
+        let mut value = Vec::with_capacity(64);
+        for prior in headers.get_all(&xff) {
+            value.extend_from_slice(prior.as_bytes());
+            value.extend_from_slice(b", ");
+        }
+        let _ = write!(value, "{ip}");
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
             let _ = headers.try_insert(xff, v);
         }
     }
@@ -127,6 +125,11 @@ pub fn request_to_wit(parts: &http::request::Parts) -> WitRequest {
         headers: headers_to_wit(&parts.headers),
         body: None,
     }
+}
+
+/// Whether a target's path normalises (without building it).
+pub fn path_is_normal(path_with_query: &str) -> bool {
+    path::check(path::path_of(path_with_query)).is_ok()
 }
 
 /// The normalised path plugins match on (see `edgechain_wire::path`).

@@ -76,7 +76,7 @@ pub fn check(parts: &mut http::request::Parts) -> Result<(), Refusal> {
     // Plugins match on the normalised path; a target that has none is
     // ambiguous (`..` above the root, `%00`, backslashes) and refused.
     if let Some(pq) = parts.uri.path_and_query()
-        && convert::normalized_path(pq.as_str()).is_err()
+        && !convert::path_is_normal(pq.as_str())
     {
         return Err(Refusal::Target);
     }

@@ -8,11 +8,13 @@
 pub mod client_body;
 pub mod completion;
 pub mod convert;
+pub mod date;
 pub mod front;
 pub mod tunnel;
 
 use crate::chain::ChainSnapshot;
 use crate::chain::walk::{ChainBody, RequestOutcome, declared_length, host_response};
+use crate::plugin::handler::HandlerBody;
 use crate::server::conn::ConnInfo;
 use crate::telemetry::access::RequestFacts;
 use crate::upstream::{Upstream, UpstreamBody, UpstreamError};
@@ -30,8 +32,12 @@ use std::time::{Duration, Instant};
 /// one the chain or the prebuffer rebuilt.
 pub type ForwardBody = ChainBody<ClientBody<Incoming>>;
 
+/// Where an answer's body comes from: the next hop, or a `wasi:http`
+/// handler at the end of the chain.
+pub type AnswerBody = Either<UpstreamBody<ForwardBody>, HandlerBody>;
+
 /// The body of every response the proxy sends.
-pub type ProxyBody = Completion<Either<UpstreamBody<ForwardBody>, Full<Bytes>>>;
+pub type ProxyBody = Completion<Either<AnswerBody, Full<Bytes>>>;
 
 /// The current chain, swapped atomically on reload.
 pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
@@ -46,7 +52,7 @@ pub struct Proxy {
 
 /// What `forward` produced besides the response: a tunnel to run.
 type Forwarded = (
-    Response<Either<UpstreamBody<ForwardBody>, Full<Bytes>>>,
+    Response<Either<AnswerBody, Full<Bytes>>>,
     Option<tunnel::Tunnel>,
 );
 
@@ -105,14 +111,19 @@ impl Proxy {
         let (mut parts, body) = resp.into_parts();
         // This hop speaks HTTP/1.1, whatever the next hop spoke.
         parts.version = http::Version::HTTP_11;
+        if !parts.headers.contains_key(http::header::DATE) {
+            let _ = parts.headers.try_insert(http::header::DATE, date::now());
+        }
         let pending = report.pending();
         pending.status = parts.status.as_u16();
-        pending.content_type = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        pending.header_bytes = head_bytes(&parts);
+        if self.observer.access.enabled() {
+            pending.content_type = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            pending.header_bytes = head_bytes(&parts);
+        }
         match tunnel {
             // The tunnel reports the request when it closes.
             Some(tunnel) => {
@@ -133,6 +144,19 @@ impl Proxy {
     ) -> Forwarded {
         let chain = self.chain.load_full();
         match chain.run_request(req, client_ip, &mut pending.walk).await {
+            RequestOutcome::Forward(req, walk) if chain.terminal().is_some() => {
+                let Some(handler) = chain.terminal() else {
+                    return (
+                        host_response(StatusCode::INTERNAL_SERVER_ERROR, "no handler")
+                            .map(Either::Right),
+                        None,
+                    );
+                };
+                match self.serve_terminal(handler, req, client_ip, pending).await {
+                    Ok(resp) => (walk.run(resp, &mut pending.walk).await, None),
+                    Err(answer) => (answer, None),
+                }
+            }
             RequestOutcome::Forward(mut req, walk) => {
                 convert::add_forwarded(req.headers_mut(), client_ip);
                 if let Some(up) = &upgrade {
@@ -158,6 +182,7 @@ impl Proxy {
                     Ok(mut resp) => {
                         pending.upstream_status = Some(resp.status().as_u16());
                         let tunnel = upgrade.and_then(|up| up.accepted(&mut resp));
+                        let resp = resp.map(Either::Left);
                         let mut answer = walk.run(resp, &mut pending.walk).await;
                         if let Some(t) = &tunnel {
                             t.answer_client(answer.headers_mut());
@@ -185,6 +210,77 @@ impl Proxy {
                 (resp, None)
             }
             RequestOutcome::Rejected(resp) => (resp.map(Either::Right), None),
+        }
+    }
+}
+
+impl Proxy {
+    /// Answer with the chain's terminal `wasi:http` handler. A failure goes
+    /// through its `on_error` policy: `fail-open` sends a bodiless request
+    /// on to the next hop (a body already given to the handler cannot be
+    /// sent again, so such a request is failed closed).
+    async fn serve_terminal(
+        &self,
+        handler: &crate::plugin::Plugin,
+        mut req: Request<ForwardBody>,
+        client_ip: Option<std::net::IpAddr>,
+        pending: &mut Pending,
+    ) -> Result<Response<AnswerBody>, Response<Either<AnswerBody, Full<Bytes>>>> {
+        use crate::chain::walk::{Flow, on_failure};
+        convert::add_forwarded(req.headers_mut(), client_ip);
+        let replay = (http_body::Body::is_end_stream(req.body())
+            && handler.on_error() == crate::config::OnError::FailOpen)
+            .then(|| {
+                let mut again = Request::new(Either::Right(Full::default()));
+                *again.method_mut() = req.method().clone();
+                *again.uri_mut() = req.uri().clone();
+                *again.headers_mut() = req.headers().clone();
+                again
+            });
+        let started = Instant::now();
+        let served = handler.handle(client_ip, req).await;
+        let took = started.elapsed();
+        pending.walk.plugin_time += took;
+        handler.record_call(took);
+        let failure = match served {
+            Ok(resp) => {
+                pending.walk.record(handler, "request", "handle");
+                pending.walk.answered_by = Some(handler.name_arc());
+                return Ok(resp.map(Either::Right));
+            }
+            Err(failure) => failure,
+        };
+        match (
+            on_failure(handler, &failure, "request", &mut pending.walk),
+            replay,
+        ) {
+            (Flow::Skip, Some(req)) => {
+                let result = self
+                    .upstream
+                    .send(
+                        req,
+                        response_deadline(None, self.upstream.settings().timeout),
+                    )
+                    .await;
+                match result {
+                    Ok(resp) => {
+                        pending.upstream_status = Some(resp.status().as_u16());
+                        let mut resp = resp.map(Either::Left);
+                        convert::strip_hop_by_hop(resp.headers_mut());
+                        Ok(resp)
+                    }
+                    Err(e) => {
+                        self.observer.metrics.upstream_error(e.kind());
+                        Err(upstream_failure(&e).map(Either::Right))
+                    }
+                }
+            }
+            (Flow::Reject(answer), _) => Err(answer.map(Either::Right)),
+            (Flow::Skip, None) => Err(host_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "edge module failed",
+            )
+            .map(Either::Right)),
         }
     }
 }

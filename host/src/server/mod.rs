@@ -3,19 +3,20 @@
 //! (and upgraded tunnels) on shutdown.
 
 pub mod conn;
+mod workers;
 
 use crate::admin::Admin;
 use crate::chain::{ChainLoader, ChainSnapshot, LoadError};
 use crate::engine::{EngineError, EngineSettings, Runtime};
 use crate::kv::KvStore;
 use crate::limits::HeadLimits;
+use crate::proxy::SharedChain;
 use crate::proxy::completion::Observer;
-use crate::proxy::{Proxy, SharedChain};
 use crate::reload::Reloader;
 use crate::reload::watch::{Watch, WatchSettings};
 use crate::telemetry::access::AccessLog;
 use crate::telemetry::metrics::Metrics;
-use crate::upstream::{Upstream, UpstreamSettings};
+use crate::upstream::UpstreamSettings;
 use arc_swap::ArcSwap;
 use conn::{ConnHold, ConnInfo, ConnWatch, Drain, WatchedIo};
 use http::uri::Authority;
@@ -68,6 +69,11 @@ pub struct ServeOptions {
     pub head_limits: HeadLimits,
     /// Longest time one chain may take to load.
     pub load_timeout: Duration,
+    /// Proxy workers. One serves on the caller's runtime; more each get a
+    /// thread with their own single-threaded runtime, `SO_REUSEPORT`
+    /// listener and next-hop connections, sharing nothing on the request
+    /// path (nginx's model).
+    pub workers: usize,
 }
 
 impl ServeOptions {
@@ -95,6 +101,7 @@ impl ServeOptions {
             module_dirs: Vec::new(),
             head_limits: HeadLimits::default(),
             load_timeout: crate::chain::DEFAULT_LOAD_TIMEOUT,
+            workers: 1,
         }
     }
 }
@@ -127,6 +134,7 @@ pub struct Server {
     metrics: Arc<Metrics>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -149,19 +157,16 @@ impl Server {
         let watch = Watch::new(reloader.clone(), opts.watch);
         reloader.load_initial().await?;
 
-        let bind = |addr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })
-        };
-        let proxy_listener = bind(opts.listen).await?;
-        let admin_listener = bind(opts.admin).await?;
-        let local = |l: &TcpListener, addr| {
-            l.local_addr()
-                .map_err(|source| StartError::Bind { addr, source })
-        };
-        let proxy_addr = local(&proxy_listener, opts.listen)?;
-        let admin_addr = local(&admin_listener, opts.admin)?;
+        let bind_error = |addr| move |source| StartError::Bind { addr, source };
+        let workers = opts.workers.max(1);
+        let (proxy_sockets, proxy_addr) =
+            workers::bind(opts.listen, workers).map_err(bind_error(opts.listen))?;
+        let admin_listener = TcpListener::bind(opts.admin)
+            .await
+            .map_err(bind_error(opts.admin))?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(bind_error(opts.admin))?;
 
         let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
         upstream.timeout = opts.upstream_timeout;
@@ -180,36 +185,52 @@ impl Server {
             access,
             metrics: metrics.requests.clone(),
         };
-        let proxy = Arc::new(Proxy::new(
-            chain.clone(),
-            Upstream::new(upstream),
-            observer.clone(),
-            opts.body_idle_timeout,
-        ));
         let admin = Arc::new(Admin::new(reloader.clone(), metrics.clone()));
         admin.set_ready();
 
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let limits = ConnLimits {
-            max_connections: opts.max_connections,
+            slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
             header_read_timeout: opts.header_read_timeout,
             keepalive_timeout: opts.keepalive_timeout,
             drain_timeout: opts.drain_timeout,
             head: opts.head_limits,
         };
-        let proxy_task = tokio::spawn(accept_loop(
-            proxy_listener,
-            limits,
-            stopped.clone(),
-            Some(observer),
-            move |req, conn| {
-                let proxy = proxy.clone();
-                async move { proxy.handle(req, conn).await }
-            },
-        ));
+        let serving = workers::Serving {
+            chain: chain.clone(),
+            upstream,
+            observer,
+            body_idle_timeout: opts.body_idle_timeout,
+            limits: limits.clone(),
+            stop: stopped.clone(),
+        };
+        let mut tasks = Vec::new();
+        let mut threads = Vec::new();
+        if workers == 1 {
+            // One worker: the proxy runs on this runtime, beside the rest.
+            for socket in proxy_sockets {
+                let listener = socket
+                    .listen(LISTEN_BACKLOG)
+                    .map_err(bind_error(opts.listen))?;
+                tasks.push(tokio::spawn(serving.clone().run(listener)));
+            }
+        } else {
+            for (i, socket) in proxy_sockets.into_iter().enumerate() {
+                threads.push(
+                    serving
+                        .clone()
+                        .spawn_thread(i, socket)
+                        .map_err(bind_error(opts.listen))?,
+                );
+            }
+        }
+        let admin_limits = ConnLimits {
+            slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+            ..limits.clone()
+        };
         let admin_task = tokio::spawn(accept_loop(
             admin_listener,
-            limits,
+            admin_limits,
             stopped.clone(),
             None,
             move |req, conn: ConnInfo| {
@@ -229,8 +250,10 @@ impl Server {
             config = %opts.config_dir.display(),
             links = chain.load().links().len(),
             hash = %chain.load().hash(),
+            workers,
             "serving"
         );
+        tasks.extend([admin_task, watch_task]);
         Ok(Server {
             proxy_addr,
             admin_addr,
@@ -238,7 +261,8 @@ impl Server {
             chain,
             metrics,
             stop,
-            tasks: vec![proxy_task, admin_task, watch_task],
+            tasks,
+            threads,
         })
     }
 
@@ -274,8 +298,18 @@ impl Server {
         for task in self.tasks {
             let _ = task.await;
         }
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 }
+
+/// Pending connections the kernel queues per listener.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// hyper's smallest allowed read buffer.
 const MIN_READ_BUFFER: usize = 8 * 1024;
@@ -312,9 +346,10 @@ async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr, report: Opt
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ConnLimits {
-    max_connections: usize,
+    /// Connection slots, shared by every listener of one port (all workers).
+    slots: Arc<Semaphore>,
     header_read_timeout: Duration,
     keepalive_timeout: Duration,
     drain_timeout: Duration,
@@ -353,11 +388,13 @@ async fn accept_loop<F, Fut, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let drain = Arc::new(Drain::default());
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let permits = limits.slots.clone();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // The proxy sets `Date` itself, from a clock read once a second.
+        .auto_date_header(false)
         // Replaced by ConnWatch: hyper's runs while a connection idles.
         .header_read_timeout(None)
         .max_headers(limits.head.max_headers)

@@ -143,6 +143,27 @@ fn hook_histogram() -> Histogram {
     Histogram::new(HOOK_BUCKETS)
 }
 
+/// Labels of one outbound call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutboundLabels {
+    /// The calling link.
+    pub plugin: String,
+    /// The authority called (`denied` or `invalid` when none was).
+    pub authority: String,
+    /// `ok`, `denied`, `invalid`, `connect`, `timeout`, `too_large` or
+    /// `protocol`.
+    pub outcome: String,
+}
+
+/// Labels of a link and an authority.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthorityLabels {
+    /// The calling link.
+    pub plugin: String,
+    /// The authority called.
+    pub authority: String,
+}
+
 /// Per-plugin outcomes.
 #[derive(Debug)]
 pub struct PluginMetrics {
@@ -150,6 +171,8 @@ pub struct PluginMetrics {
     calls: Family<PluginLabel, Counter>,
     duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
     instances: Family<PluginLabel, Gauge>,
+    outbound: Family<OutboundLabels, Counter>,
+    outbound_duration: Family<AuthorityLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for PluginMetrics {
@@ -159,6 +182,8 @@ impl Default for PluginMetrics {
             calls: Family::default(),
             duration: Family::new_with_constructor(hook_histogram),
             instances: Family::default(),
+            outbound: Family::default(),
+            outbound_duration: Family::new_with_constructor(hook_histogram),
         }
     }
 }
@@ -188,6 +213,31 @@ impl PluginMetrics {
         }
     }
 
+    /// Count one outbound HTTP call of `plugin` and how long it took.
+    pub fn outbound(
+        &self,
+        plugin: &str,
+        authority: &str,
+        outcome: &str,
+        took: std::time::Duration,
+    ) {
+        self.outbound
+            .get_or_create(&OutboundLabels {
+                plugin: plugin.to_owned(),
+                authority: authority.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        if outcome == "ok" {
+            self.outbound_duration
+                .get_or_create(&AuthorityLabels {
+                    plugin: plugin.to_owned(),
+                    authority: authority.to_owned(),
+                })
+                .observe(took.as_secs_f64());
+        }
+    }
+
     /// Count one failure of `plugin`.
     pub fn failure(&self, plugin: &str, cause: &str) {
         self.failures
@@ -213,6 +263,16 @@ impl PluginMetrics {
             "edgechain_plugin_instances_in_use",
             "Plugin instances pinned to in-flight requests",
             self.instances.clone(),
+        );
+        r.register(
+            "edgechain_plugin_http_requests",
+            "Outbound HTTP calls by plugin, authority and outcome",
+            self.outbound.clone(),
+        );
+        r.register(
+            "edgechain_plugin_http_duration_seconds",
+            "Outbound HTTP calls that got a response, by plugin and authority",
+            self.outbound_duration.clone(),
         );
         r.register(
             "edgechain_plugin_failures",

@@ -68,12 +68,17 @@ struct Rule {
     kind: Match,
     from: String,
     regex: Option<Regex>,
+    /// This rule's pattern in [`Redirect::regex_set`].
+    pattern: Option<usize>,
     to: String,
     status: u16,
 }
 
 impl Rule {
-    fn target(&self, path: &str) -> Option<String> {
+    /// The redirect target for `path`; `regex_matched` says whether this
+    /// rule's regex matches (known from the set), so only a matching regex
+    /// is run, for its captures.
+    fn target(&self, path: &str, regex_matched: Option<bool>) -> Option<String> {
         match self.kind {
             Match::Exact => (path == self.from).then(|| self.to.clone()),
             Match::Prefix => path
@@ -81,17 +86,57 @@ impl Rule {
                 .map(|rest| format!("{}{rest}", self.to)),
             Match::Regex => {
                 let re = self.regex.as_ref()?;
-                re.is_match(path)
-                    .then(|| re.replace(path, self.to.as_str()).into_owned())
+                let matched = regex_matched.unwrap_or_else(|| re.is_match(path));
+                matched.then(|| re.replace(path, self.to.as_str()).into_owned())
             }
         }
     }
+}
+
+/// Largest fully built automaton for the regex rules. Beyond it, each rule's
+/// regex is searched on its own.
+const REGEX_SET_BYTES: usize = 32 << 20;
+
+/// Every regex rule in one fully built DFA: which rules match a path is one
+/// pass over it that reads, and never writes, memory. Built in `init`, it is
+/// part of the pre-initialised snapshot, so a fresh instance per request
+/// matches 200 rules as cheaply as one (a lazily built automaton would be
+/// built again in every instance).
+type RegexSet = regex_automata::dfa::dense::DFA<Vec<u32>>;
+
+fn build_regex_set(patterns: &[&str]) -> Option<RegexSet> {
+    use regex_automata::dfa::dense;
+    if patterns.is_empty() {
+        return None;
+    }
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .match_kind(regex_automata::MatchKind::All)
+                .dfa_size_limit(Some(REGEX_SET_BYTES))
+                .determinize_size_limit(Some(REGEX_SET_BYTES)),
+        )
+        .build_many(patterns)
+        .ok()
 }
 
 /// Redirects by rule.
 pub struct Redirect {
     https: bool,
     rules: Vec<Rule>,
+    regex_set: Option<RegexSet>,
+}
+
+impl Redirect {
+    /// Which regex patterns match `path`, if the set was built.
+    fn matching(&self, path: &str) -> Option<regex_automata::PatternSet> {
+        use regex_automata::dfa::Automaton;
+        let set = self.regex_set.as_ref()?;
+        let mut found = regex_automata::PatternSet::new(set.pattern_len());
+        set.try_which_overlapping_matches(&regex_automata::Input::new(path), &mut found)
+            .ok()?;
+        Some(found)
+    }
 }
 
 impl Plugin for Redirect {
@@ -119,14 +164,28 @@ impl Plugin for Redirect {
                     kind: r.kind,
                     from: r.from,
                     regex,
+                    pattern: None,
                     to: r.to,
                     status: r.status,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<Vec<Rule>, String>>()?;
+        let mut rules = rules;
+        let patterns: Vec<&str> = rules
+            .iter()
+            .filter(|r| r.regex.is_some())
+            .map(|r| r.from.as_str())
+            .collect();
+        let regex_set = build_regex_set(&patterns);
+        if regex_set.is_some() {
+            for (n, rule) in rules.iter_mut().filter(|r| r.regex.is_some()).enumerate() {
+                rule.pattern = Some(n);
+            }
+        }
         Ok(Redirect {
             https: config.https,
             rules,
+            regex_set,
         })
     }
 
@@ -136,8 +195,13 @@ impl Plugin for Redirect {
             return Action::Respond(Response::redirect(301, &location));
         }
         let path = req.path();
+        let matching = self.matching(path);
         for rule in &self.rules {
-            if let Some(mut location) = rule.target(path) {
+            let regex_matched = rule
+                .pattern
+                .zip(matching.as_ref())
+                .map(|(p, set)| set.contains(regex_automata::PatternID::new_unchecked(p)));
+            if let Some(mut location) = rule.target(path, regex_matched) {
                 if let Some(q) = req.query() {
                     location = format!("{location}?{q}");
                 }

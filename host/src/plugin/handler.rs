@@ -1,0 +1,217 @@
+//! Standard `wasi:http` components as the chain's last link: an edge app
+//! (the WASI 0.2 `proxy` world, exporting `wasi:http/incoming-handler`)
+//! answers the request instead of the next hop, and its response goes back
+//! through the response phase of the links before it.
+//!
+//! Each request gets a fresh instance. Its call (instantiation, the handler,
+//! and the handler writing its body) runs in a task of its own under the
+//! link's `timeout_ms` of own time and memory cap; the response streams to
+//! the client while the task runs. A handler that fails before answering
+//! goes through the link's `on_error` policy; one that fails after its head
+//! was sent cuts the body off with an error (the client sees an aborted
+//! response, never a clean end).
+//!
+//! Outbound requests a handler makes through `wasi:http/outgoing-handler`
+//! obey the link's `"grants": {"http": [...]}` like a plugin's (see
+//! [`Egress`]).
+
+use super::LinkFailure;
+use super::clock::{Bounded, Overrun};
+use super::state::{DeadlineExceeded, HostState, LinkContext};
+use bytes::Bytes;
+use http::Response;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// The export that makes a component a `wasi:http` handler (any 0.2.x).
+pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.0";
+
+/// A handler's response body: the guest's stream, and the end of its task,
+/// so a failure after the head is an error, not a clean end.
+pub struct HandlerBody {
+    inner: HyperOutgoingBody,
+    outcome: oneshot::Receiver<Result<(), LinkFailure>>,
+}
+
+impl Body for HandlerBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => match self.outcome.try_recv() {
+                // The guest's task failed: its body did not really end.
+                Ok(Err(failure)) => Poll::Ready(Some(Err(Box::new(failure)))),
+                _ => Poll::Ready(None),
+            },
+            Poll::Ready(Some(r)) => Poll::Ready(Some(r.map_err(|e| Box::new(e) as Self::Error))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serve `req` with a fresh instance of the handler `pre`, within `budget`
+/// of own time. The response head, or why there is none.
+pub async fn serve<B>(
+    pre: &ProxyPre<HostState>,
+    context: Arc<LinkContext>,
+    client_ip: Option<std::net::IpAddr>,
+    req: http::Request<B>,
+    budget: Duration,
+) -> Result<Response<HandlerBody>, LinkFailure>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    let mut store =
+        HostState::new_store(pre.engine(), context).map_err(LinkFailure::Instantiate)?;
+    store.data_mut().client_ip = client_ip;
+    let (parts, body) = req.into_parts();
+    let body = body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())));
+    let req = http::Request::from_parts(parts, body);
+    let (head_tx, head_rx) = oneshot::channel();
+    let invalid = |e: wasmtime::Error| LinkFailure::Invalid(format!("{e:#}"));
+    let incoming = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)
+        .map_err(invalid)?;
+    let out = store
+        .data_mut()
+        .http()
+        .new_response_outparam(head_tx)
+        .map_err(invalid)?;
+    let (done_tx, done_rx) = oneshot::channel();
+    let pre = pre.clone();
+    tokio::spawn(async move {
+        store.data().clock.arm(budget);
+        store.set_epoch_deadline(1);
+        let clock = store.data().clock.clone();
+        let call = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
+        };
+        let result = match Bounded::new(clock, budget, call).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(classify(e, &store, budget)),
+            Err(Overrun) => Err(LinkFailure::Timeout(millis(budget))),
+        };
+        // Told before the store (and with it the body's sender) goes, so
+        // the body sees the failure when it sees its end.
+        let _ = done_tx.send(result);
+        drop(store);
+    });
+    match head_rx.await {
+        Ok(Ok(resp)) => Ok(resp.map(|inner| HandlerBody {
+            inner,
+            outcome: done_rx,
+        })),
+        Ok(Err(code)) => Err(LinkFailure::Invalid(format!(
+            "the handler answered with an error: {code:?}"
+        ))),
+        // The task ended without an answer: its result says why.
+        Err(_) => Err(match done_rx.await {
+            Ok(Err(failure)) => failure,
+            _ => LinkFailure::Invalid("the handler returned without a response".into()),
+        }),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn classify(
+    e: wasmtime::Error,
+    store: &wasmtime::Store<HostState>,
+    budget: Duration,
+) -> LinkFailure {
+    if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        LinkFailure::Timeout(millis(budget))
+    } else if store.data().limiter.hit {
+        LinkFailure::Memory(store.data().limiter.limit_mb())
+    } else {
+        LinkFailure::Trap(format!("{e:#}"))
+    }
+}
+
+/// The link's side of `wasi:http/outgoing-handler`: only granted
+/// authorities, over the same pooled client as the `http` import.
+pub struct Egress {
+    link: Arc<LinkContext>,
+}
+
+impl Egress {
+    /// Egress for `link`.
+    pub fn new(link: Arc<LinkContext>) -> Egress {
+        Egress { link }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for Egress {
+    fn is_supported_scheme(&mut self, scheme: &http::uri::Scheme) -> bool {
+        *scheme == http::uri::Scheme::HTTP
+    }
+
+    fn default_scheme(&mut self) -> Option<http::uri::Scheme> {
+        Some(http::uri::Scheme::HTTP)
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let link = self.link.clone();
+        Box::new(async move {
+            let within = options
+                .and_then(|o| o.first_byte_timeout)
+                .unwrap_or(Duration::from_secs(30));
+            let resp = link
+                .outbound
+                .send_wasi(&link.name, &link.grant, request, within)
+                .await?;
+            let resp = resp.map(|b| {
+                b.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            });
+            Ok((
+                resp,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
