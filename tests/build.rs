@@ -30,4 +30,14 @@ fn main() {
         "cargo:rustc-env=EDGECHAIN_TEST_PLUGIN_DIR={}",
         dir.display()
     );
+    // Standard wasi:http components from crates.io, built as published.
+    let scratch = root.join("target").join("wasi-http");
+    let out = scratch.join("components");
+    if let Err(e) = xtask::wasi_http::build(&scratch, &out) {
+        panic!("cannot build the wasi:http example components: {e:#}");
+    }
+    println!(
+        "cargo:rustc-env=EDGECHAIN_TEST_WASI_HTTP_DIR={}",
+        out.display()
+    );
 }

@@ -243,7 +243,9 @@ struct Tuning {
     #[arg(long, default_value_t = 200, env = "EDGECHAIN_DEBOUNCE_MS")]
     debounce_ms: u64,
     /// Directory for wasmtime's on-disk compile cache, so a restart does not
-    /// recompile unchanged plugins (must be writable; off when unset).
+    /// recompile unchanged plugins (default: $XDG_CACHE_HOME/edgechain or
+    /// ~/.cache/edgechain; `off` to disable; an unwritable one is skipped
+    /// with a warning).
     #[arg(long, env = "EDGECHAIN_COMPILE_CACHE")]
     compile_cache: Option<PathBuf>,
     /// Pre-initialise plugins at load (`init` runs once; fresh instances
@@ -281,7 +283,7 @@ impl Tuning {
         opts.body_idle_timeout = Duration::from_millis(self.body_idle_timeout_ms.max(1));
         opts.engine = EngineSettings {
             max_instances: self.max_instances,
-            compile_cache: self.compile_cache.clone(),
+            compile_cache: compile_cache_dir(self.compile_cache.as_deref()),
             limits: true,
             preinit: self.preinit == "on",
         };
@@ -337,6 +339,20 @@ pub fn main() -> ExitCode {
             report_error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The compile cache directory: the flag's, unless it is `off`; without the
+/// flag, the user's cache directory when there is one.
+fn compile_cache_dir(flag: Option<&std::path::Path>) -> Option<PathBuf> {
+    match flag {
+        Some(dir) if dir == std::path::Path::new("off") => None,
+        Some(dir) => Some(dir.to_owned()),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|d| d.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("edgechain")),
     }
 }
 

@@ -239,7 +239,7 @@ fn prepare(
     } else {
         format!("{}:80", authority.as_str().to_ascii_lowercase())
     };
-    if !grant.authorities.iter().any(|g| *g == named) {
+    if !grant.authorities.contains(&named) {
         return Err(HttpError::Denied(format!(
             "`{named}` is not granted to link `{link}` (manifest: \"grants\": {{\"http\": [\"{named}\"]}})"
         )));

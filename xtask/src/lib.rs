@@ -2,6 +2,8 @@
 //! `cargo xtask` and the test crate's build script so both produce the same
 //! artifacts in the same place (and never build them twice).
 
+pub mod wasi_http;
+
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;

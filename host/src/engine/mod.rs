@@ -20,6 +20,9 @@ pub mod ticker;
 /// one tick.
 pub use ticker::EPOCH_TICK;
 
+/// Most core instances one component may have (see the pool sizing).
+pub const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
 /// Bytes of each linear memory slot kept resident between instances.
 const KEEP_RESIDENT: usize = 2 << 20;
 
@@ -92,8 +95,11 @@ impl Runtime {
         let n = settings.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(n)
-            // A Rust wasip2 component has one main module plus small shims.
-            .total_core_instances(n.saturating_mul(4))
+            // Core instances per component: a Rust wasip2 plugin has 3, a
+            // QuickJS one 8, a componentize-py one 14. Slots only cost
+            // bookkeeping until used, so size for the largest.
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
             .total_memories(n.saturating_mul(2))
             .total_tables(n.saturating_mul(4))
             .total_stacks(n)
@@ -113,11 +119,16 @@ impl Runtime {
             .wasm_component_model(true)
             .epoch_interruption(settings.limits)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        if let Some(dir) = &settings.compile_cache {
+        if let Some(dir) = settings
+            .compile_cache
+            .as_deref()
+            .filter(|d| usable_cache_dir(d))
+        {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);
             config.cache(Some(wasmtime::Cache::new(cache).map_err(setup)?));
         }
+        lower_compile_priority();
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
         crate::plugin::state::add_to_linker(&mut linker).map_err(setup)?;
@@ -187,8 +198,10 @@ impl Runtime {
 
     /// Compile `bytes`, or return the cached component with the same content.
     /// Compilation is CPU-heavy: call it off the async request path (the chain
-    /// loader runs in `spawn_blocking`).
+    /// loader runs in `spawn_blocking`); the calling thread is given a lower
+    /// priority, so a big compile during a reload yields the CPU to serving.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, EngineError> {
+        lower_thread_priority();
         let key: [u8; 32] = Sha256::digest(bytes).into();
         if let Some(hit) = self.inner.cache.get(&key) {
             return Ok(hit.clone());
@@ -256,4 +269,55 @@ impl wasmtime::CacheStore for FunctionCache {
         self.entries.insert(key.to_vec(), value);
         true
     }
+}
+
+/// Whether `dir` can hold wasmtime's on-disk compile cache: it exists or can
+/// be made, and is writable. Checked once, so an unwritable directory costs
+/// one warning, not one per compile.
+fn usable_cache_dir(dir: &std::path::Path) -> bool {
+    // Per process: servers sharing one cache directory probe it at once.
+    let probe = dir.join(format!(".edgechain-write-test-{}", std::process::id()));
+    let usable = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match usable {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "the compile cache directory is not writable; compiling without it");
+            false
+        }
+    }
+}
+
+/// Nice value of threads that compile.
+const COMPILE_NICENESS: i32 = 10;
+
+/// Lower the priority of the calling thread (Linux: per thread).
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if LOWERED.with(|l| l.replace(true)) {
+            return;
+        }
+        // SAFETY: gettid and setpriority take and return plain integers.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid);
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, COMPILE_NICENESS);
+        }
+    }
+}
+
+/// wasmtime compiles functions in parallel on rayon's global pool: start its
+/// threads at a lower priority than the threads that serve.
+fn lower_compile_priority() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("edgechain-compile-{i}"))
+            .start_handler(|_| lower_thread_priority())
+            .build_global();
+    });
 }

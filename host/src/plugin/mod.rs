@@ -208,6 +208,11 @@ impl Plugin {
                         "a wasi:http handler gets a fresh instance per request: \"instance\": \"reuse\" does not apply".into(),
                     ));
                 }
+                if &*context.config != "null" {
+                    return Err(PluginError::World(
+                        "a wasi:http handler has no `init` to read \"config\": give it settings through \"grants\" (\"env\" or \"config_dir\")".into(),
+                    ));
+                }
                 Kind::Handler(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre).map_err(world)?)
             }
             (false, false) => {

@@ -13,9 +13,10 @@
 //! - What `init` drew at random (a `HashMap`'s hash keys, an RNG seeded in
 //!   `init`) is shared by every instance made from the snapshot. Draw
 //!   per-request randomness in the hooks.
-//! - Components wasmtime's Wizer cannot snapshot (table mutations, nested
-//!   components, as some JavaScript and Python toolchains produce) are served
-//!   without a snapshot, the same way.
+//! - Components wasmtime's Wizer cannot snapshot (it refuses, or panics)
+//!   are served without a snapshot, the same way. The JavaScript and Python
+//!   SDKs' components are snapshotted like Rust ones; their runtimes reseed
+//!   their random generators on first use after `init`.
 //!
 //! The whole job (instrumenting, two compilations, `init`, the snapshot) runs
 //! on a blocking thread, never on a thread that serves requests.

@@ -155,7 +155,9 @@ impl Server {
         ));
         // Subscribe to changes before the first load, so none is missed.
         let watch = Watch::new(reloader.clone(), opts.watch);
+        let loading = std::time::Instant::now();
         reloader.load_initial().await?;
+        let load_ms = loading.elapsed().as_secs_f64() * 1e3;
 
         let bind_error = |addr| move |source| StartError::Bind { addr, source };
         let workers = opts.workers.max(1);
@@ -251,6 +253,7 @@ impl Server {
             links = chain.load().links().len(),
             hash = %chain.load().hash(),
             workers,
+            load_ms,
             "serving"
         );
         tasks.extend([admin_task, watch_task]);
