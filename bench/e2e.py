@@ -2,12 +2,20 @@
 """Side-by-side end-to-end benchmark of edgechain against nginx.
 
 Every case serves the same tiny origin (nginx `return 200`) and is loaded by the
-same wrk run. The system under test is pinned to CPU 1, wrk and the origin to
-CPU 0, so each proxy setup gets exactly one core: nginx with one worker process
-(five of them, one per hop, for the daisy chain), edgechain with one async
-worker thread. Keep-alive everywhere, access logs off everywhere. Each case runs
-a warm-up (discarded), then ROUNDS measured rounds; the table shows medians and
-ratios to the one-hop nginx of the same run.
+same wrk run. In the one-core table the system under test is pinned to CPU 1,
+wrk and the origin to CPU 0, so each proxy setup gets exactly one core: nginx
+with one worker process (five of them, one per hop, for the daisy chain),
+edgechain with one worker. The two-core table gives nginx two worker processes
+and edgechain two workers; there wrk and the origin share both cores with the
+proxy. Keep-alive everywhere, access logs off everywhere. Each case runs a
+warm-up (discarded), then ROUNDS measured rounds; the tables show medians and
+ratios to the one-hop nginx of the same table.
+
+The wasi:http rows serve a standard `wasi:http/incoming-handler` component
+(wstd's `http_server` example, built by `cargo xtask wasi-http` into
+target/wasi-http/components/) as edgechain's only link and under `wasmtime
+serve` (48, from WASMTIME or PATH, with its defaults plus `-Scli`, which the
+component imports; the row is skipped when there is none).
 """
 
 import json
@@ -30,12 +38,14 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "5"))
 WARMUP = int(os.environ.get("WARMUP", "2"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "32"))
-SUT_CPU, LOAD_CPU = "1", "0"
+SUT_CPU, LOAD_CPU, BOTH_CPUS = "1", "0", "0,1"
 ORIGIN_PORT = 18000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+WASI_HTTP_APP = ROOT / "target/wasi-http/components/wstd_http_server.wasm"
+WASMTIME = os.environ.get("WASMTIME") or shutil.which("wasmtime")
 
 NGINX_MAIN = """
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
@@ -75,11 +85,11 @@ HOP = """
 """
 
 
-def nginx(work, name, body, cpu):
+def nginx(work, name, body, cpu, workers=1):
     d = Path(work) / name
     d.mkdir()
     conf = d / "nginx.conf"
-    conf.write_text(NGINX_MAIN.format(dir=d, body=body))
+    conf.write_text(NGINX_MAIN.format(dir=d, body=body, workers=workers))
     return subprocess.Popen(
         ["taskset", "-c", cpu, "nginx", "-c", str(conf), "-p", str(d)],
         stdout=subprocess.DEVNULL,
@@ -141,9 +151,9 @@ def to_ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(port, seconds):
+def wrk(port, seconds, cpus=LOAD_CPU, threads=1):
     out = subprocess.run(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+        ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
          f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, check=True,
     ).stdout
@@ -158,13 +168,13 @@ def wrk(port, seconds):
     return rps, total, lat["50"], lat["99"]
 
 
-def measure(name, port, sut_pids):
-    wrk(port, WARMUP)
+def measure(name, port, sut_pids, **load):
+    wrk(port, WARMUP, **load)
     rounds = []
     for _ in range(ROUNDS):
         pids = [p for root in sut_pids for p in tree_pids(root)]
         cpu0 = cpu_seconds(pids)
-        rps, total, p50, p99 = wrk(port, DURATION)
+        rps, total, p50, p99 = wrk(port, DURATION, **load)
         cpu = cpu_seconds(pids) - cpu0
         rounds.append({"rps": rps, "p50": p50, "p99": p99,
                        "cpu_us": cpu / total * 1e6, "rss": rss_mib(pids)})
@@ -175,28 +185,73 @@ def measure(name, port, sut_pids):
     return med
 
 
+ADD_HEADERS = {"request": {"x-edge": "edgechain"}, "response": {"x-served-by": "edgechain"}}
+FIVE = ["passthrough", "add-headers", "passthrough", "add-headers", "passthrough"]
+
+
+def redirect_rules(n):
+    """`redirect` with n regex rules, none matching the benchmark's `/`."""
+    return {"rules": [{"match": "regex", "from": f"^/item{i}/(\\d+)/([a-z]+)$",
+                       "to": f"/items{i}/$1/$2", "status": 301} for i in range(n)]}
+
+
+def bot_networks(n):
+    """`bot-block` denying n /24 networks, none holding the client (127.0.0.1)."""
+    return {"deny_ips": [f"10.{(i >> 8) & 255}.{i & 255}.0/24" for i in range(n)]}
+
+
 def chain_dir(work, name, links, instance):
+    """A config directory; a link is a plugin name (target/plugins/NAME.wasm),
+    a (name, config) pair, or a Path to any component."""
     d = Path(work) / name
     d.mkdir()
     chain = []
-    for i, plugin in enumerate(links):
-        shutil.copy(PLUGINS / f"{plugin}.wasm", d / f"{plugin}.wasm")
-        link = {"name": f"{plugin}-{i}", "module": f"{plugin}.wasm", "instance": instance}
+    for i, spec in enumerate(links):
+        plugin, config = spec if isinstance(spec, tuple) else (spec, None)
+        source = plugin if isinstance(plugin, Path) else PLUGINS / f"{plugin}.wasm"
+        shutil.copy(source, d / source.name)
+        link = {"name": f"{source.stem}-{i}".replace("_", "-"), "module": source.name}
+        if not isinstance(plugin, Path):
+            link["instance"] = instance
         if plugin == "add-headers":
-            link["config"] = {"request": {"x-edge": "edgechain"}, "response": {"x-served-by": "edgechain"}}
+            config = ADD_HEADERS
+        if config is not None:
+            link["config"] = config
         chain.append(link)
     (d / "proxychain.json").write_text(json.dumps({"proxychain": chain}))
     return d
 
 
-def edgechain(config, port):
+def edgechain(config, port, workers=1, cpus=SUT_CPU):
     return subprocess.Popen(
-        ["taskset", "-c", SUT_CPU, str(EDGECHAIN), "serve", "--config", str(config),
+        ["taskset", "-c", cpus, str(EDGECHAIN), "serve", "--config", str(config),
          "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{port + 1}",
          "--next-hop", f"127.0.0.1:{ORIGIN_PORT}", "--access-log", "off",
-         "--worker-threads", "1", "--poll-interval", "0", "--log-level", "warn"],
+         "--worker-threads", str(workers), "--poll-interval", "0", "--log-level", "warn"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def edgechain_case(work, name, links, instance, port, workers=1, sut_cpus=SUT_CPU, **load):
+    config = chain_dir(work, f"e{port}", links, instance)
+    proc = edgechain(config, port, workers, sut_cpus)
+    try:
+        wait_http(port + 1, "/readyz", timeout=180)
+        return measure(name, port, [proc.pid], **load)
+    finally:
+        stop([proc])
+
+
+def wasmtime_serve_case(name, port):
+    proc = subprocess.Popen(
+        ["taskset", "-c", SUT_CPU, WASMTIME, "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(WASI_HTTP_APP)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(port, timeout=120)
+        return measure(name, port, [proc.pid])
+    finally:
+        stop([proc])
 
 
 def stop(procs):
@@ -216,62 +271,107 @@ def versions():
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown")
-    return {"nginx": nginx_v, "wrk": wrk_v, "edgechain": edge_v, "rustc": rustc, "cpu": cpu,
+    wasmtime_v = (subprocess.run([WASMTIME, "--version"], capture_output=True, text=True).stdout.strip()
+                  if WASMTIME else "no wasmtime CLI")
+    return {"nginx": nginx_v, "wrk": wrk_v, "edgechain": edge_v, "wasmtime": wasmtime_v, "rustc": rustc, "cpu": cpu,
             "cores": os.cpu_count()}
 
 
 def main():
-    results = []
+    one_core, two_cores = [], []
     with tempfile.TemporaryDirectory() as work:
         origin = nginx(work, "origin", ORIGIN.format(port=ORIGIN_PORT), LOAD_CPU)
         wait_http(ORIGIN_PORT)
         try:
-            results.append(measure("origin alone", ORIGIN_PORT, [origin.pid]))
-            hop = nginx(work, "hop1", HOP.format(port=18001, next=ORIGIN_PORT), SUT_CPU)
-            wait_http(18001)
-            results.append(measure("nginx, 1 hop", 18001, [hop.pid]))
-            stop([hop])
-            hops = []
-            for i in range(5, 0, -1):
-                nxt = ORIGIN_PORT if i == 5 else 18010 + i + 1
-                hops.append(nginx(work, f"chain{i}", HOP.format(port=18010 + i, next=nxt), SUT_CPU))
-            wait_http(18011)
-            results.append(measure("nginx, daisy chain of 5 hops", 18011, [h.pid for h in hops]))
-            stop(hops)
+            one_core.append(measure("origin alone", ORIGIN_PORT, [origin.pid]))
+            one_core += nginx_cases(work, "", SUT_CPU, 1)
             cases = [("edgechain, 0 plugins", [], "per-request")]
             for instance in ("per-request", "reuse"):
                 cases.append((f"edgechain, 1 plugin (passthrough), {instance}", ["passthrough"], instance))
-                cases.append((f"edgechain, 5 plugins, {instance}",
-                               ["passthrough", "add-headers", "passthrough", "add-headers", "passthrough"],
-                               instance))
+                cases.append((f"edgechain, 5 plugins, {instance}", FIVE, instance))
+            cases += [
+                ("redirect, 1 regex rule, per-request", [("redirect", redirect_rules(1))], "per-request"),
+                ("redirect, 200 regex rules, per-request", [("redirect", redirect_rules(200))], "per-request"),
+                ("bot-block, 1 network, per-request", [("bot-block", bot_networks(1))], "per-request"),
+                ("bot-block, 10000 networks, per-request", [("bot-block", bot_networks(10_000))],
+                 "per-request"),
+            ]
             for i, (name, links, instance) in enumerate(cases):
-                port = 18100 + 2 * i
-                config = chain_dir(work, f"e{i}", links, instance)
-                proc = edgechain(config, port)
-                wait_http(port + 1, "/readyz")
-                results.append(measure(name, port, [proc.pid]))
-                stop([proc])
+                one_core.append(edgechain_case(work, name, links, instance, 18100 + 2 * i))
+            if WASI_HTTP_APP.exists():
+                one_core.append(edgechain_case(work, "wasi:http app (wstd), edgechain's only link",
+                                               [WASI_HTTP_APP], "per-request", 18150))
+                if WASMTIME:
+                    one_core.append(wasmtime_serve_case("wasi:http app (wstd), `wasmtime serve`", 18152))
+                else:
+                    print("no wasmtime on PATH (or WASMTIME): skipping the `wasmtime serve` row", flush=True)
+            else:
+                print(f"{WASI_HTTP_APP} missing (built by `cargo test`): skipping the wasi:http rows", flush=True)
         finally:
             stop([origin])
-    write_report(results, versions())
+
+        # Two cores: everything shares both, as on a 2-core pod with its load generator.
+        origin = nginx(work, "origin2", ORIGIN.format(port=ORIGIN_PORT), BOTH_CPUS, workers=2)
+        wait_http(ORIGIN_PORT)
+        load = {"cpus": BOTH_CPUS, "threads": 2}
+        try:
+            two_cores += nginx_cases(work, "2", BOTH_CPUS, 2, **load)
+            for i, (name, links, instance) in enumerate([
+                ("edgechain, 2 workers, 0 plugins", [], "per-request"),
+                ("edgechain, 2 workers, 5 plugins, per-request", FIVE, "per-request"),
+                ("edgechain, 2 workers, 5 plugins, reuse", FIVE, "reuse"),
+            ]):
+                two_cores.append(edgechain_case(work, name, links, instance, 18200 + 2 * i,
+                                                workers=2, sut_cpus=BOTH_CPUS, **load))
+        finally:
+            stop([origin])
+    write_report(one_core, two_cores, versions())
 
 
-def write_report(results, v):
-    base = next(r for r in results if r["name"] == "nginx, 1 hop")
+def nginx_cases(work, tag, sut_cpus, workers, **load):
+    """One nginx hop and the daisy chain of five, each process with `workers` workers."""
+    rows = []
+    label = "" if workers == 1 else f"{workers} workers, "
+    hop = nginx(work, f"hop1{tag}", HOP.format(port=18001, next=ORIGIN_PORT), sut_cpus, workers)
+    wait_http(18001)
+    rows.append(measure(f"nginx, {label}1 hop", 18001, [hop.pid], **load))
+    stop([hop])
+    hops = []
+    for i in range(5, 0, -1):
+        nxt = ORIGIN_PORT if i == 5 else 18010 + i + 1
+        hops.append(nginx(work, f"chain{i}{tag}", HOP.format(port=18010 + i, next=nxt), sut_cpus, workers))
+    wait_http(18011)
+    rows.append(measure(f"nginx, {label}daisy chain of 5 hops", 18011, [h.pid for h in hops], **load))
+    stop(hops)
+    return rows
+
+
+def table(results):
+    base = next(r for r in results if r["name"].startswith("nginx") and r["name"].endswith("1 hop"))
     rows = ["| setup | req/s | vs 1 nginx hop | p50 ms | p99 ms | p99 vs 1 hop | CPU µs/req | RSS MiB |",
             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r['name']} | {r['rps']:.0f} | {r['rps'] / base['rps']:.2f}× | {r['p50']:.2f} | "
                     f"{r['p99']:.2f} | {r['p99'] / base['p99']:.2f}× | {r['cpu_us']:.1f} | {r['rss']:.1f} |")
-    table = "\n".join(rows)
+    return "\n".join(rows)
+
+
+def write_report(one_core, two_cores, v):
+    tables = f"""One core for the system under test (wrk and the origin on the other):
+
+{table(one_core)}
+
+Two cores shared by everything (system under test, wrk with 2 threads, a 2-worker origin):
+
+{table(two_cores)}"""
     section = f"""<!-- e2e:start -->
 Command: `bash bench/run.sh` (ROUNDS={ROUNDS}, DURATION={DURATION} s, WARMUP={WARMUP} s,
 {CONNECTIONS} connections). Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {v['cpu']},
-{v['cores']} cores; {v['nginx']}; {v['wrk']}; {v['edgechain']}; {v['rustc']}.
+{v['cores']} cores; {v['nginx']}; {v['wrk']}; {v['edgechain']}; {v['wasmtime']}; {v['rustc']}.
 
-{table}
+{tables}
 <!-- e2e:end -->"""
-    print("\n" + table)
+    print("\n" + tables)
     doc = ROOT / "docs/benchmarks.md"
     text = doc.read_text()
     if "<!-- e2e:start -->" in text:

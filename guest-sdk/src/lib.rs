@@ -105,6 +105,17 @@ pub use bindings::edgechain::plugin::types::Needs;
 /// A log level for [`log::log`].
 pub use bindings::edgechain::plugin::types::Level;
 
+/// Whether [`Plugin::new`] is running in `init`, whose plugin value is kept:
+/// snapshotted into every fresh instance (pre-initialisation, the default) or
+/// pooled warm (`reuse`). It is `false` when a fresh instance that was not
+/// pre-initialised (`--preinit off`, or a plugin the host could not snapshot)
+/// builds its plugin for the one request it serves. Precomputation that only
+/// pays back over many requests, such as a fully built automaton or a large
+/// index, belongs in the first case alone.
+pub fn built_by_init() -> bool {
+    runtime::in_init()
+}
+
 /// What [`Plugin::on_request`] decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -122,8 +133,11 @@ pub trait Plugin: Sized + 'static {
     /// (JSON). Use `serde_json::Value` to take anything, or `()` to take `null`.
     type Config: serde::de::DeserializeOwned;
 
-    /// Build the plugin from its configuration. Runs at chain load (where an
-    /// `Err` rejects the chain, so validate here) and once per instance.
+    /// Build the plugin from its configuration. Runs in `init` at chain load
+    /// (where an `Err` rejects the chain, so validate here); the value `init`
+    /// built is what every fresh instance starts from when the host
+    /// pre-initialises the plugin. Otherwise it runs again in each fresh
+    /// instance: see [`built_by_init`].
     fn new(config: Self::Config) -> Result<Self, String>;
 
     /// What this plugin needs from the host. Ask only for what you use: bodies

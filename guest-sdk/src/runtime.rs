@@ -7,12 +7,27 @@ use crate::bindings::edgechain::plugin::types as raw;
 use crate::sys::host;
 use crate::{Action, Needs, Plugin, Request, Response};
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 thread_local! {
     // Component instances are single-threaded; the `Any` lets one slot serve
     // whichever plugin type the crate exports.
     static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    // Set while `init` builds the plugin value (see `crate::built_by_init`).
+    static IN_INIT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the plugin value being built is `init`'s, the one that is kept.
+pub(crate) fn in_init() -> bool {
+    IN_INIT.with(Cell::get)
+}
+
+/// [`build`] as `init` runs it: [`in_init`] holds while `P::new` runs.
+pub(crate) fn build_in_init<P: Plugin>(config: &str) -> Result<P, String> {
+    IN_INIT.with(|f| f.set(true));
+    let built = build::<P>(config);
+    IN_INIT.with(|f| f.set(false));
+    built
 }
 
 /// Parse `config` as `init` does and build the plugin value.
@@ -50,7 +65,7 @@ fn with_plugin<P: Plugin, R>(f: impl FnOnce(&mut P) -> R) -> R {
 
 /// `filter.init`: validate the config and report what the plugin needs.
 pub fn init<P: Plugin>(config: &str) -> Result<Needs, String> {
-    let plugin = build::<P>(config)?;
+    let plugin = build_in_init::<P>(config)?;
     let needs = plugin.needs();
     INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
     Ok(needs)

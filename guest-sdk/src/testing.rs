@@ -65,7 +65,7 @@ impl<P: Plugin> Harness<P> {
                 ..FakeHost::default()
             }
         });
-        let plugin = crate::runtime::build::<P>(config)?;
+        let plugin = crate::runtime::build_in_init::<P>(config)?;
         Ok(Harness {
             plugin,
             config: config.to_owned(),
@@ -89,7 +89,8 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// Replace the plugin with a new value built from the same config, as a
-    /// fresh per-request instance would be. The key-value store is kept: it
+    /// fresh per-request instance that was not pre-initialised builds it
+    /// ([`crate::built_by_init`] is `false`). The key-value store is kept: it
     /// belongs to the host, not to the instance.
     pub fn fresh_instance(&mut self) -> Result<(), String> {
         self.plugin = crate::runtime::build::<P>(&self.config)?;

@@ -1,7 +1,8 @@
 //! `cargo xtask`: `plugins` builds every plugin to `target/plugins/<name>.wasm`;
 //! `demo` builds them and serves the example chain in front of the demo origin;
 //! `dist` builds the release binary and the plugins into `target/dist/`, the
-//! files the `Dockerfile` packages.
+//! files the `Dockerfile` packages; `wasi-http` builds the off-the-shelf
+//! `wasi:http` components the tests and benchmarks serve.
 
 mod dist;
 
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use xtask::{build, wasm_target_dir, workspace_plugins, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask plugins\n       cargo xtask demo [-- extra args for `edgechain demo`]\n       cargo xtask dist [--profile NAME]   (default: release)";
+const USAGE: &str = "usage: cargo xtask plugins\n       cargo xtask demo [-- extra args for `edgechain demo`]\n       cargo xtask dist [--profile NAME]   (default: release)\n       cargo xtask wasi-http   (to target/wasi-http/components/)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -30,6 +31,13 @@ fn main() -> Result<()> {
             dist::run(&root, &opts, &built, |dest| {
                 stage_example(&root, &built, dest, true)
             })?;
+            Ok(())
+        }
+        Some("wasi-http") => {
+            let scratch = root.join("target").join("wasi-http");
+            for built in xtask::wasi_http::build(&scratch, &scratch.join("components"))? {
+                println!("{}", built.display());
+            }
             Ok(())
         }
         _ => bail!("{USAGE}"),
