@@ -45,7 +45,8 @@ pub struct LinkContext {
 
 /// Store data of one plugin instance.
 pub struct HostState {
-    wasi: WasiCtx,
+    /// Built on the first WASI call (see [`HostState::new_store`]).
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     http: wasmtime_wasi_http::WasiHttpCtx,
     egress: super::handler::Egress,
@@ -70,21 +71,25 @@ impl HostState {
         link: Arc<LinkContext>,
     ) -> Result<Store<HostState>, String> {
         let limiter = MemoryLimiter::new(link.memory_limit);
-        let mut wasi = WasiCtx::builder();
-        wasi.stdout(link.output.stream(Stream::Stdout))
-            .stderr(link.output.stream(Stream::Stderr))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        for (k, v) in &link.env {
-            wasi.env(k, v);
-        }
-        if let Some(dir) = &link.config_dir {
-            wasi.preopened_dir(dir, GUEST_CONFIG_DIR, wasmtime_wasi::FsPerms::ReadOnly)
-                .map_err(|e| format!("cannot open granted config_dir {}: {e:#}", dir.display()))?;
-        }
+        // Most plugins make no WASI call on a request path (pre-initialised
+        // instances have run their start-up already), so the WASI context,
+        // with its boxed streams, clocks and seeded generators, is built on
+        // first use. A granted directory is opened now, where a failure can
+        // still be reported as this store's.
+        let wasi = match &link.config_dir {
+            Some(dir) => {
+                let mut builder = wasi_builder(&link);
+                builder
+                    .preopened_dir(dir, GUEST_CONFIG_DIR, wasmtime_wasi::FsPerms::ReadOnly)
+                    .map_err(|e| {
+                        format!("cannot open granted config_dir {}: {e:#}", dir.display())
+                    })?;
+                Some(builder.build())
+            }
+            None => None,
+        };
         let state = HostState {
-            wasi: wasi.build(),
+            wasi,
             table: ResourceTable::new(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             egress: super::handler::Egress::new(link.clone()),
@@ -133,11 +138,28 @@ impl wasmtime_wasi_http::WasiHttpView for HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let link = &self.link;
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| wasi_builder(link).build()),
             table: &mut self.table,
         }
     }
+}
+
+/// A link's WASI context before any directory is opened: least privilege
+/// (no filesystem, network, arguments or stdin), stdout and stderr to the
+/// link's log sink, and only the environment the manifest granted.
+fn wasi_builder(link: &LinkContext) -> wasmtime_wasi::WasiCtxBuilder {
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(link.output.stream(Stream::Stdout))
+        .stderr(link.output.stream(Stream::Stderr))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for (k, v) in &link.env {
+        wasi.env(k, v);
+    }
+    wasi
 }
 
 /// Sums every memory and table of an instance against one cap, instead of
