@@ -144,8 +144,8 @@ const REGEX_SET_BYTES: usize = 32 << 20;
 /// it is part of the pre-initialised snapshot, so a fresh instance per
 /// request matches 200 rules as cheaply as one (a lazily built automaton
 /// would be built again in every instance). A fresh instance that builds its
-/// own plugin serves one request: the rules' lazy regexes cost it far less
-/// than determinising them all.
+/// own plugin serves one request: searching the rules' own NFAs costs it far
+/// less than determinising them all.
 ///
 /// Kept in sparse form: 200 rules take about 185 KB instead of the dense
 /// table's 3 MB. Every page of a snapshot a request touches is walked again
