@@ -116,6 +116,13 @@ pub fn built_by_init() -> bool {
     runtime::in_init()
 }
 
+/// Whether the host owns the lower-case header `name` (hop-by-hop fields,
+/// `host`, `content-length`, `expect`): a plugin never sees it and what it
+/// sets there is refused, so a plugin can reject such a name in its config.
+pub fn is_managed_header(name: &str) -> bool {
+    edgechain_wire::managed::is_managed(name)
+}
+
 /// What [`Plugin::on_request`] decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -602,3 +602,33 @@ impl Drop for HostProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The edgechain checkout these tests belong to.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Copy the checkout's sources to `to`, for a test that changes a workspace
+/// or installs toolchains without touching the real one: no build output,
+/// VCS data, installed toolchains, links or built components.
+pub fn copy_checkout(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy");
+    for entry in std::fs::read_dir(from).expect("read checkout") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        let hidden = name.to_string_lossy().starts_with('.');
+        let kind = entry.file_type().expect("file type");
+        if hidden || kind.is_symlink() || ["target", "node_modules"].iter().any(|s| name == *s) {
+            continue;
+        }
+        let (src, dest) = (entry.path(), to.join(&name));
+        if kind.is_dir() {
+            copy_checkout(&src, &dest);
+        } else if kind.is_file() && src.extension().is_none_or(|e| e != "wasm") {
+            std::fs::copy(&src, &dest).expect("copy file");
+        }
+    }
+}

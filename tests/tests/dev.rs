@@ -20,13 +20,6 @@ const COLD_BUILD: Duration = Duration::from_secs(600);
 /// Bound for a rebuild after an edit, from the save to the new behaviour.
 const REBUILD: Duration = Duration::from_secs(120);
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
 fn shared_target() -> PathBuf {
     workspace_root().join("target").join("scaffold")
 }
@@ -492,28 +485,6 @@ fn build_script_running(target: &str) -> bool {
             cmd.contains(target) && cmd.contains("stop-me-") && cmd.contains("build-script-build")
         })
     })
-}
-
-/// Copy the checkout (sources only) to `to`, so a test can add a plugin to a
-/// workspace without touching the real one.
-fn copy_checkout(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create copy");
-    for entry in std::fs::read_dir(from).expect("read checkout") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        // Sources only: no build output, VCS data, tool environments or links.
-        let hidden = name.to_string_lossy().starts_with('.');
-        let kind = entry.file_type().expect("file type");
-        if hidden || kind.is_symlink() || ["target", "node_modules"].iter().any(|s| name == *s) {
-            continue;
-        }
-        let (src, dest) = (entry.path(), to.join(&name));
-        if kind.is_dir() {
-            copy_checkout(&src, &dest);
-        } else if kind.is_file() {
-            std::fs::copy(&src, &dest).expect("copy file");
-        }
-    }
 }
 
 /// The README's flow inside a checkout: `edgechain new hello --path

@@ -30,13 +30,6 @@ const DEV_START: Duration = Duration::from_secs(600);
 /// Bound from a saved edit to the new behaviour.
 const REBUILD: Duration = Duration::from_secs(300);
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
 fn guest_sdk() -> PathBuf {
     workspace_root().join("guest-sdk")
 }
@@ -135,6 +128,21 @@ fn js_toolchain() {
     });
 }
 
+/// A JS/TS project's README test commands: `npm install` (links the SDK, no
+/// registry) then `npm test`; the test output.
+fn npm_install_and_test(dir: &Path) -> String {
+    let mut install = Command::new("npm");
+    install
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(dir);
+    run_ok(install, &format!("npm install in {}", dir.display()), BUILD);
+    let mut test = Command::new("npm");
+    test.arg("test")
+        .current_dir(dir)
+        .env_remove("NODE_TEST_CONTEXT");
+    run_ok(test, &format!("npm test in {}", dir.display()), BUILD)
+}
+
 /// The pinned Python toolchain, installed as its README says (`bash
 /// install.sh`, offline from its wheel cache when that is filled) if it is
 /// missing; once per test run. The virtualenv's python.
@@ -213,16 +221,7 @@ fn typescript_scaffold_passes_its_tests_builds_and_its_chain_validates() {
         assert!(dir.join(f).is_file(), "the scaffold has {f}");
     }
     // The README's test commands: link the SDK (no registry), run the tests.
-    let mut install = Command::new("npm");
-    install
-        .args(["install", "--no-audit", "--no-fund"])
-        .current_dir(&dir);
-    run_ok(install, "npm install in the scaffold", BUILD);
-    let mut test = Command::new("npm");
-    test.arg("test")
-        .current_dir(&dir)
-        .env_remove("NODE_TEST_CONTEXT");
-    let output = run_ok(test, "npm test in the scaffold", BUILD);
+    let output = npm_install_and_test(&dir);
     assert!(output.contains("# pass 3"), "{output}");
     assert!(output.contains("# fail 0"), "{output}");
 
@@ -237,16 +236,7 @@ fn javascript_scaffold_passes_its_tests_and_builds() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = new_project(tmp.path(), "hello-js", "js");
     assert!(dir.join("src/index.js").is_file());
-    let mut install = Command::new("npm");
-    install
-        .args(["install", "--no-audit", "--no-fund"])
-        .current_dir(&dir);
-    run_ok(install, "npm install in the scaffold", BUILD);
-    let mut test = Command::new("npm");
-    test.arg("test")
-        .current_dir(&dir)
-        .env_remove("NODE_TEST_CONTEXT");
-    let output = run_ok(test, "npm test in the scaffold", BUILD);
+    let output = npm_install_and_test(&dir);
     assert!(
         output.contains("# pass 3") && output.contains("# fail 0"),
         "{output}"
@@ -425,27 +415,6 @@ async fn dev_serves_a_python_plugin_and_swaps_in_a_saved_edit() {
     assert!(status.success(), "dev exits 0 on SIGTERM: {status:?}");
 }
 
-/// Copy the checkout (sources only: no build output, VCS data, installed
-/// toolchains or links) to `to`.
-fn copy_checkout(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create copy");
-    for entry in std::fs::read_dir(from).expect("read checkout") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        let hidden = name.to_string_lossy().starts_with('.');
-        let kind = entry.file_type().expect("file type");
-        if hidden || kind.is_symlink() || ["target", "node_modules"].iter().any(|s| name == *s) {
-            continue;
-        }
-        let (src, dest) = (entry.path(), to.join(&name));
-        if kind.is_dir() {
-            copy_checkout(&src, &dest);
-        } else if kind.is_file() && src.extension().is_none_or(|e| e != "wasm") {
-            std::fs::copy(&src, &dest).expect("copy file");
-        }
-    }
-}
-
 /// The README's TypeScript flow, verbatim, in a fresh copy of the checkout
 /// (no JS toolchain installed): `edgechain new hello-ts --lang ts --path
 /// scratch/hello-ts`, then `edgechain dev --plugin scratch/hello-ts --config
@@ -512,16 +481,7 @@ async fn readme_flow_for_typescript_in_a_fresh_checkout() {
     let (status, _) = dev.terminate_within(Duration::from_secs(10));
     assert!(status.success());
     let project = root.join("scratch/hello-ts");
-    let mut install = Command::new("npm");
-    install
-        .args(["install", "--no-audit", "--no-fund"])
-        .current_dir(&project);
-    run_ok(install, "npm install", BUILD);
-    let mut test = Command::new("npm");
-    test.arg("test")
-        .current_dir(&project)
-        .env_remove("NODE_TEST_CONTEXT");
-    let output = run_ok(test, "npm test", BUILD);
+    let output = npm_install_and_test(&project);
     assert!(output.contains("# fail 0"), "{output}");
 }
 

@@ -103,6 +103,28 @@ pub fn ensure_target() -> Result<()> {
     Ok(())
 }
 
+/// Clear what an outer cargo (a build script's, a bench's) sets for its own
+/// build and a nested cargo must not inherit: flags, wrappers, target and
+/// target dir, jobserver, manifest dir.
+pub fn clean_cargo_env(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "CARGO_MANIFEST_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// Build `plugins` with cargo into `target_dir`. Environment that an outer
 /// cargo (a build script's parent) sets for its own target is cleared.
 pub fn build(root: &Path, plugins: &[PluginCrate], target_dir: &Path) -> Result<()> {
@@ -122,20 +144,7 @@ pub fn build(root: &Path, plugins: &[PluginCrate], target_dir: &Path) -> Result<
     for p in plugins {
         cmd.args(["-p", &p.name]);
     }
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-        "MFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
+    clean_cargo_env(&mut cmd);
     let status = cmd
         .status()
         .with_context(|| format!("running {}", cargo.to_string_lossy()))?;

@@ -42,25 +42,6 @@ fn cargo() -> PathBuf {
     std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
 }
 
-fn clean(cmd: &mut Command) -> &mut Command {
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-        "MFLAGS",
-        "CARGO_MANIFEST_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 /// The crate's source directory, fetched into cargo's registry through a
 /// scratch manifest that depends on it.
 fn fetch(example: &Example, scratch: &Path) -> Result<PathBuf> {
@@ -75,7 +56,7 @@ fn fetch(example: &Example, scratch: &Path) -> Result<PathBuf> {
         ),
     )?;
     std::fs::write(dir.join("src/lib.rs"), "")?;
-    let out = clean(&mut Command::new(cargo()))
+    let out = crate::clean_cargo_env(&mut Command::new(cargo()))
         .args(["metadata", "--format-version", "1", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .output()
@@ -140,7 +121,7 @@ pub fn build(scratch: &Path, out: &Path) -> Result<Vec<PathBuf>> {
             copy_dir(&source, &copy)?;
         }
         let target = scratch.join("target");
-        let status = clean(&mut Command::new(cargo()))
+        let status = crate::clean_cargo_env(&mut Command::new(cargo()))
             .current_dir(&copy)
             .args(["build", "--locked", "--release", "--target", crate::TARGET])
             .args(["--example", example.example, "--target-dir"])

@@ -50,26 +50,12 @@ pub async fn build(
     if let Some(engine) = engine {
         cmd.args(["--engine", engine]);
     }
-    let output = super::run_captured(&mut cmd).await.map_err(|e| {
-        BuildError::MissingTool(format!("cannot run {}: {e}", toolchain.program.display()))
-    })?;
-    if !output.status.success() {
-        return Err(BuildError::Failed(super::failure_text(
-            &output.stderr,
-            &["edgechain-build: error: ", "edgechain-build: "],
-        )));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary: Summary = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| {
-            BuildError::Failed(format!(
-                "edgechain-build printed no JSON summary (stdout: {:?})",
-                stdout.trim()
-            ))
-        })?;
+    let summary: Summary = super::run_sdk_build(
+        &mut cmd,
+        &toolchain.program,
+        &["edgechain-build: error: ", "edgechain-build: "],
+    )
+    .await?;
     Ok(ScriptBuild {
         out: summary.out,
         bytes: summary.bytes,

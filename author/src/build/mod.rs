@@ -248,6 +248,36 @@ impl Drop for KillGroup {
     }
 }
 
+/// Run an SDK's build script (`cmd`, spawned as `program`) and read the JSON
+/// summary it prints last on stdout. A failed run is reported with its stderr
+/// less the tool's own `error_prefixes`.
+pub(crate) async fn run_sdk_build<T: serde::de::DeserializeOwned>(
+    cmd: &mut tokio::process::Command,
+    program: &Path,
+    error_prefixes: &[&str],
+) -> Result<T, BuildError> {
+    let output = run_captured(cmd)
+        .await
+        .map_err(|e| BuildError::MissingTool(format!("cannot run {}: {e}", program.display())))?;
+    if !output.status.success() {
+        return Err(BuildError::Failed(failure_text(
+            &output.stderr,
+            error_prefixes,
+        )));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| {
+            BuildError::Failed(format!(
+                "the build printed no JSON summary (stdout: {:?})",
+                stdout.trim()
+            ))
+        })
+}
+
 /// The interesting part of a failed SDK build's stderr: without the tool's
 /// own `error:` prefix and trailing blank lines.
 pub(crate) fn failure_text(stderr: &[u8], prefixes: &[&str]) -> String {

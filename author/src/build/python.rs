@@ -35,26 +35,7 @@ pub async fn build(
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONHOME")
         .stdin(Stdio::null());
-    let output = super::run_captured(&mut cmd).await.map_err(|e| {
-        BuildError::MissingTool(format!("cannot run {}: {e}", toolchain.program.display()))
-    })?;
-    if !output.status.success() {
-        return Err(BuildError::Failed(super::failure_text(
-            &output.stderr,
-            &["error: "],
-        )));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary: Summary = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| {
-            BuildError::Failed(format!(
-                "edgechain_sdk.build printed no JSON summary (stdout: {:?})",
-                stdout.trim()
-            ))
-        })?;
+    let summary: Summary = super::run_sdk_build(&mut cmd, &toolchain.program, &["error: "]).await?;
     let detail = match (summary.from_cache, summary.unchanged) {
         (_, true) => "componentize-py, unchanged",
         (true, false) => "componentize-py, from the build cache",

@@ -38,13 +38,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from edgechain_sdk import ConfigError, Needs, Plugin, Request, Response, export_plugin, log
+from edgechain_sdk import (ConfigError, Needs, Plugin, Request, Response, export_plugin,
+                           is_managed_header, log)
 
-# Headers the host owns: setting one fails the link, so refuse them in config.
-MANAGED = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "proxy-authenticate", "proxy-authorization", "host", "content-length", "expect",
-}
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 
 PRESETS: dict[str, dict[str, dict[str, str] | list[str]]] = {
@@ -92,7 +88,8 @@ def _name(name: str, where: str) -> str:
     if not TOKEN.fullmatch(name):
         raise ConfigError(f"{where}: `{name}` is not a valid header name")
     name = name.lower()
-    if name in MANAGED:
+    # Setting a header the host owns fails the link, so refuse it in config.
+    if is_managed_header(name):
         raise ConfigError(f"{where}: `{name}` is managed by the host and cannot be used")
     return name
 

@@ -43,12 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from edgechain_sdk import (ConfigError, KvError, Plugin, Request, Response, context,
-                           export_plugin, kv, log)
-
-MANAGED = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "proxy-authenticate", "proxy-authorization", "host", "content-length", "expect",
-}
+                           export_plugin, is_managed_header, kv, log)
 
 
 @dataclass
@@ -117,7 +112,7 @@ class JwtVerify(Plugin):
             if not p.startswith("/"):
                 raise ConfigError(f"path `{p}` must start with `/`")
         for claim, header in config.forward_claims.items():
-            if header.lower() in MANAGED or not header or not header.replace("-", "").isalnum():
+            if is_managed_header(header) or not header or not header.replace("-", "").isalnum():
                 raise ConfigError(f"forward_claims.{claim}: `{header}` cannot be used as a header")
         if config.leeway_s < 0 or config.max_failures_per_minute < 0:
             raise ConfigError("`leeway_s` and `max_failures_per_minute` must not be negative")

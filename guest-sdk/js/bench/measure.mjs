@@ -11,9 +11,9 @@
 // fixed time: host CPU per request (utime+stime of the serve process from
 // /proc over the run / requests), requests/s, and the host's RSS (peak
 // sampled during the run, and VmHWM). A chain with no links is the baseline;
-// the Rust add-headers plugin from /work/snapshot (when present) is a
+// the Rust add-headers plugin from target/plugins (when built) is a
 // reference. Needs: wrk, curl, /usr/bin/time, the edgechain binary
-// ($EDGECHAIN_BIN, default /work/snapshot/edgechain).
+// ($EDGECHAIN_BIN, default this checkout's target/release/edgechain).
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -26,7 +26,7 @@ import { createHmac } from "node:crypto";
 const here = dirname(fileURLToPath(import.meta.url));
 const sdk = join(here, "..");
 const repo = join(sdk, "..", "..");
-const BIN = process.env.EDGECHAIN_BIN || "/work/snapshot/edgechain";
+const BIN = process.env.EDGECHAIN_BIN || join(repo, "target", "release", "edgechain");
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
@@ -191,7 +191,7 @@ async function main() {
   const nextHop = `127.0.0.1:${oListen}`;
   try {
     const cases = [{ name: "no plugin (baseline)", engine: "-", wasm: null, config: null, modes: ["-"] }];
-    const rust = "/work/snapshot/add_headers.wasm";
+    const rust = join(repo, "target", "plugins", "add-headers.wasm");
     if (existsSync(rust)) cases.push({ name: "add-headers (Rust)", engine: "rust", wasm: rust, config: { request: { "x-edge": "edgechain" }, response: { "cache-control": "no-store" } }, modes: ["per-request", "reuse"] });
     for (const spec of EXAMPLES) {
       // "name:nocache" runs an example with its token/signature cache off.

@@ -4,7 +4,7 @@
 set -euo pipefail
 ENGINE=${1:-quickjs}
 HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=${EDGECHAIN_BIN:-/work/snapshot/edgechain}
+BIN=${EDGECHAIN_BIN:-$HERE/../../../target/release/edgechain}
 DIR=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 cp "$HERE/micro/proxy_config/proxychain.json" "$DIR/"

@@ -1,6 +1,6 @@
 // The build contract end to end: bin/edgechain-build.mjs on small fixture
 // projects, the component checks, and (when a host binary is at hand:
-// $EDGECHAIN_BIN, else /work/snapshot/edgechain or edgechain on PATH) a
+// $EDGECHAIN_BIN, else this checkout's target/{debug,release}/edgechain or edgechain on PATH) a
 // real `edgechain validate`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -19,7 +19,10 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function hostBinary() {
   if (process.env.EDGECHAIN_BIN) return process.env.EDGECHAIN_BIN;
-  if (existsSync("/work/snapshot/edgechain")) return "/work/snapshot/edgechain";
+  for (const profile of ["debug", "release"]) {
+    const built = join(here, "..", "..", "..", "target", profile, "edgechain");
+    if (existsSync(built)) return built;
+  }
   const which = spawnSync("sh", ["-c", "command -v edgechain"], { encoding: "utf8" });
   return which.status === 0 ? which.stdout.trim() : undefined;
 }

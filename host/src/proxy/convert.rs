@@ -14,23 +14,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use http::{Method, StatusCode};
 
-/// Header names a proxy must not forward (hop-by-hop), lower-case.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
-
-/// Whether the host owns `name` (plugins neither see nor set it).
-pub fn is_managed(name: &str) -> bool {
-    HOP_BY_HOP.contains(&name) || matches!(name, "host" | "content-length" | "expect")
-}
+use edgechain_wire::managed::{HOP_BY_HOP, is_managed};
 
 /// Names listed in `Connection` headers; they are hop-by-hop for this message.
 fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {

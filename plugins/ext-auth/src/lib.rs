@@ -131,22 +131,6 @@ fn yes() -> bool {
     true
 }
 
-/// Headers the host owns: a plugin neither sees nor sets them.
-const MANAGED: [&str; 12] = [
-    "host",
-    "content-length",
-    "expect",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
-
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -161,7 +145,7 @@ fn header_names(field: &str, names: Vec<String>) -> Result<Vec<String>, String> 
         if !is_token(&lower) {
             return Err(format!("{field}: `{name}` is not a valid header name"));
         }
-        if MANAGED.contains(&lower.as_str()) {
+        if edgechain_sdk::is_managed_header(&lower) {
             return Err(format!(
                 "{field}: `{name}` is managed by the host and cannot be used here"
             ));

@@ -43,7 +43,7 @@ from __future__ import annotations
 from . import context, http, kv, log
 from ._runtime import export_plugin
 from .errors import ConfigError, HostCallDuringBuild, HttpError, KvError
-from .headers import Headers
+from .headers import Headers, is_managed_header
 from .log import Level
 from .message import NEXT, Action, Request, Respond, Response
 from .plugin import Needs, Plugin
@@ -67,6 +67,7 @@ __all__ = [
     "context",
     "export_plugin",
     "http",
+    "is_managed_header",
     "kv",
     "log",
 ]

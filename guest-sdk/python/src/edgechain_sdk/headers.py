@@ -6,6 +6,23 @@ from typing import Iterable, Iterator, Mapping, Union
 
 from . import _wire
 
+#: Header names the host owns: the hop-by-hop fields, ``host``,
+#: ``content-length`` and ``expect``. A plugin never sees them and setting one
+#: fails the link. The host's list (``edgechain-wire``'s ``managed`` module).
+MANAGED_HEADERS = frozenset(
+    {
+        "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
+        "host", "content-length", "expect",
+    }
+)
+
+
+def is_managed_header(name: str) -> bool:
+    """Whether the host owns header ``name`` (any case): refuse it in a config."""
+    return name.lower() in MANAGED_HEADERS
+
+
 #: What a header value may be given as: text (encoded as UTF-8) or raw bytes.
 HeaderValue = Union[str, bytes]
 #: What a header list may be built from.

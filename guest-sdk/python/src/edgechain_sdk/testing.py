@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _path, _runtime, _sys, _wire
 from .errors import ConfigError, HttpError, InvalidDecision, KvError
-from .headers import Headers, HeadersLike
+from .headers import Headers, HeadersLike, is_managed_header
 from .log import Level
 from .message import Request, Response, _body, decide
 from .plugin import Needs, Plugin
@@ -248,13 +248,6 @@ def current_host() -> FakeHost:
 # -- the host's rules for what a plugin returns ---------------------------------
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
-_MANAGED = frozenset(
-    {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
-        "host", "content-length", "expect",
-    }
-)
 _METHOD = _TOKEN
 _AUTHORITY = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:\[\]%]+$")
 
@@ -268,7 +261,7 @@ def check_headers(block: bytes) -> None:
     for name, value in fields:
         if not _TOKEN.match(name):
             raise InvalidDecision(f"invalid header name {name!r}")
-        if name.decode().lower() in _MANAGED:
+        if is_managed_header(name.decode()):
             raise InvalidDecision(
                 f"header `{name.decode()}` is managed by the host (plugins may not set it)"
             )
