@@ -37,6 +37,12 @@
 //! assert!(matches!(h.on_request(&mut req), Action::Respond(r) if r.status == 403));
 //! ```
 //!
+//! Every decision is checked the way the host checks it ([`check_request`],
+//! [`check_response`]): a method, target, authority, header or status the
+//! host would refuse (failing the link) panics the test with the reason.
+//! [`Harness::check_decisions`] turns that off, for a test about what the
+//! plugin does with such a decision.
+//!
 //! This exercises your Rust code, not the wasm build: to run the component in
 //! a real host, load it with `edgechain dev` or `edgechain validate`.
 
@@ -52,6 +58,38 @@ use std::time::Duration;
 pub struct Harness<P: Plugin> {
     plugin: P,
     config: String,
+    check: bool,
+}
+
+/// Why the host would refuse `req` as a decision (`Action::Next`), if it would.
+/// The harness panics with this; call it yourself to assert on a refusal.
+/// Operator limits (header count, head size) are not applied.
+pub fn check_request(req: &Request) -> Result<(), String> {
+    use edgechain_wire::decision as rules;
+    rules::check_method(&req.method)
+        .and(rules::check_target(req.path_with_query()))
+        .and(rules::check_authority(&req.authority))
+        .map_err(|r| r.to_string())?;
+    check_headers(&req.headers)
+}
+
+/// Why the host would refuse `resp` as an answer or a rewritten response, if
+/// it would.
+pub fn check_response(resp: &Response) -> Result<(), String> {
+    edgechain_wire::decision::check_status(resp.status).map_err(|r| r.to_string())?;
+    check_headers(&resp.headers)
+}
+
+fn check_headers(headers: &crate::HeaderList) -> Result<(), String> {
+    headers.iter().try_for_each(|(name, value)| {
+        edgechain_wire::decision::check_field(name.as_bytes(), value).map_err(|r| r.to_string())
+    })
+}
+
+fn host_accepts(decision: Result<(), String>) {
+    if let Err(why) = decision {
+        panic!("the host would refuse this decision and fail the link: {why}");
+    }
 }
 
 impl<P: Plugin> Harness<P> {
@@ -69,6 +107,7 @@ impl<P: Plugin> Harness<P> {
         Ok(Harness {
             plugin,
             config: config.to_owned(),
+            check: true,
         })
     }
 
@@ -78,14 +117,39 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// Run `on_request` on `req`.
+    ///
+    /// # Panics
+    ///
+    /// When the host would refuse the decision (see [`check_request`]),
+    /// unless [`Harness::check_decisions`] turned the checks off.
     pub fn on_request(&mut self, req: &mut Request) -> Action {
-        self.plugin.on_request(req)
+        let action = self.plugin.on_request(req);
+        if self.check {
+            host_accepts(match &action {
+                Action::Next => check_request(req),
+                Action::Respond(resp) => check_response(resp),
+            });
+        }
+        action
     }
 
     /// Run `on_response` on `resp` for the request `req` and return the result.
+    ///
+    /// # Panics
+    ///
+    /// When the host would refuse the response (see [`check_response`]),
+    /// unless [`Harness::check_decisions`] turned the checks off.
     pub fn on_response(&mut self, req: &Request, mut resp: Response) -> Response {
         self.plugin.on_response(req, &mut resp);
+        if self.check {
+            host_accepts(check_response(&resp));
+        }
         resp
+    }
+
+    /// Check every decision as the host does (the default), or not.
+    pub fn check_decisions(&mut self, on: bool) {
+        self.check = on;
     }
 
     /// Replace the plugin with a new value built from the same config, as a
@@ -555,5 +619,76 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.starts_with("invalid config:"), "{err}");
+    }
+
+    /// Makes each kind of decision the host refuses, named by its config.
+    struct Bad(String);
+
+    impl Plugin for Bad {
+        type Config = String;
+        fn new(what: String) -> Result<Self, String> {
+            Ok(Bad(what))
+        }
+        fn on_request(&mut self, req: &mut Request) -> Action {
+            match self.0.as_str() {
+                "managed" => req.set_header("Content-Length", "3"),
+                "name" => req.set_header("bad name", "x"),
+                "value" => req.set_header("x-a", "a\r\nset-cookie: x=1"),
+                "method" => req.method = "GET /".into(),
+                "path" => req.set_path_with_query("/../etc/passwd"),
+                "authority" => req.authority = "user@evil.example".into(),
+                "status" => return Action::Respond(Response::new(101)),
+                "answer" => {
+                    let mut r = Response::new(403);
+                    r.headers.set("transfer-encoding", "chunked");
+                    return Action::Respond(r);
+                }
+                _ => {}
+            }
+            Action::Next
+        }
+        fn on_response(&mut self, _req: &Request, resp: &mut Response) {
+            if self.0 == "upgrade" {
+                resp.headers.set("upgrade", "h2c");
+            }
+        }
+    }
+
+    #[test]
+    fn decisions_the_host_would_refuse_panic_the_test() {
+        let cases = [
+            ("managed", "header `content-length` is managed by the host"),
+            ("name", "invalid header name `bad name`"),
+            ("value", "invalid value for header `x-a`"),
+            ("method", "invalid method `GET /`"),
+            ("path", "`..` above the root"),
+            ("authority", "invalid authority `user@evil.example`"),
+            ("status", "status 101 is not in 200..=599"),
+            ("answer", "header `transfer-encoding` is managed"),
+        ];
+        for (what, message) in cases {
+            let config = format!("{what:?}");
+            let refused = std::panic::catch_unwind(|| {
+                let mut h = Harness::<Bad>::new(&config).expect("builds");
+                h.on_request(&mut Request::get("/"));
+            });
+            let why = refused
+                .err()
+                .and_then(|p| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| panic!("{what}: the harness accepted it"));
+            assert!(why.contains(message), "{what}: {why}");
+            let mut h = Harness::<Bad>::new(&config).expect("builds");
+            h.check_decisions(false);
+            h.on_request(&mut Request::get("/"));
+        }
+        let mut h = Harness::<Bad>::new("\"upgrade\"").expect("builds");
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            h.on_response(&Request::get("/"), Response::new(200))
+        }));
+        assert!(refused.is_err(), "a response rewrite is checked too");
+        assert_eq!(
+            check_request(&Request::get("/%61dmin//x?q=1").with_authority("[::1]:8080")),
+            Ok(())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What both sides of the plugin boundary must compute identically: the
 //! packed encoding of HTTP header fields (this module), which headers the host
-//! keeps to itself ([`managed`]) and the normalised request path ([`path`]).
+//! keeps to itself ([`managed`]), the normalised request path ([`path`]) and
+//! which decisions the host accepts back from a plugin ([`decision`]).
 //!
 //! The WIT type `headers` is one `list<u8>` rather than a list of
 //! `(string, bytes)` pairs: lowering a list of pairs into a guest costs one
@@ -18,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod decision;
 pub mod managed;
 pub mod path;
 

@@ -20,6 +20,33 @@ export function lowerAscii(s) {
   return UPPER.test(s) ? s.replace(UPPER_G, (c) => String.fromCharCode(c.charCodeAt(0) + 32)) : s;
 }
 
+/**
+ * The headers the host owns (hop-by-hop fields, `host`, and the framing ones):
+ * a plugin never sees them, and a decision that sets one fails the link. The
+ * host's list (`edgechain-wire`'s `managed` module).
+ */
+export const MANAGED_HEADERS = Object.freeze([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "host",
+  "content-length",
+  "expect",
+]);
+
+const MANAGED = new Set(MANAGED_HEADERS);
+
+/** Whether the host owns header `name` (any case): plugins may not set it. */
+export function isManagedHeader(name) {
+  return MANAGED.has(lowerAscii(String(name)));
+}
+
 function toBytes(value) {
   if (typeof value === "string") return encodeUtf8(value);
   if (value instanceof Uint8Array) return value;

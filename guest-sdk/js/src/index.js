@@ -7,7 +7,7 @@
 // place. The module's default export is the class; `edgechain-build` turns
 // the project into a component.
 
-export { HeaderList } from "./headers.js";
+export { HeaderList, MANAGED_HEADERS, isManagedHeader } from "./headers.js";
 export { Request, Response } from "./message.js";
 export { Needs } from "./needs.js";
 export { next, respond } from "./action.js";

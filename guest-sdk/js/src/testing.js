@@ -6,10 +6,14 @@
 // randomness with an in-memory fake host you can set and inspect: a key-value
 // store with TTLs on a fake clock (which Date.now() follows during hooks),
 // captured logs, settable client IP and link name, and canned outbound HTTP
-// responses. This exercises your JS, not the wasm build: load the component
-// in a real host with `edgechain validate` / `edgechain demo` for that.
+// responses. Every decision is checked against the host's rules (method,
+// target, authority, header names and values, host-owned headers, status):
+// one the host would refuse throws InvalidDecision, as the link would fail.
+// This exercises your JS, not the wasm build: load the component in a real
+// host with `edgechain validate` / `edgechain demo` for that.
 
 import { toAction } from "./action.js";
+import { InvalidDecision, checkRawRequest, checkRawResponse } from "./decision.js";
 import { HeaderList, asU8 } from "./headers.js";
 import { HttpError } from "./http.js";
 import { Request, Response } from "./message.js";
@@ -153,10 +157,12 @@ export class Harness {
    * an Error whose message is what the operator would see for a rejected chain.
    * @param {Function} PluginClass
    * @param {unknown} [config]
-   * @param {{linkName?: string, clientIp?: string, now?: number, random?: (n: number) => Uint8Array, kvMaxEntries?: number}} [options]
+   * `options.check: false` turns off the host's checks of decisions.
+   * @param {{linkName?: string, clientIp?: string, now?: number, random?: (n: number) => Uint8Array, kvMaxEntries?: number, check?: boolean}} [options]
    */
   constructor(PluginClass, config = null, options = {}) {
     this.PluginClass = PluginClass;
+    this.check = options.check ?? true;
     this.configText = configTextOf(config);
     this.fake = new FakeHost(this.configText, options);
     this._plugin = this._hook(() => build(PluginClass, this.configText));
@@ -201,17 +207,35 @@ export class Harness {
    */
   onRequest(req) {
     const p = this._plugin;
-    return this._hook(() => toAction(typeof p.onRequest === "function" ? p.onRequest(req) : undefined));
+    const action = this._hook(() => toAction(typeof p.onRequest === "function" ? p.onRequest(req) : undefined));
+    if (action.kind === "next") this._checked(checkRawRequest, req);
+    else this._checked(checkRawResponse, action.response);
+    return action;
   }
 
   /** Run `onResponse` on `resp` for the request `req`; returns the (edited) response. */
   onResponse(req, resp) {
     const p = this._plugin;
-    return this._hook(() => {
+    const out = this._hook(() => {
       if (typeof p.onResponse !== "function") return resp;
       const r = p.onResponse(req, resp);
       return r instanceof Response ? r : resp;
     });
+    this._checked(checkRawResponse, out);
+    return out;
+  }
+
+  /** Apply the host's `check` to `message` (a Request or Response), unless checks are off. */
+  _checked(check, message) {
+    if (!this.check) return;
+    let raw;
+    try {
+      raw = message._toRaw();
+    } catch (e) {
+      if (e instanceof TypeError) throw new InvalidDecision(e.message);
+      throw e;
+    }
+    check(raw);
   }
 
   /**
@@ -228,6 +252,7 @@ export class Harness {
     const glue = this._glue();
     const needs = this._hook(() => glue.init(this.configText));
     const action = this._hook(() => glue.onRequest(req._toRaw()));
+    if (this.check) (action.tag === "respond" ? checkRawResponse : checkRawRequest)(action.val);
     if (action.tag === "respond") {
       return { answeredBy: "plugin", request: req, response: Response._fromRaw(action.val) };
     }
@@ -238,6 +263,7 @@ export class Harness {
     const up = upstream._toRaw();
     if (!needs.responseBody) up.body = null;
     const back = this._hook(() => glue.onResponse(action.val, up));
+    if (this.check) checkRawResponse(back);
     const response = Response._fromRaw(back);
     if (response.body === null && upstream.body !== null) response.body = upstream.body;
     return { answeredBy: "upstream", request: sent, response };
@@ -348,4 +374,4 @@ export class Harness {
   }
 }
 
-export { Request, Response, HeaderList, HttpError };
+export { Request, Response, HeaderList, HttpError, InvalidDecision };

@@ -177,3 +177,130 @@ test("randomness: secure bytes from the fake, settable for deterministic tests",
   const r = Number(a.header("r"));
   assert.ok(r >= 0 && r < 1);
 });
+
+test("decisions the host would refuse fail the test, as the link would", async () => {
+  const { InvalidDecision } = await import("../src/testing.js");
+  class Bad {
+    constructor(config) {
+      this.what = config.what;
+    }
+    onRequest(req) {
+      switch (this.what) {
+        case "managed":
+          req.setHeader("Content-Length", "3");
+          break;
+        case "hop-by-hop":
+          req.appendHeader("connection", "close");
+          break;
+        case "name":
+          req.setHeader("bad name", "x");
+          break;
+        case "value":
+          req.setHeader("x-a", "a\r\nset-cookie: x=1");
+          break;
+        case "nul":
+          req.setHeader("x-a", "a\u0000");
+          break;
+        case "method":
+          req.method = "GET /";
+          break;
+        case "path":
+          req.setPathWithQuery("/../etc/passwd");
+          break;
+        case "relative":
+          req.setPathWithQuery("admin");
+          break;
+        case "space":
+          req.setPathWithQuery("/a b");
+          break;
+        case "escape":
+          req.setPathWithQuery("/a%zz");
+          break;
+        case "authority":
+          req.authority = "user@evil.example";
+          break;
+        case "colons":
+          req.authority = "a:b:c";
+          break;
+        case "status":
+          return new Response(101);
+        case "answer-header":
+          return new Response(403).withHeader("transfer-encoding", "chunked");
+      }
+    }
+  }
+  const cases = {
+    managed: /header `content-length` is managed by the host/,
+    "hop-by-hop": /header `connection` is managed by the host/,
+    name: /invalid header name `bad name`/,
+    value: /invalid value for header `x-a`/,
+    nul: /invalid value for header `x-a`/,
+    method: /invalid method `GET \/`/,
+    path: /invalid path `\/\.\.\/etc\/passwd`: `\.\.` above the root/,
+    relative: /invalid path `admin`/,
+    space: /invalid path `\/a b`/,
+    escape: /invalid path `\/a%zz`: invalid percent-encoding/,
+    authority: /invalid authority `user@evil.example`/,
+    colons: /invalid authority `a:b:c`/,
+    status: /status 101 is not in 200..=599/,
+    "answer-header": /header `transfer-encoding` is managed by the host/,
+  };
+  for (const [what, message] of Object.entries(cases)) {
+    assert.throws(() => new Harness(Bad, { what }).onRequest(Request.get("/")), (e) => e instanceof InvalidDecision && message.test(e.message), what);
+    assert.throws(() => new Harness(Bad, { what }).roundTrip(Request.get("/")), InvalidDecision, `${what} (roundTrip)`);
+    // With the checks off the harness hands the decision back as it is.
+    new Harness(Bad, { what }, { check: false }).onRequest(Request.get("/"));
+  }
+  // What the host accepts passes: rewrites, an empty authority (keeps Host), any status in range.
+  for (const ok of ["none", "x"]) {
+    class Good {
+      onRequest(req) {
+        req.setHeader("x-user", "ann\tlee");
+        req.setPathWithQuery("/%61dmin//x?q=1#frag");
+        req.authority = ok === "x" ? "[::1]:8080" : "";
+        if (ok === "x") return new Response(599).withHeader("x-why", "test");
+      }
+    }
+    new Harness(Good).onRequest(Request.get("/"));
+  }
+});
+
+test("onResponse decisions are checked too", async () => {
+  const { InvalidDecision } = await import("../src/testing.js");
+  class Rewriter {
+    needs() {
+      return Needs.RESPONSE_PHASE;
+    }
+    onResponse(_req, resp) {
+      resp.setHeader("upgrade", "h2c");
+    }
+  }
+  const h = new Harness(Rewriter);
+  assert.throws(() => h.onResponse(Request.get("/"), new Response(200)), InvalidDecision);
+  assert.throws(() => h.roundTrip(Request.get("/")), /header `upgrade` is managed by the host/);
+});
+
+test("the SDK's host-owned headers are the host's list", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { MANAGED_HEADERS, isManagedHeader } = await import("../src/index.js");
+  const rust = readFileSync(new URL("../../../wire/src/managed.rs", import.meta.url), "utf8");
+  const listed = [...rust.matchAll(/"([a-z-]+)"/g)].map((m) => m[1]);
+  const code = rust.slice(0, rust.indexOf("#[cfg(test)]"));
+  const hostList = [...new Set([...code.matchAll(/"([a-z-]+)"/g)].map((m) => m[1]))];
+  assert.ok(listed.length >= 12, "found the host's list");
+  assert.deepEqual([...MANAGED_HEADERS].sort(), hostList.sort());
+  assert.ok(isManagedHeader("Transfer-Encoding") && !isManagedHeader("x-user"));
+});
+
+test("targets and authorities: the vectors of edgechain_wire::decision", async () => {
+  const { checkRawRequest, InvalidDecision } = await import("../src/decision.js");
+  const raw = (pathWithQuery, authority = "h") => ({ method: "GET", pathWithQuery, authority, headers: new Uint8Array(0), body: null });
+  for (const ok of ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x"]) checkRawRequest(raw(ok));
+  for (const bad of ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x"]) {
+    assert.throws(() => checkRawRequest(raw(bad)), InvalidDecision, bad);
+  }
+  for (const ok of ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x"]) checkRawRequest(raw("/", ok));
+  for (const bad of ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]"]) {
+    assert.throws(() => checkRawRequest(raw("/", bad)), InvalidDecision, bad);
+  }
+});

@@ -3,6 +3,11 @@
 /** Bytes or UTF-8 text. */
 export type BytesLike = Uint8Array | string;
 
+/** The headers the host owns (hop-by-hop, `host`, framing): setting one fails the link. */
+export const MANAGED_HEADERS: readonly string[];
+/** Whether the host owns header `name` (any case): plugins may not set it. */
+export function isManagedHeader(name: string): boolean;
+
 /**
  * HTTP header fields in order; names are stored lower-case and may repeat.
  * Lookups ignore case. Values are bytes (HTTP allows non-UTF-8 octets): the

@@ -13,7 +13,12 @@ export interface HarnessOptions {
   random?: (n: number) => Uint8Array;
   /** Entries the fake store holds before `set` fails (default 100000). */
   kvMaxEntries?: number;
+  /** Check every decision against the host's rules (default true): one the host would refuse throws InvalidDecision. */
+  check?: boolean;
 }
+
+/** A decision the host would refuse: the link would fail and its `on_error` policy apply. */
+export class InvalidDecision extends Error {}
 
 /** An outbound call the plugin made. */
 export interface HttpCall {
@@ -39,7 +44,9 @@ export class Harness<P = any> {
   readonly plugin: P;
   /** The declared needs as Needs bit flags. */
   needs(): number;
-  /** Run onRequest on `req` (edited in place). */
+  /** Whether decisions are checked against the host's rules. */
+  check: boolean;
+  /** Run onRequest on `req` (edited in place); throws InvalidDecision for a decision the host would refuse. */
   onRequest(req: Request): Action;
   /** Run onResponse; returns the (edited) response. */
   onResponse(req: Request, resp: Response): Response;

@@ -177,3 +177,40 @@ def test_bundled_wit_matches_the_repository():
     if not repo_wit.exists():
         pytest.skip("not inside the edgechain repository")
     assert bundled.read_bytes() == repo_wit.read_bytes(), "copy wit/plugin.wit into the SDK"
+
+
+def test_an_empty_authority_keeps_the_host_header_as_the_host_does():
+    class Blank(Plugin):
+        def on_request(self, req):
+            req.authority = ""
+
+    assert Harness(Blank).on_request(Request.get("/")) is None
+
+    class Userinfo(Plugin):
+        def on_request(self, req):
+            req.authority = "user@evil.example"
+
+    with pytest.raises(InvalidDecision, match="invalid authority"):
+        Harness(Userinfo).on_request(Request.get("/"))
+
+
+def test_targets_and_authorities_follow_the_wire_rules():
+    """The vectors of ``edgechain_wire::decision``'s own test."""
+    from edgechain_sdk.testing import check_request
+
+    def req(target, authority="h"):
+        r = Request.get("/")
+        r.path_with_query = target
+        r.authority = authority
+        return r
+
+    for ok in ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x"]:
+        check_request(req(ok))
+    for bad in ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x"]:
+        with pytest.raises(InvalidDecision):
+            check_request(req(bad))
+    for ok in ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x"]:
+        check_request(req("/", ok))
+    for bad in ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]"]:
+        with pytest.raises(InvalidDecision):
+            check_request(req("/", bad))

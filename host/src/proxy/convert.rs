@@ -494,6 +494,43 @@ mod tests {
                 }
             }
 
+            /// The SDKs' test harnesses check decisions with
+            /// `edgechain_wire::decision`; it must accept what the host
+            /// accepts and refuse what it refuses.
+            #[test]
+            fn the_wire_rules_agree_with_the_host(
+                method in "[A-Za-z /!-]{0,6}",
+                path in "[/a-z0-9%.?#:@\\[\\] <>\"`{}\\\\-]{0,16}",
+                authority in "[a-z0-9.:@\\[\\]% /?#_-]{0,12}",
+                name in "[A-Za-z -]{0,8}|host|Content-Length|connection",
+                value in proptest::collection::vec(any::<u8>(), 0..6),
+                status in 0u16..700,
+            ) {
+                use edgechain_wire::decision as wire;
+                // One part varies at a time, the others valid, so every
+                // disagreement shows.
+                let host_accepts = |method: &str, path: &str, authority: &str, name: &str, value: &[u8]| {
+                    let req = WitRequest {
+                        method: method.into(),
+                        normalized_path: String::new(),
+                        path_with_query: path.into(),
+                        authority: authority.into(),
+                        headers: edgechain_wire::encode([(name.as_bytes(), value)]),
+                        body: None,
+                    };
+                    request_from_wit(&req, &HeadLimits::default()).is_ok()
+                };
+                prop_assert_eq!(host_accepts(&method, "/", "h", "x", b""), wire::check_method(&method).is_ok(), "method {:?}", method);
+                prop_assert_eq!(host_accepts("GET", &path, "h", "x", b""), wire::check_target(&path).is_ok(), "path {:?}", path);
+                prop_assert_eq!(host_accepts("GET", "/", &authority, "x", b""), wire::check_authority(&authority).is_ok(), "authority {:?}", authority);
+                prop_assert_eq!(host_accepts("GET", "/", "h", &name, &value), wire::check_field(name.as_bytes(), &value).is_ok(), "field {:?}: {:?}", name, value);
+                let resp = WitResponse { status, headers: Vec::new(), body: None };
+                prop_assert_eq!(
+                    response_from_wit(&resp, &HeadLimits::default()).is_ok(),
+                    wire::check_status(status).is_ok()
+                );
+            }
+
             #[test]
             fn any_response_decision_converts_or_is_refused(
                 status in any::<u16>(),

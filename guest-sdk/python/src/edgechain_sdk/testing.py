@@ -249,7 +249,6 @@ def current_host() -> FakeHost:
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
 _METHOD = _TOKEN
-_AUTHORITY = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:\[\]%]+$")
 
 
 def check_headers(block: bytes) -> None:
@@ -269,18 +268,51 @@ def check_headers(block: bytes) -> None:
             raise InvalidDecision(f"invalid value for header `{name.decode()}`")
 
 
+def _check_target(target: str) -> None:
+    """The host's URI rules for a target (as ``edgechain_wire::decision``)."""
+    sent = target.split("#", 1)[0]
+    if not sent.startswith("/"):
+        raise InvalidDecision(f"invalid path {target!r}: must be origin-form, starting with `/`")
+    path, _, query = sent.partition("?")
+    def control(c: str) -> bool:
+        return ord(c) <= 0x20 or ord(c) == 0x7F
+    if any(control(c) or c in "<>`" for c in path) or any(control(c) or c in '"<>' for c in query):
+        raise InvalidDecision(f"invalid path {target!r}: characters that must be percent-encoded")
+    try:
+        _path.normalize(path)
+    except _path.PathError as e:
+        raise InvalidDecision(f"invalid path {target!r}: {e}") from None
+
+
+def _authority_ok(authority: str) -> bool:
+    """A URI authority without userinfo (as ``edgechain_wire::decision``)."""
+    colons, percent, opened, closed = 0, False, False, False
+    for c in authority:
+        if c == "%":
+            percent = True
+        elif c == ":":
+            colons += 1
+        elif c == "[":
+            if percent or opened:
+                return False
+            opened = True
+        elif c == "]":
+            if not opened or closed:
+                return False
+            closed, colons, percent = True, 0, False
+        elif not (c.isascii() and (c.isalnum() or c in "!$&'()*+,-.;=_~")):
+            return False
+    return opened == closed and colons <= 1 and not percent
+
+
 def check_request(req: Request) -> None:
     """Raise :class:`InvalidDecision` for a request the host would refuse."""
     if not _METHOD.match(req.method.encode("utf-8", "replace")):
         raise InvalidDecision(f"invalid method {req.method!r}")
     target = req.path_with_query
-    if any(c in target for c in " \r\n\t") or not target.isascii():
-        raise InvalidDecision(f"invalid path {target!r}")
-    try:
-        _path.normalize(_path.path_of(target))
-    except _path.PathError as e:
-        raise InvalidDecision(f"invalid path {target!r}: {e}") from None
-    if not req.authority or "@" in req.authority or not _AUTHORITY.match(req.authority):
+    _check_target(target)
+    # An empty authority keeps the request's `Host`, as in the host.
+    if req.authority and not _authority_ok(req.authority):
         raise InvalidDecision(f"invalid authority {req.authority!r}")
     check_headers(req.headers.to_packed())
     try:
