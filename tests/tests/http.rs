@@ -654,6 +654,10 @@ async fn every_request_the_listener_answers_is_logged_and_counted() {
         .await
         .expect("answer");
     assert_eq!(malformed.status, 400);
+    // An HTTP/2 prior-knowledge client is closed on, not answered, and no
+    // answer is logged for it.
+    let h2 = exchange(host.proxy, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    assert!(h2.is_none(), "{h2:?}");
     let big = format!(
         "GET /big HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
         "b".repeat(40 * 1024)
@@ -689,6 +693,12 @@ async fn every_request_the_listener_answers_is_logged_and_counted() {
         })
         .await;
     }
+    assert!(
+        access_lines(&host)
+            .iter()
+            .all(|l| l["request"] != "PRI * HTTP/2.0"),
+        "no answer was sent to the HTTP/2 preface, so none is logged"
+    );
     for reason in ["malformed", "too_large", "header_timeout", "over_capacity"] {
         let series = format!("edgechain_listener_rejections_total{{reason=\"{reason}\"}}");
         wait_for(&series, || async {

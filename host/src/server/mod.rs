@@ -372,6 +372,9 @@ fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Opti
         return Some(status);
     }
     match result {
+        // An HTTP/2 prior-knowledge client: hyper closes without an answer
+        // (an HTTP/1.1 one would mean nothing to it), so none is logged.
+        Err(e) if e.is_parse_version_h2() => None,
         Err(e) if e.is_parse_too_large() => Some(431),
         Err(e) if e.is_parse() => Some(400),
         _ => None,
