@@ -3,7 +3,10 @@
 //! a small request and a browser-like one (header copying is most of a call).
 //!
 //! Run: `cargo bench -p edgechain-tests --bench chain`. Compare rows of the same
-//! run (ratios); absolute times move with the machine's load.
+//! run (ratios); absolute times move with the machine's load. Every case
+//! compiles its plugins on an engine of its own; to load only some, set
+//! `EDGECHAIN_BENCH_CASES` to a substring of their names (criterion's own
+//! filter then picks among those loaded).
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -242,8 +245,12 @@ fn chains(c: &mut Criterion) {
                 .into_iter()
                 .map(|(name, links)| (name, links, true, false)),
         );
+    let only = std::env::var("EDGECHAIN_BENCH_CASES").ok();
     let mut group = c.benchmark_group("chain");
     for (name, links, limits, preinit) in cases {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         let (_dir, chain) = rt.block_on(load(links, limits, preinit));
         let browser = name.starts_with("browser");
         group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain, browser)));

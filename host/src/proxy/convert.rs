@@ -27,12 +27,17 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
-/// Remove hop-by-hop headers (and those `Connection` names) in place.
+/// Remove hop-by-hop headers (and those `Connection` names) in place. One
+/// pass over the names finds them; only names present are removed (most
+/// messages carry none, or only `connection`).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in connection_listed(headers) {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+    let listed = connection_listed(headers);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| HOP_BY_HOP.contains(&n.as_str()) || listed.contains(n))
+        .cloned()
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
 }
