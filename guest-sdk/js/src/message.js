@@ -7,6 +7,9 @@ import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 
 function bodyBytes(body) {
   if (body === null || body === undefined) return null;
+  if (typeof body === "object" && !ArrayBuffer.isView(body) && !(body instanceof ArrayBuffer)) {
+    throw new TypeError(`a body must be text, bytes or null, not ${Array.isArray(body) ? "an array" : "an object"} (setJson() sends a value as JSON)`);
+  }
   return toBytes(body);
 }
 

@@ -304,3 +304,15 @@ test("targets and authorities: the vectors of edgechain_wire::decision", async (
     assert.throws(() => checkRawRequest(raw("/", bad)), InvalidDecision, bad);
   }
 });
+
+test("a body that is not text or bytes is refused with a body's message", async () => {
+  const { InvalidDecision } = await import("../src/testing.js");
+  class ObjectBody {
+    onRequest() {
+      const r = new Response(200);
+      r.body = { ok: true };
+      return r;
+    }
+  }
+  assert.throws(() => new Harness(ObjectBody).onRequest(Request.get("/")), (e) => e instanceof InvalidDecision && /a body must be text, bytes or null, not an object/.test(e.message));
+});
