@@ -223,8 +223,8 @@ struct Tuning {
     #[arg(long, default_value_t = DEFAULT_MAX_HEADERS, env = "EDGECHAIN_MAX_HEADERS",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     max_headers: usize,
-    /// Most bytes of a request head, request line included (more: 431); also
-    /// bounds the requests plugins produce.
+    /// Most bytes of a request head, request line included (more: 431; a
+    /// target over 64 KiB: 414); also bounds the requests plugins produce.
     #[arg(long, default_value_t = DEFAULT_MAX_REQUEST_HEAD_BYTES, env = "EDGECHAIN_MAX_REQUEST_HEAD_BYTES",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 20))]
     max_request_head_bytes: usize,

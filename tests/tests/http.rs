@@ -716,6 +716,32 @@ async fn every_request_the_listener_answers_is_logged_and_counted() {
     );
 }
 
+/// What the listener logs is what it sent: with a head limit above hyper's own
+/// 64 KiB target limit, a longer target is answered 414 by hyper, not 431.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_over_hypers_limit_is_answered_and_logged_414() {
+    let origin = RawOrigin::start(|_, _, _| ok_answer("origin")).await;
+    let dir = chain();
+    let host = HostProcess::spawn(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &["--max-request-head-bytes", "131072"],
+        &[],
+    );
+    let long = format!("GET /{} HTTP/1.1\r\nhost: a\r\n\r\n", "a".repeat(70_000));
+    let reply = exchange(host.proxy, long.as_bytes()).await.expect("answer");
+    assert_eq!(reply.status, 414);
+    let fits = format!("GET /{} HTTP/1.1\r\nhost: a\r\n\r\n", "a".repeat(60_000));
+    let reply = exchange(host.proxy, fits.as_bytes()).await.expect("answer");
+    assert_eq!(reply.status, 200, "under both limits the request is served");
+    wait_for_access_line(&host, "the 414 line", |l| l["status"] == 414).await;
+    assert!(
+        access_lines(&host).iter().all(|l| l["status"] != 431),
+        "the long target is not logged as a head over the limit"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn keep_alive_both_ways() {
     let origin = RawOrigin::start(|_, n, _| ok_answer(&format!("answer {n}"))).await;

@@ -82,11 +82,6 @@ function checkAuthority(authority) {
   if (open !== close || colons > 1 || percent) throw bad();
 }
 
-function checkBody(body) {
-  if (body === null || body === undefined || body instanceof Uint8Array) return;
-  throw new InvalidDecision(`a body must be bytes, text or null, not ${typeof body}`);
-}
-
 /** Throw InvalidDecision for a request (its raw WIT form) the host would refuse to pass on. */
 export function checkRawRequest(raw) {
   if (typeof raw.method !== "string" || !TOKEN.test(raw.method)) {
@@ -118,7 +113,6 @@ export function checkRawRequest(raw) {
   }
   checkAuthority(raw.authority);
   checkHeaders(raw.headers);
-  checkBody(raw.body);
 }
 
 /** Throw InvalidDecision for a response (its raw WIT form) the host would refuse. */
@@ -127,5 +121,4 @@ export function checkRawResponse(raw) {
     throw new InvalidDecision(`status ${quote(raw.status)} is not in 200..=599`);
   }
   checkHeaders(raw.headers);
-  checkBody(raw.body);
 }

@@ -284,10 +284,9 @@ test("the SDK's host-owned headers are the host's list", async () => {
   const { readFileSync } = await import("node:fs");
   const { MANAGED_HEADERS, isManagedHeader } = await import("../src/index.js");
   const rust = readFileSync(new URL("../../../wire/src/managed.rs", import.meta.url), "utf8");
-  const listed = [...rust.matchAll(/"([a-z-]+)"/g)].map((m) => m[1]);
   const code = rust.slice(0, rust.indexOf("#[cfg(test)]"));
   const hostList = [...new Set([...code.matchAll(/"([a-z-]+)"/g)].map((m) => m[1]))];
-  assert.ok(listed.length >= 12, "found the host's list");
+  assert.ok(hostList.length >= 12, "found the host's list");
   assert.deepEqual([...MANAGED_HEADERS].sort(), hostList.sort());
   assert.ok(isManagedHeader("Transfer-Encoding") && !isManagedHeader("x-user"));
 });

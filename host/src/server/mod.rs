@@ -375,6 +375,9 @@ fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Opti
         // An HTTP/2 prior-knowledge client: hyper closes without an answer
         // (an HTTP/1.1 one would mean nothing to it), so none is logged.
         Err(e) if e.is_parse_version_h2() => None,
+        // hyper's own target limit (64 KiB) answers 414; only its message
+        // tells it from a head over `--max-request-head-bytes` (431).
+        Err(e) if e.is_parse_too_large() && e.to_string().starts_with("URI too long") => Some(414),
         Err(e) if e.is_parse_too_large() => Some(431),
         Err(e) if e.is_parse() => Some(400),
         _ => None,
