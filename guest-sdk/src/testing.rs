@@ -74,7 +74,8 @@ pub fn check_request(req: &Request) -> Result<(), String> {
 }
 
 /// Why the host would refuse `resp` as an answer or a rewritten response, if
-/// it would.
+/// it would. (A rewritten response that keeps the next hop's status, a 101
+/// included, has only its headers checked.)
 pub fn check_response(resp: &Response) -> Result<(), String> {
     edgechain_wire::decision::check_status(resp.status).map_err(|r| r.to_string())?;
     check_headers(&resp.headers)
@@ -140,9 +141,15 @@ impl<P: Plugin> Harness<P> {
     /// When the host would refuse the response (see [`check_response`]),
     /// unless [`Harness::check_decisions`] turned the checks off.
     pub fn on_response(&mut self, req: &Request, mut resp: Response) -> Response {
+        let given = resp.status;
         self.plugin.on_response(req, &mut resp);
         if self.check {
-            host_accepts(check_response(&resp));
+            // A status the plugin kept is the next hop's (a 101 included).
+            host_accepts(if resp.status == given {
+                check_headers(&resp.headers)
+            } else {
+                check_response(&resp)
+            });
         }
         resp
     }
@@ -635,6 +642,7 @@ mod tests {
                 "name" => req.set_header("bad name", "x"),
                 "value" => req.set_header("x-a", "a\r\nset-cookie: x=1"),
                 "method" => req.method = "GET /".into(),
+                "connect" => req.method = "CONNECT".into(),
                 "path" => req.set_path_with_query("/../etc/passwd"),
                 "authority" => req.authority = "user@evil.example".into(),
                 "status" => return Action::Respond(Response::new(101)),
@@ -648,8 +656,10 @@ mod tests {
             Action::Next
         }
         fn on_response(&mut self, _req: &Request, resp: &mut Response) {
-            if self.0 == "upgrade" {
-                resp.headers.set("upgrade", "h2c");
+            match self.0.as_str() {
+                "upgrade" => resp.headers.set("upgrade", "h2c"),
+                "tag" => resp.headers.set("x-tag", "1"),
+                _ => {}
             }
         }
     }
@@ -661,6 +671,7 @@ mod tests {
             ("name", "invalid header name `bad name`"),
             ("value", "invalid value for header `x-a`"),
             ("method", "invalid method `GET /`"),
+            ("connect", "method `CONNECT` is never forwarded"),
             ("path", "`..` above the root"),
             ("authority", "invalid authority `user@evil.example`"),
             ("status", "status 101 is not in 200..=599"),
@@ -686,6 +697,10 @@ mod tests {
             h.on_response(&Request::get("/"), Response::new(200))
         }));
         assert!(refused.is_err(), "a response rewrite is checked too");
+        // The next hop's 101 (a WebSocket switch) is not the plugin's status.
+        let mut h = Harness::<Bad>::new("\"tag\"").expect("builds");
+        let kept = h.on_response(&Request::get("/"), Response::new(101));
+        assert_eq!(kept.status, 101);
         assert_eq!(
             check_request(&Request::get("/%61dmin//x?q=1").with_authority("[::1]:8080")),
             Ok(())

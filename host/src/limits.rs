@@ -33,6 +33,10 @@ impl Default for HeadLimits {
     }
 }
 
+/// Bytes counted for a response's status line (`HTTP/1.1 200 OK\r\n`, with
+/// room for a long reason) when a response head is measured.
+pub const STATUS_LINE_BYTES: usize = 48;
+
 /// Bytes one header field takes on the wire: `name: value\r\n`.
 pub fn field_bytes(name: usize, value: usize) -> usize {
     name.saturating_add(value).saturating_add(4)

@@ -39,11 +39,14 @@ pub struct UpstreamSettings {
     pub idle_timeout: Duration,
     /// Largest response head accepted from the next hop (else 502).
     pub max_response_head_bytes: usize,
+    /// Most header fields accepted in a response from the next hop (else 502).
+    pub max_response_headers: usize,
 }
 
 impl UpstreamSettings {
     /// Defaults for `authority`: 30 s response timeout, 5 s connect timeout,
-    /// 256 idle connections kept for up to 90 s, 64 KiB response heads.
+    /// 256 idle connections kept for up to 90 s, response heads of at most
+    /// 64 KiB and 100 fields (the limits plugins' answers are held to).
     pub fn new(authority: Authority) -> Self {
         UpstreamSettings {
             authority,
@@ -51,7 +54,8 @@ impl UpstreamSettings {
             connect_timeout: Duration::from_secs(5),
             max_idle: 256,
             idle_timeout: Duration::from_secs(90),
-            max_response_head_bytes: 64 * 1024,
+            max_response_head_bytes: crate::limits::DEFAULT_MAX_RESPONSE_HEAD_BYTES,
+            max_response_headers: crate::limits::DEFAULT_MAX_HEADERS,
         }
     }
 }
@@ -170,6 +174,8 @@ where
         response_deadline: impl Future<Output = ()>,
     ) -> Result<Response<UpstreamBody<B>>, UpstreamError> {
         *req.version_mut() = Version::HTTP_11;
+        // The chain strips `Upgrade`; only a client's upgrade puts it back.
+        let asked_to_switch = req.headers().contains_key(header::UPGRADE);
         if !req.headers().contains_key(header::HOST) {
             let host = HeaderValue::from_str(self.settings.authority.as_str())
                 .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
@@ -210,7 +216,47 @@ where
             r = exchange => r?,
             () = response_deadline => return Err(UpstreamError::Timeout(self.settings.timeout)),
         };
+        self.check_head(&resp, asked_to_switch)?;
         Ok(self.finish(resp, sender))
+    }
+
+    /// Refuse a response head this hop must not pass on: a status outside
+    /// HTTP's (hyper reads any three digits), a switch nobody asked for, a
+    /// head over the response limits. It is the next hop's fault (502), not
+    /// that of a plugin that later sees it.
+    fn check_head(
+        &self,
+        resp: &Response<Incoming>,
+        asked_to_switch: bool,
+    ) -> Result<(), UpstreamError> {
+        let status = resp.status().as_u16();
+        if status > 599 {
+            return Err(UpstreamError::Protocol(format!(
+                "status {status} is not HTTP's"
+            )));
+        }
+        if status == 101 && !asked_to_switch {
+            return Err(UpstreamError::Protocol(
+                "switched protocols on a request that did not ask to".into(),
+            ));
+        }
+        let headers = resp.headers();
+        if headers.len() > self.settings.max_response_headers {
+            return Err(UpstreamError::Protocol(format!(
+                "more than {} response header fields",
+                self.settings.max_response_headers
+            )));
+        }
+        let head = headers.iter().fold(STATUS_LINE_BYTES, |sum, (n, v)| {
+            sum.saturating_add(crate::limits::field_bytes(n.as_str().len(), v.len()))
+        });
+        if head > self.settings.max_response_head_bytes {
+            return Err(UpstreamError::Protocol(format!(
+                "response head larger than {} bytes",
+                self.settings.max_response_head_bytes
+            )));
+        }
+        Ok(())
     }
 
     async fn connect(&self) -> Result<SendRequest<B>, UpstreamError> {
@@ -221,6 +267,7 @@ where
                 .map_err(|e| UpstreamError::Connect(format!("{authority}: {e}")))?;
             let _ = stream.set_nodelay(true);
             let (sender, conn) = http1::Builder::new()
+                .max_headers(self.settings.max_response_headers)
                 .max_buf_size(
                     self.settings
                         .max_response_head_bytes
@@ -276,6 +323,9 @@ where
         Response::from_parts(parts, body)
     }
 }
+
+/// Bytes counted for a status line, as for the heads plugins answer with.
+const STATUS_LINE_BYTES: usize = crate::limits::STATUS_LINE_BYTES;
 
 /// A next-hop response body. When it has been read to its end it gives its
 /// connection back to the pool (if the response allowed reuse); dropped

@@ -275,6 +275,16 @@ async fn methods_and_targets_a_proxy_must_not_forward_are_answered_here() {
         .await
         .expect("answer");
     assert_eq!(star_get.status, 400);
+    // Authority-form is CONNECT's; absolute-form names an http(s) resource.
+    for target in ["internal.example:8080", "ftp://a.example/x"] {
+        let reply = exchange(
+            host.proxy,
+            format!("GET {target} HTTP/1.1\r\nhost: public.example\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.status, 400, "{target}");
+    }
     assert!(
         origin.heads().is_empty(),
         "none reached the next hop: {:?}",
@@ -497,6 +507,126 @@ async fn websockets_run_through_the_chain_both_ways_and_drain_on_sigterm() {
     let (status, took) = host.terminate_within(Duration::from_secs(10));
     assert!(status.success(), "exit after the drain: {status:?}");
     println!("tunnel drained; exit {took:?} after the tunnel closed");
+}
+
+/// A chain whose last link rewrites every response (a response phase).
+fn chain_with_response_phase() -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.add_plugin("block-paths").add_plugin("add-headers");
+    dir.manifest(json!({ "proxychain": [
+        { "name": "block", "module": "block-paths.wasm", "config": { "prefixes": ["/admin"] } },
+        { "name": "tag", "module": "add-headers.wasm",
+          "config": { "request": { "x-edge": "1" }, "response": { "x-served-by": "edgechain" } } },
+    ]}));
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_passes_links_that_rewrite_responses() {
+    // The next hop's 101 is not the plugin's status: a link that adds a
+    // header to every response must not fail the handshake.
+    let origin = websocket_origin().await;
+    let dir = chain_with_response_phase();
+    let host = HostProcess::spawn(BIN, dir.path(), origin, &[], &[]);
+    let url = format!("ws://{}/socket", host.proxy);
+    let (mut ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
+        .await
+        .expect("handshake in time")
+        .expect("101 through a chain with a response phase");
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(
+        resp.headers().get("x-served-by").map(|v| v.as_bytes()),
+        Some(&b"edgechain"[..]),
+        "the response phase ran on the 101"
+    );
+    let hello = ws.next().await.expect("message").expect("text");
+    assert_eq!(hello.to_text().expect("text"), "x-edge=1");
+    ws.send(Message::text("ping")).await.expect("send");
+    let back = ws.next().await.expect("echo").expect("frame");
+    assert_eq!(back.to_text().expect("text"), "ping");
+    ws.close(None).await.expect("close");
+    assert_eq!(
+        metric_value(
+            &host,
+            "edgechain_plugin_failures_total{plugin=\"tag\",cause=\"invalid\"}"
+        )
+        .await,
+        0.0,
+        "no link was blamed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_next_hop_head_this_hop_must_not_pass_on_is_a_502_not_a_plugins_fault() {
+    let origin = RawOrigin::start(|_, _, head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        match path.as_str() {
+            "/status-600" => b"HTTP/1.1 600 Nonsense\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            "/unasked-switch" => {
+                b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
+                    .to_vec()
+            }
+            "/huge-head" => format!(
+                "HTTP/1.1 200 OK\r\nx-huge: {}\r\ncontent-length: 0\r\n\r\n",
+                "a".repeat(70_000)
+            )
+            .into_bytes(),
+            "/many-fields" => {
+                let fields: String = (0..101).map(|i| format!("x-f{i}: {i}\r\n")).collect();
+                format!("HTTP/1.1 200 OK\r\n{fields}content-length: 0\r\n\r\n").into_bytes()
+            }
+            "/reset-content" => {
+                b"HTTP/1.1 205 Reset Content\r\ncontent-length: 5\r\n\r\nhello".to_vec()
+            }
+            _ => ok_answer("fine"),
+        }
+    })
+    .await;
+    // With a response phase and without one: the answer is the same.
+    for dir in [chain_with_response_phase(), chain()] {
+        let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+        for path in [
+            "/status-600",
+            "/unasked-switch",
+            "/huge-head",
+            "/many-fields",
+        ] {
+            let reply = exchange(
+                host.proxy,
+                format!("GET {path} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes(),
+            )
+            .await
+            .expect("answer");
+            assert_eq!(reply.status, 502, "{path}: {}", reply.head);
+        }
+        assert_eq!(
+            metric_value(&host, "edgechain_upstream_errors_total{kind=\"protocol\"}").await,
+            4.0
+        );
+        assert_eq!(
+            metric_value(
+                &host,
+                "edgechain_plugin_failures_total{plugin=\"tag\",cause=\"invalid\"}"
+            )
+            .await,
+            0.0,
+            "no link was blamed"
+        );
+        // 205 carries no content, whatever the next hop sent.
+        let reset = exchange(
+            host.proxy,
+            b"GET /reset-content HTTP/1.1\r\nhost: a\r\n\r\n",
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reset.status, 205);
+        assert!(reset.body.is_empty(), "{reset:?}");
+        assert_eq!(reset.header("content-length").as_deref(), Some("0"));
+        let fine = exchange(host.proxy, b"GET /after HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .expect("answer");
+        assert_eq!(fine.status, 200, "still serving");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

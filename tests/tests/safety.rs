@@ -29,6 +29,7 @@ fn hostile_dir() -> ConfigDir {
         link("panic", "panic", json!({})),
         link("trap-response", "trap-response", json!({})),
         link("forbidden-header", "forbidden-header", json!({})),
+        link("forbidden-method", "forbidden-method", json!({})),
         link("bad-status", "bad-status", json!({})),
         link("flood", "flood", json!({ "timeout_ms": 20000 })),
         link("snoop", "snoop", json!({})),
@@ -103,6 +104,12 @@ async fn every_hostile_plugin_gets_its_status_and_is_logged_and_counted() {
         ),
         (
             "forbidden-header",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid",
+            Duration::ZERO,
+        ),
+        (
+            "forbidden-method",
             StatusCode::INTERNAL_SERVER_ERROR,
             "invalid",
             Duration::ZERO,

@@ -13,6 +13,9 @@ use core::fmt;
 pub enum Refusal<'a> {
     /// The method is not an HTTP token.
     Method(&'a str),
+    /// `CONNECT` (a tunnel to anywhere) or `TRACE` (reflects credentials
+    /// back): the host refuses them from clients and never forwards them.
+    NotForwarded(&'a str),
     /// The target is not origin-form or has bytes a URI cannot hold.
     Target(&'a str),
     /// The target's path cannot be normalised (the host answers such a
@@ -35,9 +38,10 @@ impl fmt::Display for Refusal<'_> {
         let text = |b: &[u8]| alloc::string::String::from_utf8_lossy(b).into_owned();
         match self {
             Refusal::Method(m) => write!(f, "invalid method `{m}`"),
+            Refusal::NotForwarded(m) => write!(f, "method `{m}` is never forwarded"),
             Refusal::Target(t) => write!(
                 f,
-                "invalid path `{t}`: must be origin-form, starting with `/`, without spaces or control characters"
+                "invalid path `{t}`: must be origin-form, starting with `/`, ASCII without spaces or control characters (percent-encode other bytes)"
             ),
             Refusal::Path(t, e) => write!(f, "invalid path `{t}`: {e}"),
             Refusal::Authority(a) => write!(f, "invalid authority `{a}`"),
@@ -60,11 +64,19 @@ fn tchar(b: u8) -> bool {
 
 /// Check a method.
 pub fn check_method(method: &str) -> Result<(), Refusal<'_>> {
-    if !method.is_empty() && method.bytes().all(tchar) {
-        Ok(())
-    } else {
+    if method.is_empty() || !method.bytes().all(tchar) {
         Err(Refusal::Method(method))
+    } else if is_not_forwarded(method) {
+        Err(Refusal::NotForwarded(method))
+    } else {
+        Ok(())
     }
+}
+
+/// Methods the host never forwards, from a client or a plugin (methods are
+/// case-sensitive: `connect` is an extension method).
+pub fn is_not_forwarded(method: &str) -> bool {
+    matches!(method, "CONNECT" | "TRACE")
 }
 
 /// Check a target (path plus optional `?query`). The host forwards it without
@@ -75,14 +87,15 @@ pub fn check_target(target: &str) -> Result<(), Refusal<'_>> {
         return Err(Refusal::Target(target));
     }
     let (path, query) = sent.split_once('?').unwrap_or((sent, ""));
-    // What `http` accepts unescaped: no controls or spaces anywhere, no
-    // `<`, `>` or backquote in the path, no `"`, `<` or `>` in the query.
+    // ASCII, as a client must send it (`http` would take UTF-8 and put it
+    // on the wire raw); no controls or spaces anywhere, no `<`, `>` or
+    // backquote in the path, no `"`, `<` or `>` in the query.
     let path_ok = path
         .bytes()
-        .all(|b| b > 0x20 && b != 0x7f && !matches!(b, b'<' | b'>' | b'`'));
+        .all(|b| b > 0x20 && b < 0x7f && !matches!(b, b'<' | b'>' | b'`'));
     let query_ok = query
         .bytes()
-        .all(|b| b > 0x20 && b != 0x7f && !matches!(b, b'"' | b'<' | b'>'));
+        .all(|b| b > 0x20 && b < 0x7f && !matches!(b, b'"' | b'<' | b'>'));
     if !(path_ok && query_ok) {
         return Err(Refusal::Target(target));
     }
@@ -91,8 +104,9 @@ pub fn check_target(target: &str) -> Result<(), Refusal<'_>> {
 
 /// Check an authority. Empty keeps the request's `Host`. The host parses it
 /// as a URI authority (the `http` crate's rules: URI characters only, at most
-/// one `:` outside one `[...]`, `%` only inside brackets) and refuses any
-/// userinfo.
+/// one `:` outside one `[...]`, `%` only inside brackets), refuses any
+/// userinfo, and a port that is not a number of 16 bits, as it does a
+/// client's `Host`.
 pub fn check_authority(authority: &str) -> Result<(), Refusal<'_>> {
     if authority.is_empty() {
         return Ok(());
@@ -121,7 +135,17 @@ pub fn check_authority(authority: &str) -> Result<(), Refusal<'_>> {
     if open != close || colons > 1 || percent {
         return bad;
     }
-    Ok(())
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    match after_host.split_once(':') {
+        Some((_, port))
+            if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() =>
+        {
+            bad
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Check one header field a plugin set.
@@ -155,10 +179,24 @@ mod tests {
     fn each_rule_refuses_its_class_and_passes_the_ordinary() {
         assert!(check_method("PURGE").is_ok());
         assert!(check_method("GET /").is_err() && check_method("").is_err());
-        for ok in ["/", "/a/%2F\"{}?y={}`", "/a#frag ment", "/%61dmin//x"] {
+        assert_eq!(
+            check_method("CONNECT"),
+            Err(Refusal::NotForwarded("CONNECT"))
+        );
+        assert_eq!(check_method("TRACE"), Err(Refusal::NotForwarded("TRACE")));
+        assert!(check_method("connect").is_ok());
+        for ok in [
+            "/",
+            "/a/%2F\"{}?y={}`",
+            "/a#frag ment",
+            "/%61dmin//x",
+            "/%C3%A9",
+        ] {
             assert_eq!(check_target(ok), Ok(()), "{ok}");
         }
-        for bad in ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", "/a?\"", "/`"] {
+        for bad in [
+            "a", "", "/a b", "/a\r\n", "/<x>", "/a?<", "/a?\"", "/`", "/é", "/a?q=é", "/\x7f",
+        ] {
             assert_eq!(check_target(bad), Err(Refusal::Target(bad)), "{bad}");
         }
         assert_eq!(
@@ -171,10 +209,25 @@ mod tests {
             "shop.example:8080",
             "[::1]:80",
             "10.0.0.1",
+            "h:0",
+            "h:65535",
         ] {
             assert_eq!(check_authority(ok), Ok(()), "{ok}");
         }
-        for bad in ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]"] {
+        for bad in [
+            "u@h",
+            "a:b:c",
+            "a b",
+            "[::1",
+            "h/x",
+            "a%20b",
+            "[[::1]]",
+            "h:99999",
+            "h:",
+            "h:+80",
+            "[::1]:",
+            "[::1]:70000",
+        ] {
             assert!(check_authority(bad).is_err(), "{bad}");
         }
         assert!(check_field(b"x-a", b"a\tb").is_ok());

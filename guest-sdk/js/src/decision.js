@@ -80,12 +80,26 @@ function checkAuthority(authority) {
     } else if (!/^[A-Za-z0-9!$&'()*+,\-.;=_~]$/.test(ch)) throw bad();
   }
   if (open !== close || colons > 1 || percent) throw bad();
+  // A port, as for a client's `Host`: digits of a number that fits 16 bits.
+  const close_ = authority.lastIndexOf("]");
+  const afterHost = close_ < 0 ? authority : authority.slice(close_ + 1);
+  const colon = afterHost.indexOf(":");
+  if (colon >= 0) {
+    const port = afterHost.slice(colon + 1);
+    if (!/^[0-9]+$/.test(port) || Number(port) > 65535) throw bad();
+  }
 }
+
+/** Methods the host never forwards (CONNECT tunnels anywhere, TRACE reflects credentials). */
+const NOT_FORWARDED = new Set(["CONNECT", "TRACE"]);
 
 /** Throw InvalidDecision for a request (its raw WIT form) the host would refuse to pass on. */
 export function checkRawRequest(raw) {
   if (typeof raw.method !== "string" || !TOKEN.test(raw.method)) {
     throw new InvalidDecision(`invalid method \`${quote(raw.method)}\``);
+  }
+  if (NOT_FORWARDED.has(raw.method)) {
+    throw new InvalidDecision(`method \`${raw.method}\` is never forwarded`);
   }
   const target = raw.pathWithQuery;
   const badPath = (why) =>
@@ -96,14 +110,15 @@ export function checkRawRequest(raw) {
   const path = q < 0 ? sent : sent.slice(0, q);
   const query = q < 0 ? "" : sent.slice(q + 1);
   // What the host's URI parser takes unescaped (as `edgechain_wire::decision`).
-  const control = (c) => c <= 0x20 || c === 0x7f;
+  // ASCII only: other bytes must be percent-encoded, as a client sends them.
+  const control = (c) => c <= 0x20 || c >= 0x7f;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (control(c) || c === 0x3c || c === 0x3e || c === 0x60) throw badPath("spaces, control characters, <, > and ` must be percent-encoded");
+    if (control(c) || c === 0x3c || c === 0x3e || c === 0x60) throw badPath("spaces, control characters, non-ASCII, <, > and ` must be percent-encoded");
   }
   for (let i = 0; i < query.length; i++) {
     const c = query.charCodeAt(i);
-    if (control(c) || c === 0x22 || c === 0x3c || c === 0x3e) throw badPath('spaces, control characters, ", < and > must be percent-encoded in the query');
+    if (control(c) || c === 0x22 || c === 0x3c || c === 0x3e) throw badPath('spaces, control characters, non-ASCII, ", < and > must be percent-encoded in the query');
   }
   try {
     normalizePath(path);
@@ -115,9 +130,14 @@ export function checkRawRequest(raw) {
   checkHeaders(raw.headers);
 }
 
-/** Throw InvalidDecision for a response (its raw WIT form) the host would refuse. */
-export function checkRawResponse(raw) {
-  if (!Number.isInteger(raw.status) || raw.status < 200 || raw.status > 599) {
+/**
+ * Throw InvalidDecision for a response (its raw WIT form) the host would
+ * refuse. A rewritten response that keeps `givenStatus` (the next hop's, a
+ * 101 included) has only its headers checked.
+ */
+export function checkRawResponse(raw, givenStatus) {
+  const kept = givenStatus !== undefined && raw.status === givenStatus;
+  if (!kept && (!Number.isInteger(raw.status) || raw.status < 200 || raw.status > 599)) {
     throw new InvalidDecision(`status ${quote(raw.status)} is not in 200..=599`);
   }
   checkHeaders(raw.headers);

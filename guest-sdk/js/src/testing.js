@@ -216,12 +216,13 @@ export class Harness {
   /** Run `onResponse` on `resp` for the request `req`; returns the (edited) response. */
   onResponse(req, resp) {
     const p = this._plugin;
+    const given = resp.status;
     const out = this._hook(() => {
       if (typeof p.onResponse !== "function") return resp;
       const r = p.onResponse(req, resp);
       return r instanceof Response ? r : resp;
     });
-    this._checked(checkRawResponse, out);
+    this._checked((raw) => checkRawResponse(raw, given), out);
     return out;
   }
 
@@ -263,7 +264,7 @@ export class Harness {
     const up = upstream._toRaw();
     if (!needs.responseBody) up.body = null;
     const back = this._hook(() => glue.onResponse(action.val, up));
-    if (this.check) checkRawResponse(back);
+    if (this.check) checkRawResponse(back, up.status);
     const response = Response._fromRaw(back);
     if (response.body === null && upstream.body !== null) response.body = upstream.body;
     return { answeredBy: "upstream", request: sent, response };

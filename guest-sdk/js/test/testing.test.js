@@ -294,14 +294,35 @@ test("the SDK's host-owned headers are the host's list", async () => {
 test("targets and authorities: the vectors of edgechain_wire::decision", async () => {
   const { checkRawRequest, InvalidDecision } = await import("../src/decision.js");
   const raw = (pathWithQuery, authority = "h") => ({ method: "GET", pathWithQuery, authority, headers: new Uint8Array(0), body: null });
-  for (const ok of ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x"]) checkRawRequest(raw(ok));
-  for (const bad of ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x"]) {
+  for (const ok of ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x", "/%C3%A9"]) checkRawRequest(raw(ok));
+  for (const bad of ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x", "/é", "/a?q=é", "/\x7f"]) {
     assert.throws(() => checkRawRequest(raw(bad)), InvalidDecision, bad);
   }
-  for (const ok of ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x"]) checkRawRequest(raw("/", ok));
-  for (const bad of ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]"]) {
+  for (const ok of ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x", "h:0", "h:65535"]) checkRawRequest(raw("/", ok));
+  for (const bad of ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]", "h:99999", "h:", "h:+80", "[::1]:", "[::1]:70000"]) {
     assert.throws(() => checkRawRequest(raw("/", bad)), InvalidDecision, bad);
   }
+  const method = (m) => ({ ...raw("/"), method: m });
+  for (const m of ["CONNECT", "TRACE"]) {
+    assert.throws(() => checkRawRequest(method(m)), (e) => e instanceof InvalidDecision && /is never forwarded/.test(e.message), m);
+  }
+  checkRawRequest(method("connect"));
+});
+
+test("a response that keeps the next hop's status passes, a 101 included", async () => {
+  class Tag {
+    onResponse(req, resp) {
+      resp.headers.set("x-tag", "1");
+    }
+  }
+  const kept = new Harness(Tag).onResponse(Request.get("/"), new Response(101));
+  assert.equal(kept.status, 101);
+  class To101 {
+    onResponse(req, resp) {
+      resp.status = 101;
+    }
+  }
+  assert.throws(() => new Harness(To101).onResponse(Request.get("/"), new Response(200)), /status 101 is not in 200..=599/);
 });
 
 test("a body that is not text or bytes is refused with a body's message", async () => {

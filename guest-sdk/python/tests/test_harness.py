@@ -204,13 +204,38 @@ def test_targets_and_authorities_follow_the_wire_rules():
         r.authority = authority
         return r
 
-    for ok in ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x"]:
+    for ok in ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x", "/%C3%A9"]:
         check_request(req(ok))
-    for bad in ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x"]:
+    for bad in ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x", "/é", "/a?q=é", "/\x7f"]:
         with pytest.raises(InvalidDecision):
             check_request(req(bad))
-    for ok in ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x"]:
+    for ok in ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x", "h:0", "h:65535"]:
         check_request(req("/", ok))
-    for bad in ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]"]:
+    for bad in ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]", "h:99999", "h:", "h:+80", "[::1]:", "[::1]:70000"]:
         with pytest.raises(InvalidDecision):
             check_request(req("/", bad))
+    for method in ["CONNECT", "TRACE"]:
+        r = req("/")
+        r.method = method
+        with pytest.raises(InvalidDecision, match="never forwarded"):
+            check_request(r)
+    r = req("/")
+    r.method = "connect"
+    check_request(r)
+
+
+def test_a_response_that_keeps_the_next_hops_status_passes():
+    """The next hop's 101 (a WebSocket switch) is not the plugin's status."""
+
+    class Tag(Plugin):
+        def on_response(self, req, resp):
+            resp.headers.set("x-tag", "1")
+
+    assert Harness(Tag).on_response(Request.get("/"), Response(101)).status == 101
+
+    class To101(Plugin):
+        def on_response(self, req, resp):
+            resp.status = 101
+
+    with pytest.raises(InvalidDecision):
+        Harness(To101).on_response(Request.get("/"), Response(200))

@@ -274,11 +274,20 @@ fn revalidate_response(
     next: &WitResponse,
     limits: &HeadLimits,
 ) -> Result<Option<(StatusCode, HeaderMap)>, convert::InvalidDecision> {
-    if next.status == given.status && next.headers == given.headers {
-        Ok(None)
-    } else {
-        convert::response_from_wit(next, limits).map(Some)
+    if next.status != given.status {
+        return convert::response_from_wit(next, limits).map(Some);
     }
+    if next.headers == given.headers {
+        return Ok(None);
+    }
+    // A status the plugin kept is the next hop's (a 101 that switches
+    // protocols included), not a decision of its own to check.
+    let status = StatusCode::from_u16(next.status)
+        .map_err(|_| convert::InvalidDecision::Status(next.status))?;
+    Ok(Some((
+        status,
+        convert::response_headers_from_wit(next, limits)?,
+    )))
 }
 
 /// Drop hop-by-hop headers (and `expect`, which this hop has answered), and

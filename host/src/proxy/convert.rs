@@ -141,9 +141,12 @@ pub enum InvalidDecision {
     /// Method is not an HTTP token.
     #[error("invalid method `{0}`")]
     Method(String),
+    /// `CONNECT` or `TRACE`, which the host never forwards.
+    #[error("method `{0}` is never forwarded")]
+    NotForwarded(String),
     /// Path is not origin-form, or cannot be normalised.
     #[error(
-        "invalid path `{0}`: must be origin-form, starting with `/`, without `..` above the root, NUL, backslashes or bad percent-encodings"
+        "invalid path `{0}`: must be origin-form, starting with `/`, ASCII (percent-encode other bytes), without `..` above the root, NUL, backslashes or bad percent-encodings"
     )]
     Path(String),
     /// Authority does not parse.
@@ -251,8 +254,11 @@ pub fn request_from_wit(
     }
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| InvalidDecision::Method(quote(req.method.as_bytes())))?;
+    if method == Method::CONNECT || method == Method::TRACE {
+        return Err(InvalidDecision::NotForwarded(req.method.clone()));
+    }
     let bad_path = || InvalidDecision::Path(quote(req.path_with_query.as_bytes()));
-    if !req.path_with_query.starts_with('/') {
+    if !req.path_with_query.starts_with('/') || !req.path_with_query.is_ascii() {
         return Err(bad_path());
     }
     let path = PathAndQuery::try_from(req.path_with_query.as_str()).map_err(|_| bad_path())?;
@@ -262,7 +268,7 @@ pub fn request_from_wit(
     } else {
         let bad = || InvalidDecision::Authority(quote(req.authority.as_bytes()));
         let authority = Authority::try_from(req.authority.as_str()).map_err(|_| bad())?;
-        if authority.as_str().contains('@') {
+        if authority.as_str().contains('@') || !super::front::valid_port(&authority) {
             return Err(bad());
         }
         Some(HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?)
@@ -292,15 +298,21 @@ pub fn response_from_wit(
     }
     let status =
         StatusCode::from_u16(resp.status).map_err(|_| InvalidDecision::Status(resp.status))?;
-    // Status line, e.g. `HTTP/1.1 200 OK\r\n`, with room for a long reason.
-    const STATUS_LINE: usize = 48;
-    let headers = headers_from_wit(
+    Ok((status, response_headers_from_wit(resp, limits)?))
+}
+
+/// Validate the header fields of a response a plugin rewrote, within the
+/// response head limits.
+pub fn response_headers_from_wit(
+    resp: &WitResponse,
+    limits: &HeadLimits,
+) -> Result<HeaderMap, InvalidDecision> {
+    headers_from_wit(
         &resp.headers,
         limits.max_headers,
         limits.max_response_head_bytes,
-        STATUS_LINE,
-    )?;
-    Ok((status, headers))
+        crate::limits::STATUS_LINE_BYTES,
+    )
 }
 
 #[cfg(test)]
@@ -504,9 +516,9 @@ mod tests {
             /// accepts and refuse what it refuses.
             #[test]
             fn the_wire_rules_agree_with_the_host(
-                method in "[A-Za-z /!-]{0,6}",
-                path in "[/a-z0-9%.?#:@\\[\\] <>\"`{}\\\\-]{0,16}",
-                authority in "[a-z0-9.:@\\[\\]% /?#_-]{0,12}",
+                method in "[A-Za-z /!-]{0,6}|CONNECT|TRACE|connect",
+                path in "[/a-z0-9%.?#:@\\[\\] <>\"`{}\\\\é\u{7f}-]{0,16}",
+                authority in "[a-z0-9.:@\\[\\]% /?#_-]{0,12}|\\[::1\\]:[0-9+]{0,6}|[a-z]{1,3}:[0-9+]{0,6}",
                 name in "[A-Za-z -]{0,8}|host|Content-Length|connection",
                 value in proptest::collection::vec(any::<u8>(), 0..6),
                 status in 0u16..700,

@@ -8,8 +8,9 @@
 //! - HTTP/1.1 without `Host`, several `Host` headers, or a `Host` that is not
 //!   an authority (RFC 9112 §3.2): 400. An absolute-form target's authority
 //!   replaces `Host` (RFC 9112 §3.2.2), so plugins and the next hop agree.
-//! - A path that cannot be normalised safely (see `edgechain_wire::path`):
-//!   400.
+//! - A path that cannot be normalised safely (see `edgechain_wire::path`),
+//!   an authority-form target (`GET host:port`), or an absolute-form one
+//!   whose scheme is not `http` or `https`: 400.
 
 use super::convert;
 use crate::chain::walk::host_response;
@@ -72,6 +73,12 @@ pub fn check(parts: &mut http::request::Parts) -> Result<(), Refusal> {
             Refusal::Asterisk
         });
     }
+    // Authority-form (`GET host:port`) is CONNECT's alone, and absolute-form
+    // names an `http` or `https` resource (RFC 9112 §3.2).
+    if parts.uri.authority().is_some() && !matches!(parts.uri.scheme_str(), Some("http" | "https"))
+    {
+        return Err(Refusal::Target);
+    }
     check_host(parts).map_err(Refusal::Host)?;
     // Plugins match on the normalised path; a target that has none is
     // ambiguous (`..` above the root, `%00`, backslashes) and refused.
@@ -120,11 +127,14 @@ fn check_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
     }
 }
 
-/// A port, if the authority has one, is a number that fits in 16 bits.
-fn valid_port(authority: &Authority) -> bool {
+/// A port, if the authority has one, is digits of a number that fits in 16
+/// bits.
+pub(crate) fn valid_port(authority: &Authority) -> bool {
     let text = authority.as_str();
     let after_host = text.rsplit_once(']').map_or(text, |(_, rest)| rest);
-    !after_host.contains(':') || authority.port_u16().is_some()
+    after_host.split_once(':').is_none_or(|(_, port)| {
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -164,6 +174,18 @@ mod tests {
         assert_eq!(status(&mut parts("OPTIONS", "*", v, &["a"])), Some(200));
         assert_eq!(status(&mut parts("GET", "*", v, &["a"])), Some(400));
         assert_eq!(status(&mut parts("OPTIONS", "/x", v, &["a"])), None);
+        // Authority-form is CONNECT's; absolute-form is for http(s) resources.
+        for target in ["internal.example:8080", "ftp://a.example/x"] {
+            assert_eq!(
+                status(&mut parts("GET", target, v, &["a"])),
+                Some(400),
+                "{target}"
+            );
+        }
+        assert_eq!(
+            status(&mut parts("GET", "https://a.example/x", v, &["a"])),
+            None
+        );
     }
 
     #[test]
@@ -186,6 +208,7 @@ mod tests {
             "user@host",
             "host:port",
             "host:99999",
+            "host:+80",
             "host:",
             "a/b",
             "[::1",

@@ -108,9 +108,18 @@ impl Proxy {
             }
             Err(refusal) => (refusal.answer().map(Either::Right), None),
         };
-        let (mut parts, body) = resp.into_parts();
+        let (mut parts, mut body) = resp.into_parts();
         // This hop speaks HTTP/1.1, whatever the next hop spoke.
         parts.version = http::Version::HTTP_11;
+        if parts.status == StatusCode::RESET_CONTENT {
+            // 205 has no content (RFC 9110 §15.3.6), whoever set one: hyper
+            // drops a body only for 204 and 304.
+            body = Either::Right(Full::default());
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("0"),
+            );
+        }
         if !parts.headers.contains_key(http::header::DATE) {
             let _ = parts.headers.try_insert(http::header::DATE, date::now());
         }
@@ -184,6 +193,10 @@ impl Proxy {
                         let tunnel = upgrade.and_then(|up| up.accepted(&mut resp));
                         let resp = resp.map(Either::Left);
                         let mut answer = walk.run(resp, &mut pending.walk).await;
+                        // A plugin that answered otherwise refused the switch:
+                        // the next hop's upgraded connection is dropped.
+                        let tunnel =
+                            tunnel.filter(|_| answer.status() == StatusCode::SWITCHING_PROTOCOLS);
                         if let Some(t) = &tunnel {
                             t.answer_client(answer.headers_mut());
                         }

@@ -173,6 +173,7 @@ impl Server {
         let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
         upstream.timeout = opts.upstream_timeout;
         upstream.max_response_head_bytes = opts.head_limits.max_response_head_bytes;
+        upstream.max_response_headers = opts.head_limits.max_headers;
         let access = if opts.access_log {
             AccessLog::stdout(metrics.requests.access_log_dropped.clone()).map_err(|source| {
                 StartError::Bind {

@@ -88,7 +88,8 @@ impl RequestFacts {
             request: format!(
                 "{} {} {:?}",
                 parts.method,
-                parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+                // As received: absolute-form stays absolute.
+                parts.uri,
                 parts.version
             ),
             hostname: header("host"),

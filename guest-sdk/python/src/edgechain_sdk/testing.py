@@ -275,7 +275,8 @@ def _check_target(target: str) -> None:
         raise InvalidDecision(f"invalid path {target!r}: must be origin-form, starting with `/`")
     path, _, query = sent.partition("?")
     def control(c: str) -> bool:
-        return ord(c) <= 0x20 or ord(c) == 0x7F
+        # ASCII only: other characters must be percent-encoded.
+        return ord(c) <= 0x20 or ord(c) >= 0x7F
     if any(control(c) or c in "<>`" for c in path) or any(control(c) or c in '"<>' for c in query):
         raise InvalidDecision(f"invalid path {target!r}: characters that must be percent-encoded")
     try:
@@ -302,13 +303,22 @@ def _authority_ok(authority: str) -> bool:
             closed, colons, percent = True, 0, False
         elif not (c.isascii() and (c.isalnum() or c in "!$&'()*+,-.;=_~")):
             return False
-    return opened == closed and colons <= 1 and not percent
+    if opened != closed or colons > 1 or percent:
+        return False
+    # A port, as for a client's `Host`: digits of a number that fits 16 bits.
+    after_host = authority.rsplit("]", 1)[-1]
+    if ":" in after_host:
+        port = after_host.split(":", 1)[1]
+        return port.isascii() and port.isdigit() and int(port) <= 65535
+    return True
 
 
 def check_request(req: Request) -> None:
     """Raise :class:`InvalidDecision` for a request the host would refuse."""
     if not _METHOD.match(req.method.encode("utf-8", "replace")):
         raise InvalidDecision(f"invalid method {req.method!r}")
+    if req.method in ("CONNECT", "TRACE"):
+        raise InvalidDecision(f"method `{req.method}` is never forwarded")
     target = req.path_with_query
     _check_target(target)
     # An empty authority keeps the request's `Host`, as in the host.
@@ -321,9 +331,12 @@ def check_request(req: Request) -> None:
         raise InvalidDecision(str(e)) from None
 
 
-def check_response(resp: Response) -> None:
-    """Raise :class:`InvalidDecision` for a response the host would refuse."""
-    if not isinstance(resp.status, int) or not 200 <= resp.status <= 599:
+def check_response(resp: Response, given_status: Optional[int] = None) -> None:
+    """Raise :class:`InvalidDecision` for a response the host would refuse.
+    A rewritten response that keeps ``given_status`` (the next hop's, a 101
+    included) has only its headers checked."""
+    kept = given_status is not None and resp.status == given_status
+    if not kept and (not isinstance(resp.status, int) or not 200 <= resp.status <= 599):
         raise InvalidDecision(f"status {resp.status!r} is outside 200..=599")
     check_headers(resp.headers.to_packed())
     try:
@@ -387,11 +400,12 @@ class Harness:
     def on_response(self, req: Request, resp: Response) -> Response:
         """Run ``on_response`` for ``req`` on ``resp`` and return the result."""
         self._activate()
+        given = resp.status
         out = self.plugin.on_response(req, resp)
         if out is not None:
             resp = out
         if self.check:
-            check_response(resp)
+            check_response(resp, given)
         return resp
 
     def run(self, req: Request, upstream: Optional[Response] = None) -> Response:

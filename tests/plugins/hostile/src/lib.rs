@@ -4,7 +4,7 @@
 //! hostile links and still serve well-behaved traffic.
 //!
 //! Config: `{ "mode": "loop" | "grow" | "panic" | "trap-response" |
-//! "forbidden-header" | "bad-status" | "flood" | "snoop" | "sleep" |
+//! "forbidden-header" | "forbidden-method" | "bad-status" | "flood" | "snoop" | "sleep" |
 //! "sleep-init" | "busy" | "many-headers" | "many-headers-answer" |
 //! "huge-head" | "huge-head-response", "sleep_ms": 10000, "busy_us": 1000 }`.
 //! `busy` works on every request (a plugin whose calls take `busy_us` of
@@ -27,6 +27,8 @@ pub enum Mode {
     TrapResponse,
     /// Set `transfer-encoding` on the request.
     ForbiddenHeader,
+    /// Turn the request into a `CONNECT` (a tunnel to anywhere).
+    ForbiddenMethod,
     /// Answer with status 1000.
     BadStatus,
     /// Write 100 000 lines (about 13 MB) to stdout.
@@ -131,6 +133,7 @@ impl Plugin for Hostile {
             },
             Mode::Panic => panic!("hostile plugin panics on purpose"),
             Mode::ForbiddenHeader => req.set_header("transfer-encoding", "chunked"),
+            Mode::ForbiddenMethod => req.method = "CONNECT".into(),
             Mode::BadStatus => return Action::Respond(Response::new(1000)),
             Mode::Flood => {
                 let line = "flood ".repeat(20);
