@@ -255,6 +255,11 @@ struct Tuning {
     /// Where the JSON access log goes: `stdout` or `off`.
     #[arg(long, default_value = "stdout", env = "EDGECHAIN_ACCESS_LOG", value_parser = ["stdout", "off"])]
     access_log: String,
+    /// Who may `POST /reload` on the admin port: `loopback` (a sidecar, or
+    /// `kubectl exec`) or `any` (everyone who reaches the port, which probes
+    /// and metrics scrapers do).
+    #[arg(long, default_value = "loopback", env = "EDGECHAIN_ADMIN_RELOAD_FROM", value_parser = ["loopback", "any"])]
+    admin_reload_from: String,
     #[command(flatten)]
     load: LoadArgs,
     /// Seconds to let in-flight requests finish after SIGTERM before exiting.
@@ -270,6 +275,7 @@ impl Tuning {
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
         opts.access_log = self.access_log == "stdout";
+        opts.remote_reload = self.admin_reload_from == "any";
         opts.module_dirs = self.load.module_dirs.clone();
         opts.load_timeout = self.load.load_timeout();
         opts.head_limits = HeadLimits {

@@ -5,6 +5,8 @@
 //! - `GET /healthz`: 200 while the process serves.
 //! - `GET /readyz`: 200 once a chain is loaded.
 //! - `POST /reload`: reload the config directory now; JSON [`ReloadReport`].
+//!   From loopback peers only unless the operator allows any (the port is
+//!   reachable by probes and scrapers; a reload is work anyone could ask for).
 //! - `GET /metrics`: Prometheus metrics (OpenMetrics text).
 
 use crate::reload::{ReloadReport, Reloader, Trigger};
@@ -13,6 +15,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,15 +24,18 @@ pub struct Admin {
     reloader: Arc<Reloader>,
     metrics: Arc<Metrics>,
     ready: AtomicBool,
+    remote_reload: bool,
 }
 
 impl Admin {
-    /// Admin endpoints over `reloader`.
-    pub fn new(reloader: Arc<Reloader>, metrics: Arc<Metrics>) -> Self {
+    /// Admin endpoints over `reloader`; `remote_reload` lets peers other
+    /// than loopback ask for a reload.
+    pub fn new(reloader: Arc<Reloader>, metrics: Arc<Metrics>, remote_reload: bool) -> Self {
         Admin {
             reloader,
             metrics,
             ready: AtomicBool::new(false),
+            remote_reload,
         }
     }
 
@@ -38,14 +44,18 @@ impl Admin {
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Serve one admin request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Serve one admin request from `peer`.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
             (&Method::GET, "/readyz") if self.ready.load(Ordering::Acquire) => {
                 text(StatusCode::OK, "ready\n")
             }
             (&Method::GET, "/readyz") => text(StatusCode::SERVICE_UNAVAILABLE, "no chain loaded\n"),
+            (&Method::POST, "/reload") if !reload_allowed(peer, self.remote_reload) => text(
+                StatusCode::FORBIDDEN,
+                "reload is accepted from loopback only (--admin-reload-from any allows every peer)\n",
+            ),
             (&Method::POST, "/reload") => {
                 let report = self.reloader.reload(Trigger::Admin).await;
                 json(&report)
@@ -64,6 +74,18 @@ impl Admin {
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
+}
+
+/// Whether `peer` may ask for a reload: loopback (an IPv4 peer on a
+/// dual-stack socket included), or anyone when the operator allows it.
+fn reload_allowed(peer: SocketAddr, remote_reload: bool) -> bool {
+    remote_reload
+        || match peer.ip() {
+            IpAddr::V4(ip) => ip.is_loopback(),
+            IpAddr::V6(ip) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
@@ -87,4 +109,34 @@ fn json(report: &ReloadReport) -> Response<Full<Bytes>> {
         header::HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_reload_unless_any_is_allowed() {
+        let peer = |s: &str| {
+            s.parse::<SocketAddr>()
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        for local in [
+            "127.0.0.1:5000",
+            "127.1.2.3:5000",
+            "[::1]:5000",
+            "[::ffff:127.0.0.1]:5000",
+        ] {
+            assert!(reload_allowed(peer(local), false), "{local}");
+        }
+        for remote in [
+            "10.0.0.7:5000",
+            "[fd00::1]:5000",
+            "[::ffff:10.0.0.7]:5000",
+            "0.0.0.0:1",
+        ] {
+            assert!(!reload_allowed(peer(remote), false), "{remote}");
+            assert!(reload_allowed(peer(remote), true), "{remote} with any");
+        }
+    }
 }

@@ -74,6 +74,8 @@ pub struct ServeOptions {
     /// listener and next-hop connections, sharing nothing on the request
     /// path (nginx's model).
     pub workers: usize,
+    /// Accept `POST /reload` from any peer, not only loopback.
+    pub remote_reload: bool,
 }
 
 impl ServeOptions {
@@ -102,6 +104,7 @@ impl ServeOptions {
             head_limits: HeadLimits::default(),
             load_timeout: crate::chain::DEFAULT_LOAD_TIMEOUT,
             workers: 1,
+            remote_reload: false,
         }
     }
 }
@@ -188,7 +191,11 @@ impl Server {
             access,
             metrics: metrics.requests.clone(),
         };
-        let admin = Arc::new(Admin::new(reloader.clone(), metrics.clone()));
+        let admin = Arc::new(Admin::new(
+            reloader.clone(),
+            metrics.clone(),
+            opts.remote_reload,
+        ));
         admin.set_ready();
 
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -239,7 +246,7 @@ impl Server {
             move |req, conn: ConnInfo| {
                 let admin = admin.clone();
                 async move {
-                    let resp = admin.handle(req).await;
+                    let resp = admin.handle(req, conn.peer).await;
                     conn.watch.idle();
                     resp
                 }
