@@ -157,7 +157,8 @@ struct ServeArgs {
 
 #[derive(Debug, Args)]
 struct DemoArgs {
-    /// Config directory holding proxychain.json.
+    /// Config directory holding proxychain.json (the default is where
+    /// `cargo xtask demo` builds the example chain, in the checkout).
     #[arg(long, default_value = "target/demo/proxy_config")]
     config: PathBuf,
     /// Address of the proxy listener.
@@ -342,10 +343,26 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            report_error(&format!("{e:#}"));
+            report_error(&error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once: the library's errors already
+/// carry their cause in their message, which `{:#}` would repeat.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// The compile cache directory: the flag's, unless it is `off`; without the
@@ -383,16 +400,23 @@ async fn demo(args: DemoArgs, workers: usize) -> anyhow::Result<()> {
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, next_hop);
     args.tuning.apply(&mut opts);
     opts.workers = workers;
-    say(format!(
-        "edgechain demo: chain from {}",
-        opts.config_dir.display()
-    ));
-    say(format!("  try: curl -si http://{}/", opts.listen));
-    say(format!("       curl -si http://{}/admin", opts.listen));
+    let config = opts.config_dir.clone();
+    let listen = opts.listen;
+    if !config.join("proxychain.json").exists() {
+        anyhow::bail!(
+            "no chain in {}: pass --config DIR, or run `cargo xtask demo` in the edgechain checkout (it builds the example chain there)",
+            config.display()
+        );
+    }
+    let server = Server::start(opts).await.context("cannot start")?;
+    // Said once the chain serves (the default directory is the checkout's).
+    say(format!("edgechain demo: chain from {}", config.display()));
+    say(format!("  try: curl -si http://{listen}/"));
+    say(format!("       curl -si http://{listen}/admin"));
     say(format!(
         "  demo origin (echoes what reached it): http://{origin}"
     ));
-    run_until_signal(opts).await
+    serve_until_signal(server).await
 }
 
 /// Start the demo origin on a free loopback port; its address as a next hop.
@@ -538,6 +562,10 @@ async fn build_plugin(args: BuildArgs) -> anyhow::Result<ExitCode> {
 
 async fn run_until_signal(opts: ServeOptions) -> anyhow::Result<()> {
     let server = Server::start(opts).await.context("cannot start")?;
+    serve_until_signal(server).await
+}
+
+async fn serve_until_signal(server: Server) -> anyhow::Result<()> {
     wait_for_shutdown(&server).await?;
     tracing::info!("shutting down: draining in-flight requests");
     server.shutdown().await;
@@ -607,5 +635,24 @@ async fn validate(dir: PathBuf, load: LoadArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let syntax = edgechain::config::Manifest::parse(std::path::Path::new("m.json"), b"{", &[])
+            .err()
+            .map(anyhow::Error::new)
+            .unwrap_or_else(|| anyhow::anyhow!("accepted"))
+            .context("cannot start");
+        let text = error_chain(&syntax);
+        assert!(text.starts_with("cannot start: m.json: EOF"), "{text}");
+        assert_eq!(text.matches("EOF").count(), 1, "{text}");
+        let io = anyhow::Error::new(std::io::Error::other("refused")).context("cannot connect");
+        assert_eq!(error_chain(&io), "cannot connect: refused");
     }
 }

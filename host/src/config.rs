@@ -203,11 +203,15 @@ impl Manifest {
         bytes: &[u8],
         module_dirs: &[PathBuf],
     ) -> Result<Manifest, ManifestError> {
-        let raw: RawManifest =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Syntax {
-                path: path.to_owned(),
-                source,
-            })?;
+        // Editors on some systems start UTF-8 files with a byte order mark.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let syntax = |source| ManifestError::Syntax {
+            path: path.to_owned(),
+            source,
+        };
+        // A repeated key would silently lose all but its last value.
+        serde_json::from_slice::<UniqueKeys>(bytes).map_err(syntax)?;
+        let raw: RawManifest = serde_json::from_slice(bytes).map_err(syntax)?;
         let mut seen = HashSet::new();
         let mut links = Vec::with_capacity(raw.proxychain.len());
         for (index, value) in raw.proxychain.into_iter().enumerate() {
@@ -324,17 +328,87 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
 }
 
 /// An authority a link may call: `host:port` (the port is required, so the
-/// grant names exactly one service), lower-cased, no userinfo, no scheme.
+/// grant names exactly one service), lower-cased, no userinfo, no scheme, no
+/// wildcard: the host is a DNS name or an IP address, the port 1..=65535.
 fn granted_authority(text: &str) -> Result<String, String> {
     let bad = || format!("`{text}` is not host:port (for example `auth.internal:8080`)");
     let authority: http::uri::Authority = text.parse().map_err(|_| bad())?;
+    let host = authority.host();
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
     if authority.as_str().contains('@')
-        || authority.port_u16().is_none()
-        || authority.host().is_empty()
+        || !host_ok
+        || authority.port_u16().is_none_or(|p| p == 0)
+        || !crate::proxy::front::valid_port(&authority)
     {
         return Err(bad());
     }
     Ok(authority.as_str().to_ascii_lowercase())
+}
+
+/// Any JSON value whose objects, at every depth, name each key once.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<UniqueKeys>()?;
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "key `{key}` appears twice in one object"
+                )));
+            }
+        }
+        Ok(UniqueKeys)
+    }
 }
 
 /// A module path: relative to the config directory, or absolute inside one of
@@ -500,7 +574,42 @@ mod tests {
                 r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"net":true}}]}"#,
                 "unknown field `net`",
             ),
+            (
+                r#"{"proxychain":[{"name":"a","name":"b","module":"a.wasm"}]}"#,
+                "key `name` appears twice in one object at line 1",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","config":{"k":1,"k":2}}]}"#,
+                "key `k` appears twice",
+            ),
         ];
+        for bad in [
+            "*:80", "x:0", "x:99999", "x:+80", "a..b:80", "[zz]:80", "x", "u@x:80",
+        ] {
+            let json = format!(
+                r#"{{"proxychain":[{{"name":"a","module":"a.wasm","grants":{{"http":["{bad}"]}}}}]}}"#
+            );
+            let err = parse(&json)
+                .err()
+                .unwrap_or_else(|| panic!("granted {bad}"));
+            assert!(err.contains("grants.http"), "{bad}: {err}");
+        }
+        for good in [
+            "auth.internal:8080",
+            "10.0.0.1:80",
+            "[::1]:9000",
+            "Auth-1.example:443",
+        ] {
+            let json = format!(
+                r#"{{"proxychain":[{{"name":"a","module":"a.wasm","grants":{{"http":["{good}"]}}}}]}}"#
+            );
+            assert!(parse(&json).is_ok(), "{good}");
+        }
+        let bom = [b"\xEF\xBB\xBF".as_slice(), br#"{"proxychain":[]}"#].concat();
+        assert!(
+            Manifest::parse(Path::new("m.json"), &bom, &[]).is_ok(),
+            "a BOM is skipped"
+        );
         for (json, want) in cases {
             let err = parse(json)
                 .err()

@@ -812,16 +812,32 @@ async fn every_request_the_listener_answers_is_logged_and_counted() {
         .expect("answer");
     assert_eq!(over.status, 503);
     drop(held);
-    for (status, request) in [
-        (400, "G@RBAGE / HTTP/1.1"),
-        (431, "GET /big HTTP/1.1"),
-        (408, "GET /slow HTTP/1.1"),
-        (503, "GET /over HTTP/1.1"),
+    // Each line says what went on the wire: bytes, body bytes, content type.
+    for (status, request, reply) in [
+        (400, "G@RBAGE / HTTP/1.1", &malformed),
+        (431, "GET /big HTTP/1.1", &oversized),
+        (408, "GET /slow HTTP/1.1", &slow),
+        (503, "GET /over HTTP/1.1", &over),
     ] {
-        wait_for_access_line(&host, &format!("the {status} line"), |l| {
+        let line = wait_for_access_line(&host, &format!("the {status} line"), |l| {
             l["status"] == status && l["request"] == request
         })
         .await;
+        let sent = (reply.head.len() + reply.body.len()) as u64;
+        assert_eq!(
+            line["bytes"].as_u64(),
+            Some(sent),
+            "{status}: {line} for {reply:?}"
+        );
+        assert_eq!(
+            line["response_body_bytes"].as_u64(),
+            Some(reply.body.len() as u64)
+        );
+        assert_eq!(
+            line["content_type"].as_str(),
+            Some(reply.header("content-type").unwrap_or_default().as_str()),
+            "{status}"
+        );
     }
     assert!(
         access_lines(&host)

@@ -29,6 +29,11 @@ pub enum ScaffoldError {
         "cannot find the edgechain-sdk crate (looked for guest-sdk/ above {0}); pass --sdk PATH"
     )]
     NoSdk(PathBuf),
+    /// `--sdk` names a directory that is not the SDK crate.
+    #[error(
+        "{0} is not the edgechain-sdk crate (its Cargo.toml does not name `edgechain-sdk`); pass guest-sdk/ of an edgechain checkout"
+    )]
+    NotSdk(PathBuf),
     /// The JavaScript/TypeScript or Python SDK was not found.
     #[error(transparent)]
     Sdk(#[from] BuildError),
@@ -168,7 +173,19 @@ pub fn create(opts: &NewOptions) -> Result<Created, ScaffoldError> {
         "edgechain-sdk.workspace = true".to_owned()
     } else {
         let sdk = match &opts.sdk {
-            Some(sdk) => absolute(sdk)?,
+            Some(sdk) => {
+                let sdk = absolute(sdk)?;
+                // A wrong path would only fail at the first build.
+                let names_sdk = std::fs::read_to_string(sdk.join("Cargo.toml")).is_ok_and(|t| {
+                    t.lines().any(|l| {
+                        l.split_whitespace().collect::<String>() == "name=\"edgechain-sdk\""
+                    })
+                });
+                if !names_sdk {
+                    return Err(ScaffoldError::NotSdk(sdk));
+                }
+                sdk
+            }
             None => workspace
                 .map(|root| root.join("guest-sdk"))
                 .ok_or_else(|| ScaffoldError::NoSdk(parent.clone()))?,
@@ -434,6 +451,19 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let sdk = tmp.path().join("sdk");
         std::fs::create_dir_all(&sdk).expect("sdk dir");
+        let not_sdk = NewOptions {
+            name: "geo-tag".into(),
+            path: Some(tmp.path().join("work/geo-tag")),
+            sdk: Some(sdk.clone()),
+            lang: NewLang::Rust,
+        };
+        assert!(matches!(create(&not_sdk), Err(ScaffoldError::NotSdk(_))));
+        assert!(!tmp.path().join("work/geo-tag").exists(), "nothing written");
+        std::fs::write(
+            sdk.join("Cargo.toml"),
+            "[package]\nname = \"edgechain-sdk\"\n",
+        )
+        .expect("sdk manifest");
         let opts = NewOptions {
             name: "geo-tag".into(),
             path: Some(tmp.path().join("work/geo-tag")),

@@ -167,6 +167,8 @@ fn wasi_builder(link: &LinkContext) -> wasmtime_wasi::WasiCtxBuilder {
 #[derive(Debug)]
 pub struct MemoryLimiter {
     limit: usize,
+    /// Allowed beyond `limit` for the host's own work (not the plugin's cap).
+    extra: usize,
     memories: usize,
     tables: usize,
     /// Set when a growth was refused, so a following trap is reported as a
@@ -181,6 +183,7 @@ impl MemoryLimiter {
     fn new(limit: usize) -> Self {
         MemoryLimiter {
             limit,
+            extra: 0,
             memories: 0,
             tables: 0,
             hit: false,
@@ -190,16 +193,16 @@ impl MemoryLimiter {
     /// Allow `bytes` beyond the link's cap (for host work on the instance,
     /// such as copying its memory out for a snapshot).
     pub fn allow_extra(&mut self, bytes: usize) {
-        self.limit = self.limit.saturating_add(bytes);
+        self.extra = self.extra.saturating_add(bytes);
     }
 
-    /// The cap, in MiB.
+    /// The link's cap, in MiB (what the manifest says; host allowances aside).
     pub fn limit_mb(&self) -> u64 {
         (self.limit >> 20) as u64
     }
 
     fn admit(&mut self, other: usize, new_own: usize) -> bool {
-        let ok = other.saturating_add(new_own) <= self.limit;
+        let ok = other.saturating_add(new_own) <= self.limit.saturating_add(self.extra);
         self.hit |= !ok;
         ok
     }
@@ -353,5 +356,17 @@ mod tests {
         );
         assert!(l.hit);
         assert!(matches!(l.memory_growing(60, 68, None), Ok(true)));
+    }
+
+    #[test]
+    fn a_host_allowance_is_not_reported_as_the_links_cap() {
+        let mut l = MemoryLimiter::new(16 << 20);
+        l.allow_extra(1 << 20);
+        assert_eq!(l.limit_mb(), 16, "the manifest's number");
+        assert!(matches!(l.memory_growing(0, 17 << 20, None), Ok(true)));
+        assert!(matches!(
+            l.memory_growing(17 << 20, 18 << 20, None),
+            Ok(false)
+        ));
     }
 }

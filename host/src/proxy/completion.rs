@@ -22,11 +22,45 @@ pub struct Observer {
     pub metrics: Arc<RequestMetrics>,
 }
 
+/// What the listener sent for a request it answered itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerAnswer {
+    /// The status.
+    pub status: u16,
+    /// Its `Content-Type` (empty when it has none).
+    pub content_type: &'static str,
+    /// Bytes of the head.
+    pub head_bytes: u64,
+    /// Bytes of the body.
+    pub body_bytes: u64,
+}
+
+impl ListenerAnswer {
+    /// hyper's answer to a head it could not take: `status`, bodiless, and
+    /// the connection closed (`HTTP/1.1 400 Bad Request`, `connection:
+    /// close`, `content-length: 0`).
+    pub fn hyper(status: u16) -> ListenerAnswer {
+        let reason = http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let head =
+            format!("HTTP/1.1 {status} {reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        ListenerAnswer {
+            status,
+            content_type: "",
+            head_bytes: head.len() as u64,
+            body_bytes: 0,
+        }
+    }
+}
+
 impl Observer {
     /// Report a request the listener answered itself, before any handler ran
     /// (a malformed or oversized head, a head too slow, a connection over the
-    /// cap): it is counted and logged like any other.
-    pub fn rejected(&self, client: std::net::IpAddr, request_line: &str, status: u16) {
+    /// cap): it is counted and logged like any other, with what was sent.
+    pub fn rejected(&self, client: std::net::IpAddr, request_line: &str, sent: ListenerAnswer) {
+        let status = sent.status;
         self.metrics.request(status, None);
         self.metrics.listener_rejection(status);
         if self.access.enabled() {
@@ -39,9 +73,9 @@ impl Observer {
                 time: SystemTime::now(),
                 facts: &facts,
                 status,
-                content_type: "text/plain; charset=utf-8",
-                header_bytes: 0,
-                body_bytes: 0,
+                content_type: sent.content_type,
+                header_bytes: sent.head_bytes,
+                body_bytes: sent.body_bytes,
                 upstream_status: None,
                 upstream_time: None,
                 request_time: Duration::ZERO,

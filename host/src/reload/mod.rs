@@ -178,7 +178,8 @@ impl Reloader {
                 tracing::info!(
                     trigger = ?trigger,
                     hash = %report.hash,
-                    changes = ?report.changes,
+                    // One readable string: the log's fields are flat.
+                    changes = %report.changes.join(", "),
                     elapsed_ms = report.elapsed_ms,
                     "chain reloaded"
                 );

@@ -38,7 +38,10 @@ const BUSY: u8 = 2;
 const SAMPLE_BYTES: usize = 256;
 
 /// The answer to a head that did not arrive in time.
-const TIMEOUT_ANSWER: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 35\r\nconnection: close\r\n\r\nrequest headers not received in time\n";
+pub(crate) const TIMEOUT_ANSWER: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 37\r\nconnection: close\r\n\r\nrequest headers not received in time\n";
+
+/// The body's length in [`TIMEOUT_ANSWER`].
+pub(crate) const TIMEOUT_ANSWER_BODY: usize = "request headers not received in time\n".len();
 
 /// What a connection is doing, shared by its socket wrapper and its service.
 #[derive(Debug)]

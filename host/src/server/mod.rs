@@ -11,7 +11,7 @@ use crate::engine::{EngineError, EngineSettings, Runtime};
 use crate::kv::KvStore;
 use crate::limits::HeadLimits;
 use crate::proxy::SharedChain;
-use crate::proxy::completion::Observer;
+use crate::proxy::completion::{ListenerAnswer, Observer};
 use crate::reload::Reloader;
 use crate::reload::watch::{Watch, WatchSettings};
 use crate::telemetry::access::AccessLog;
@@ -327,6 +327,8 @@ const MIN_READ_BUFFER: usize = 8 * 1024;
 
 /// The whole answer to a connection over the cap.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many connections\n";
+/// The body's length in [`OVER_CAPACITY`].
+const OVER_CAPACITY_BODY: usize = "too many connections\n".len();
 
 /// Answer a connection over the cap with 503 and close it; the request it
 /// sent (if any arrived within a second) is logged and counted.
@@ -353,7 +355,16 @@ async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr, report: Opt
             .split(|&b| b == b'\r' || b == b'\n')
             .next()
             .unwrap_or(&[]);
-        report.rejected(peer.ip(), &String::from_utf8_lossy(line), 503);
+        report.rejected(
+            peer.ip(),
+            &String::from_utf8_lossy(line),
+            ListenerAnswer {
+                status: 503,
+                content_type: "text/plain; charset=utf-8",
+                head_bytes: (OVER_CAPACITY.len() - OVER_CAPACITY_BODY) as u64,
+                body_bytes: OVER_CAPACITY_BODY as u64,
+            },
+        );
     }
 }
 
@@ -374,12 +385,17 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 /// A request the listener itself answered (hyper's parse errors, our 408):
-/// the status sent, for the access log and metrics.
-fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Option<u16> {
+/// what was sent, for the access log and metrics.
+fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Option<ListenerAnswer> {
     if let Some(status) = watch.answered() {
-        return Some(status);
+        return Some(ListenerAnswer {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            head_bytes: (conn::TIMEOUT_ANSWER.len() - conn::TIMEOUT_ANSWER_BODY) as u64,
+            body_bytes: conn::TIMEOUT_ANSWER_BODY as u64,
+        });
     }
-    match result {
+    let status = match result {
         // An HTTP/2 prior-knowledge client: hyper closes without an answer
         // (an HTTP/1.1 one would mean nothing to it), so none is logged.
         Err(e) if e.is_parse_version_h2() => None,
@@ -389,7 +405,8 @@ fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Opti
         Err(e) if e.is_parse_too_large() => Some(431),
         Err(e) if e.is_parse() => Some(400),
         _ => None,
-    }
+    }?;
+    Some(ListenerAnswer::hyper(status))
 }
 
 async fn accept_loop<F, Fut, B>(
@@ -474,9 +491,9 @@ async fn accept_loop<F, Fut, B>(
                 }
             };
             if let Some(report) = &report
-                && let Some(status) = listener_answer(&watch, &result)
+                && let Some(sent) = listener_answer(&watch, &result)
             {
-                report.rejected(peer.ip(), &watch.request_line(), status);
+                report.rejected(peer.ip(), &watch.request_line(), sent);
             }
             if let Err(e) = result {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
@@ -490,5 +507,28 @@ async fn accept_loop<F, Fut, B>(
         .is_err()
     {
         tracing::warn!("drain timeout reached; closing remaining connections");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A canned answer's `content-length` is its body's length.
+    fn framed(answer: &[u8], body: usize) {
+        let text = String::from_utf8_lossy(answer);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or_default();
+        assert_eq!(rest.len(), body, "{text}");
+        let declared = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.parse::<usize>().ok());
+        assert_eq!(declared, Some(body), "{text}");
+    }
+
+    #[test]
+    fn the_listeners_own_answers_are_framed_by_their_bodies() {
+        framed(OVER_CAPACITY, OVER_CAPACITY_BODY);
+        framed(conn::TIMEOUT_ANSWER, conn::TIMEOUT_ANSWER_BODY);
     }
 }
