@@ -112,6 +112,12 @@ impl CallClock {
     }
 
     /// Ends a poll; whether the guest yielded to the scheduler in it.
+    /// The call completed within this poll: nothing more is charged (the
+    /// clock is armed afresh before the next call), so no clock is read.
+    fn finish_poll(&self) {
+        self.running_since.store(IDLE, Ordering::Relaxed);
+    }
+
     fn end_poll(&self, now: Instant) -> bool {
         let since = self.running_since.swap(IDLE, Ordering::Relaxed);
         if since != IDLE {
@@ -145,7 +151,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         clock: Arc<CallClock>,
-        started: Instant,
+        // Set at the first poll, which reads the clock anyway.
+        started: Option<Instant>,
         backstop: Duration,
         // Set while the guest waits in a host call: since when.
         blocked_since: Option<Instant>,
@@ -161,7 +168,7 @@ impl<F: Future> Bounded<F> {
         Bounded {
             inner: call,
             clock,
-            started: Instant::now(),
+            started: None,
             backstop: backstop(budget),
             blocked_since: None,
             timer: None,
@@ -179,36 +186,38 @@ impl<F: Future> Future for Bounded<F> {
         if let Some(since) = this.blocked_since.take() {
             this.clock.charge(now.saturating_duration_since(since));
         }
-        if this.clock.spent(now) || now.saturating_duration_since(*this.started) > *this.backstop {
+        let started = *this.started.get_or_insert(now);
+        if this.clock.spent(now) || now.saturating_duration_since(started) > *this.backstop {
             return Poll::Ready(Err(Overrun));
         }
         this.clock.start_poll(now);
-        let polled = this.inner.poll(cx);
-        let end = Instant::now();
-        let yielded = this.clock.end_poll(end);
-        match polled {
-            Poll::Ready(out) => Poll::Ready(Ok(out)),
-            Poll::Pending if yielded => Poll::Pending,
-            Poll::Pending => {
-                // Waiting in a host call: that time is the plugin's. Wake up
-                // when it would be spent.
-                *this.blocked_since = Some(end);
-                let wake_at = tokio::time::Instant::from_std(end + this.clock.left(end));
-                let timer = match this.timer.as_mut() {
-                    Some(t) => {
-                        t.as_mut().reset(wake_at);
-                        t
-                    }
-                    None => this
-                        .timer
-                        .insert(Box::pin(tokio::time::sleep_until(wake_at))),
-                };
-                if timer.as_mut().poll(cx).is_ready() {
-                    cx.waker().wake_by_ref();
-                }
-                Poll::Pending
-            }
+        if let Poll::Ready(out) = this.inner.poll(cx) {
+            this.clock.finish_poll();
+            return Poll::Ready(Ok(out));
         }
+        let end = Instant::now();
+        if this.clock.end_poll(end) {
+            // Yielded at an epoch tick: the wait for the scheduler is not
+            // the plugin's time.
+            return Poll::Pending;
+        }
+        // Waiting in a host call: that time is the plugin's. Wake up when it
+        // would be spent.
+        *this.blocked_since = Some(end);
+        let wake_at = tokio::time::Instant::from_std(end + this.clock.left(end));
+        let timer = match this.timer.as_mut() {
+            Some(t) => {
+                t.as_mut().reset(wake_at);
+                t
+            }
+            None => this
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(wake_at))),
+        };
+        if timer.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 }
 
