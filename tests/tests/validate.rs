@@ -143,14 +143,17 @@ fn every_broken_directory_fails_with_a_useful_message() {
             |d| {
                 d.write("block-paths.wasm", "this is not wasm");
             },
-            &["block-paths.wasm", "not a valid WebAssembly component"],
+            &["block-paths.wasm", "not a WebAssembly file"],
         ),
         (
             "a core module, not a component",
             |d| {
                 d.write("block-paths.wasm", b"\0asm\x01\0\0\0");
             },
-            &["block-paths.wasm", "not a valid WebAssembly component"],
+            &[
+                "block-paths.wasm",
+                "a core WebAssembly module, not a component",
+            ],
         ),
         (
             "a component of another world",

@@ -206,6 +206,9 @@ impl Runtime {
         if let Some(hit) = self.inner.cache.get(&key) {
             return Ok(hit.clone());
         }
+        if let Some(why) = not_a_component(bytes) {
+            return Err(EngineError::Compile(why.into()));
+        }
         let component = Component::new(&self.inner.engine, bytes)
             .map_err(|e| EngineError::Compile(format!("{e:#}")))?;
         self.inner.cache.insert(key, component.clone());
@@ -224,6 +227,22 @@ impl Runtime {
     pub fn cached_components(&self) -> usize {
         self.inner.cache.len()
     }
+}
+
+/// Why `bytes` cannot be a component, for the two mistakes an operator
+/// makes most (a file that is not wasm, a core module), in their words
+/// rather than the parser's.
+fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
+    if !bytes.starts_with(b"\0asm") {
+        return Some("not a WebAssembly file (it does not start with the `\\0asm` magic bytes)");
+    }
+    // Version 1, layer 0: a core module.
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return Some(
+            "a core WebAssembly module, not a component: build the plugin with `cargo build --target wasm32-wasip2` (or `cargo component build`, `edgechain build`)",
+        );
+    }
+    None
 }
 
 fn to_usize(v: u64) -> usize {
@@ -320,4 +339,17 @@ fn lower_compile_priority() {
             .start_handler(|_| lower_thread_priority())
             .build_global();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_are_not_components_are_named_plainly() {
+        assert!(not_a_component(b"hello\n").is_some_and(|w| w.contains("magic")));
+        assert!(not_a_component(b"\0asm\x01\0\0\0").is_some_and(|w| w.contains("core")));
+        assert_eq!(not_a_component(b"\0asm\x0d\0\x01\0"), None);
+        assert!(not_a_component(b"").is_some());
+    }
 }
