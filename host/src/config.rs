@@ -329,7 +329,8 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
 
 /// An authority a link may call: `host:port` (the port is required, so the
 /// grant names exactly one service), lower-cased, no userinfo, no scheme, no
-/// wildcard: the host is a DNS name or an IP address, the port 1..=65535.
+/// wildcard: the host is a DNS name (`_` allowed, as in Compose service
+/// names) or an IP address, the port 1..=65535.
 fn granted_authority(text: &str) -> Result<String, String> {
     let bad = || format!("`{text}` is not host:port (for example `auth.internal:8080`)");
     let authority: http::uri::Authority = text.parse().map_err(|_| bad())?;
@@ -342,7 +343,7 @@ fn granted_authority(text: &str) -> Result<String, String> {
                 !label.is_empty()
                     && label
                         .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             })
     };
     if authority.as_str().contains('@')
@@ -599,6 +600,7 @@ mod tests {
             "10.0.0.1:80",
             "[::1]:9000",
             "Auth-1.example:443",
+            "auth_svc:8080",
         ] {
             let json = format!(
                 r#"{{"proxychain":[{{"name":"a","module":"a.wasm","grants":{{"http":["{good}"]}}}}]}}"#

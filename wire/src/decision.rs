@@ -191,6 +191,7 @@ mod tests {
             "/a#frag ment",
             "/%61dmin//x",
             "/%C3%A9",
+            "/a#é",
         ] {
             assert_eq!(check_target(ok), Ok(()), "{ok}");
         }

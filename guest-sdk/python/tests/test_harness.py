@@ -204,7 +204,7 @@ def test_targets_and_authorities_follow_the_wire_rules():
         r.authority = authority
         return r
 
-    for ok in ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x", "/%C3%A9"]:
+    for ok in ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x", "/%C3%A9", "/a#é"]:
         check_request(req(ok))
     for bad in ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x", "/é", "/a?q=é", "/\x7f"]:
         with pytest.raises(InvalidDecision):

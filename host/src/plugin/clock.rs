@@ -112,8 +112,9 @@ impl CallClock {
     }
 
     /// Ends a poll; whether the guest yielded to the scheduler in it.
-    /// The call completed within this poll: nothing more is charged (the
-    /// clock is armed afresh before the next call), so no clock is read.
+    /// The call completed within this poll, which is not charged (no clock
+    /// is read for it): at most one epoch tick, since the guest yields at
+    /// every tick and the deadline is checked there.
     fn finish_poll(&self) {
         self.running_since.store(IDLE, Ordering::Relaxed);
     }

@@ -125,6 +125,14 @@ where
         drop(store);
     });
     match head_rx.await {
+        // wasi:http takes any three digits; a handler's answer is held to
+        // what a plugin may answer (no 1xx: nothing would follow it).
+        Ok(Ok(resp)) if !(200..=599).contains(&resp.status().as_u16()) => {
+            Err(LinkFailure::Invalid(format!(
+                "status {} is not in 200..=599",
+                resp.status().as_u16()
+            )))
+        }
         Ok(Ok(resp)) => Ok(resp.map(|inner| HandlerBody {
             inner,
             outcome: done_rx,

@@ -258,7 +258,9 @@ pub fn request_from_wit(
         return Err(InvalidDecision::NotForwarded(req.method.clone()));
     }
     let bad_path = || InvalidDecision::Path(quote(req.path_with_query.as_bytes()));
-    if !req.path_with_query.starts_with('/') || !req.path_with_query.is_ascii() {
+    // A `#fragment` is never sent (the URI parser drops it unchecked).
+    let sent = req.path_with_query.split('#').next().unwrap_or_default();
+    if !req.path_with_query.starts_with('/') || !sent.is_ascii() {
         return Err(bad_path());
     }
     let path = PathAndQuery::try_from(req.path_with_query.as_str()).map_err(|_| bad_path())?;

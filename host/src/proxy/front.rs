@@ -98,7 +98,9 @@ fn check_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
         return Err("more than one Host header");
     }
     if let Some(authority) = parts.uri.authority() {
-        if authority.as_str().contains('@') {
+        // The same rules as for a `Host` header: it becomes one.
+        if authority.as_str().contains('@') || authority.host().is_empty() || !valid_port(authority)
+        {
             return Err("invalid authority");
         }
         let value = HeaderValue::from_str(authority.as_str()).map_err(|_| "invalid authority")?;
@@ -221,6 +223,17 @@ mod tests {
         }
         for good in ["example.com", "example.com:8080", "127.0.0.1", "[::1]:80"] {
             assert_eq!(status(&mut parts("GET", "/", v, &[good])), None, "{good:?}");
+        }
+        for bad in [
+            "http://a.example:99999/",
+            "http://a.example:+80/",
+            "http://:80/",
+        ] {
+            assert_eq!(
+                status(&mut parts("GET", bad, v, &["a"])),
+                Some(400),
+                "{bad}"
+            );
         }
         let mut absolute = parts("GET", "http://target.example/x", v, &["other"]);
         assert_eq!(status(&mut absolute), None);

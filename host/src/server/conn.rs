@@ -18,7 +18,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -56,6 +56,8 @@ pub struct ConnWatch {
     sample: Mutex<Vec<u8>>,
     /// A status the listener itself answered (408), for the access log.
     answered: AtomicU16,
+    /// Bytes of the listener's own answer that reached the socket.
+    answer_bytes: AtomicUsize,
     keepalive: Duration,
     header_timeout: Duration,
 }
@@ -70,6 +72,7 @@ impl ConnWatch {
             since: AtomicU64::new(0),
             sample: Mutex::new(Vec::new()),
             answered: AtomicU16::new(0),
+            answer_bytes: AtomicUsize::new(0),
             keepalive,
             header_timeout,
         })
@@ -106,11 +109,12 @@ impl ConnWatch {
         String::from_utf8_lossy(line).into_owned()
     }
 
-    /// The status the listener answered itself (408), if it did.
-    pub fn answered(&self) -> Option<u16> {
+    /// The status the listener answered itself (408), if it did, and how
+    /// many bytes of that answer reached the socket.
+    pub fn answered(&self) -> Option<(u16, usize)> {
         match self.answered.load(Ordering::Relaxed) {
             0 => None,
-            s => Some(s),
+            s => Some((s, self.answer_bytes.load(Ordering::Relaxed))),
         }
     }
 
@@ -245,8 +249,9 @@ impl AsyncRead for WatchedIo {
                     // The head did not arrive in time. Nothing has been
                     // written for it, so answer 408 here (best effort: the
                     // socket's buffer is empty) and end the connection.
-                    let _ = self.stream.try_write(TIMEOUT_ANSWER);
+                    let sent = self.stream.try_write(TIMEOUT_ANSWER).unwrap_or(0);
                     self.watch.answered.store(408, Ordering::Relaxed);
+                    self.watch.answer_bytes.store(sent, Ordering::Relaxed);
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "request headers not received in time",

@@ -387,12 +387,14 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 /// A request the listener itself answered (hyper's parse errors, our 408):
 /// what was sent, for the access log and metrics.
 fn listener_answer(watch: &ConnWatch, result: &Result<(), hyper::Error>) -> Option<ListenerAnswer> {
-    if let Some(status) = watch.answered() {
+    if let Some((status, sent)) = watch.answered() {
+        // Written best effort: count what reached the socket.
+        let head = conn::TIMEOUT_ANSWER.len() - conn::TIMEOUT_ANSWER_BODY;
         return Some(ListenerAnswer {
             status,
             content_type: "text/plain; charset=utf-8",
-            head_bytes: (conn::TIMEOUT_ANSWER.len() - conn::TIMEOUT_ANSWER_BODY) as u64,
-            body_bytes: conn::TIMEOUT_ANSWER_BODY as u64,
+            head_bytes: sent.min(head) as u64,
+            body_bytes: sent.saturating_sub(head) as u64,
         });
     }
     let status = match result {
