@@ -188,6 +188,28 @@ async fn a_failing_app_is_answered_by_its_policy_and_bounded_in_time() {
         cut.is_err() || cut.as_ref().is_ok_and(|r| r.status.is_server_error()),
         "a failing body is not a complete answer: {cut:?}"
     );
+    // wasi:http takes any three digits for a status; the host answers only
+    // what a plugin may (200..=599), so the rest fail the app as invalid.
+    let status = |code: &str| {
+        http::Request::get("/response-status")
+            .header("x-response-status", code)
+            .body(Full::default())
+            .expect("request")
+    };
+    let invalid = "edgechain_plugin_failures_total{plugin=\"app\",cause=\"invalid\"}";
+    let before = metric(&client, host.admin, invalid).await.unwrap_or(0.0);
+    for code in ["101", "150", "600", "999"] {
+        let reply = client.send(host.proxy, status(code)).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{code}");
+    }
+    assert_eq!(
+        metric(&client, host.admin, invalid).await,
+        Some(before + 4.0)
+    );
+    assert_eq!(
+        client.send(host.proxy, status("204")).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert!(origin.seen().is_empty());
     drop(host);
 
