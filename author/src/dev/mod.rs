@@ -468,13 +468,20 @@ async fn apply(
     }
     if !swapped.is_empty() {
         let report = server.reloader().reload(Trigger::Dev).await;
-        report_reload(&report, &swapped, first_event.elapsed(), round.elapsed);
+        report_reload(
+            &report,
+            stage,
+            &swapped,
+            first_event.elapsed(),
+            round.elapsed,
+        );
     }
     Ok(())
 }
 
 fn report_reload(
     report: &ReloadReport,
+    stage: &Stage,
     swapped: &[String],
     edit_to_live: Duration,
     build: Duration,
@@ -483,7 +490,7 @@ fn report_reload(
     if !report.errors.is_empty() {
         say("the new chain did not load; the previous one keeps serving:");
         for e in &report.errors {
-            say(format!("  {e}"));
+            say(format!("  {}", stage.in_user_terms(e)));
         }
     } else if report.changed {
         say(format!(

@@ -85,6 +85,19 @@ impl Stage {
         &self.dir
     }
 
+    /// `message` (a load error about the served copy) in the user's terms:
+    /// paths in the copy become the user's directory, built components are
+    /// named as such.
+    pub fn in_user_terms(&self, message: &str) -> String {
+        let built = format!("{}/{BUILT_DIR}/", self.dir.display());
+        message
+            .replace(&built, "(the component edgechain dev built) ")
+            .replace(
+                &self.dir.display().to_string(),
+                &self.source.display().to_string(),
+            )
+    }
+
     /// Copy the user's directory again and point the manifest's `module` of
     /// every link in `built` at its project's component
     /// ([`Stage::component_path`]). A manifest that is not JSON is copied as
@@ -191,6 +204,25 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DevError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_errors_name_the_users_files() {
+        let stage = Stage::new(
+            "/home/me/proxy_config".into(),
+            "/tmp/edgechain-dev-7".into(),
+        );
+        assert_eq!(
+            stage.in_user_terms("/tmp/edgechain-dev-7/proxychain.json: trailing comma at line 3"),
+            "/home/me/proxy_config/proxychain.json: trailing comma at line 3"
+        );
+        assert_eq!(
+            stage.in_user_terms(
+                "/tmp/edgechain-dev-7/edgechain-dev-build/hello.wasm: link `hello`: trap"
+            ),
+            "(the component edgechain dev built) hello.wasm: link `hello`: trap"
+        );
+    }
+
     use crate::dev::cargo::PluginCrate;
 
     fn krate(name: &str) -> Project {
