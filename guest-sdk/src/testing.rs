@@ -337,7 +337,29 @@ pub(crate) mod fake {
             live(key, |e| e.map(|e| e.value.clone()))
         }
 
+        /// The host's cap on live entries per namespace.
+        const MAX_ENTRIES: usize = 100_000;
+
+        /// Refuse a new key in a full namespace (expired entries swept first),
+        /// as the host does.
+        fn room_for(key: &str) -> Result<(), String> {
+            FAKE.with(|host| {
+                let mut host = host.borrow_mut();
+                if host.kv.contains_key(key) || host.kv.len() < MAX_ENTRIES {
+                    return Ok(());
+                }
+                let now = host.now_ms;
+                host.kv.retain(|_, e| e.expires_ms.is_none_or(|t| t > now));
+                if host.kv.len() < MAX_ENTRIES {
+                    Ok(())
+                } else {
+                    Err(format!("store is full ({MAX_ENTRIES} entries)"))
+                }
+            })
+        }
+
         pub(crate) fn set(key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), String> {
+            room_for(key)?;
             let entry = Entry {
                 value: value.to_vec(),
                 expires_ms: expiry(ttl_ms),
@@ -347,6 +369,7 @@ pub(crate) mod fake {
         }
 
         pub(crate) fn increment(key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
+            room_for(key)?;
             let new_key_expiry = expiry(ttl_ms);
             let (old, expires_ms) = live(key, |entry| match entry {
                 None => Ok((0, new_key_expiry)),

@@ -16,7 +16,11 @@
 //! header key, requests without the header are counted by client IP. Every
 //! answer carries `x-ratelimit-limit` and `x-ratelimit-remaining` on the
 //! request passed on. Counts live in this host process: with several replicas,
-//! each enforces its own share.
+//! each enforces its own share. When the store cannot count a request (it is
+//! full: 100 000 live entries, two per client in a fixed window), the request
+//! is answered 503 with `Retry-After: 1` and a warning is logged, as nginx's
+//! `limit_req` does when its zone is exhausted: passing it would switch the
+//! limit off for everyone once an attacker fills the store with keys.
 
 use edgechain_sdk::{Action, Plugin, Request, Response, context, export_plugin, kv};
 use serde::Deserialize;
@@ -162,8 +166,17 @@ impl Plugin for RateLimit {
             Window::Sliding => self.sliding(&client),
         };
         match decision {
-            // The store refused (full): let traffic through rather than fail.
-            None => Action::Next,
+            // The store cannot count it (full): refuse rather than let an
+            // attacker who filled it switch the limit off.
+            None => {
+                edgechain_sdk::log::warn(
+                    "the key-value store is full: answering 503 until entries expire",
+                );
+                Action::Respond(
+                    Response::text(503, "rate limiter at capacity\n")
+                        .with_header("retry-after", "1"),
+                )
+            }
             Some(Ok(remaining)) => {
                 req.set_header("x-ratelimit-limit", limit.to_string());
                 req.set_header("x-ratelimit-remaining", remaining.to_string());
@@ -298,6 +311,36 @@ mod tests {
         // Another client has its own count.
         h.set_client_ip("192.0.2.2".parse().expect("ip"));
         assert_eq!(h.on_request(&mut Request::get("/")), Action::Next);
+    }
+
+    #[test]
+    fn a_full_store_refuses_new_clients_instead_of_switching_the_limit_off() {
+        use edgechain_sdk::testing::Harness;
+        let mut h = Harness::<RateLimit>::new(r#"{"limit": 3, "window_secs": 3600}"#)
+            .expect("config accepted");
+        h.set_client_ip("192.0.2.1".parse().expect("ip"));
+        assert_eq!(h.on_request(&mut Request::get("/")), Action::Next);
+        // An attacker's keys fill the namespace.
+        let mut filled = 0;
+        while edgechain_sdk::kv::set(&format!("junk{filled}"), b"1", None).is_ok() {
+            filled += 1;
+        }
+        assert!(filled > 90_000, "{filled}");
+        h.set_client_ip("192.0.2.9".parse().expect("ip"));
+        match h.on_request(&mut Request::get("/")) {
+            Action::Respond(r) => {
+                assert_eq!(r.status, 503);
+                assert_eq!(r.header("retry-after"), Some("1"));
+            }
+            Action::Next => panic!("a new client passed uncounted"),
+        }
+        // A client already counted is still limited.
+        h.set_client_ip("192.0.2.1".parse().expect("ip"));
+        assert_eq!(h.on_request(&mut Request::get("/")), Action::Next);
+        assert_eq!(h.on_request(&mut Request::get("/")), Action::Next);
+        assert!(
+            matches!(h.on_request(&mut Request::get("/")), Action::Respond(r) if r.status == 429)
+        );
     }
 
     #[test]
