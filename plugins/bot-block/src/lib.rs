@@ -10,7 +10,10 @@
 //! or a `User-Agent` containing any `deny_user_agents` entry (ASCII
 //! case-insensitive), is answered with `status`. The address is the TCP peer,
 //! or with `use_forwarded_for` the first `X-Forwarded-For` entry (only when a
-//! trusted proxy in front sets it). An IPv4-mapped IPv6 address is checked as
+//! trusted proxy in front sets it; `1.2.3.4:5678`, `[2001:db8::1]` and
+//! `[2001:db8::1]:443` are read as their address). A first entry that is not
+//! an address (`unknown`, garbage) is refused with `status`: it would otherwise
+//! escape the address lists. An IPv4-mapped IPv6 address is checked as
 //! the IPv4 address it carries. The lists are indexed when the plugin is
 //! built: a lookup costs O(log n), so long lists stay cheap per request.
 
@@ -67,15 +70,17 @@ fn networks(list: &[String], field: &str) -> Result<Vec<IpNet>, String> {
 }
 
 impl BotBlock {
-    fn client_ip(&self, req: &Request) -> Option<IpAddr> {
+    /// The client's address; `Err` when `X-Forwarded-For` is to be used but
+    /// its first entry is not an address.
+    fn client_ip(&self, req: &Request) -> Result<Option<IpAddr>, ()> {
         if self.forwarded
             && let Some(first) = req
                 .header("x-forwarded-for")
-                .and_then(|v| v.split(',').next())
+                .map(|v| v.split(',').next().unwrap_or_default())
         {
-            return first.trim().parse().ok();
+            return forwarded_address(first.trim()).map(Some).ok_or(());
         }
-        context::client_ip()
+        Ok(context::client_ip())
     }
 }
 
@@ -85,6 +90,9 @@ impl Plugin for BotBlock {
     fn new(config: Config) -> Result<Self, String> {
         if !(400..=599).contains(&config.status) {
             return Err(format!("status {} is not in 400..=599", config.status));
+        }
+        if config.deny_user_agents.iter().any(|a| a.is_empty()) {
+            return Err("deny_user_agents: an empty entry would match every request".into());
         }
         Ok(BotBlock {
             agents: config
@@ -100,7 +108,9 @@ impl Plugin for BotBlock {
     }
 
     fn on_request(&mut self, req: &mut Request) -> Action {
-        let ip = self.client_ip(req);
+        let Ok(ip) = self.client_ip(req) else {
+            return Action::Respond(Response::text(self.status, "forbidden\n"));
+        };
         if ip.is_some_and(|ip| self.allow.contains(ip)) {
             return Action::Next;
         }
@@ -118,11 +128,85 @@ impl Plugin for BotBlock {
     }
 }
 
+/// An `X-Forwarded-For` entry as an address: `ip`, `ipv4:port`, `[ipv6]` or
+/// `[ipv6]:port`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok.then(|| v6.parse().ok()).flatten();
+    }
+    let (v4, port) = entry.split_once(':')?;
+    port.parse::<u16>().ok()?;
+    v4.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
 export_plugin!(BotBlock);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_entries_are_read_as_addresses_or_refused() {
+        for (entry, ip) in [
+            ("10.0.0.1", "10.0.0.1"),
+            ("10.0.0.1:5555", "10.0.0.1"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+        ] {
+            assert_eq!(forwarded_address(entry), ip.parse().ok(), "{entry}");
+        }
+        for entry in [
+            "garbage",
+            "unknown",
+            "",
+            "10.0.0.1:x",
+            "[2001:db8::1",
+            "[x]:1",
+            "1.2.3.4:99999",
+        ] {
+            assert_eq!(forwarded_address(entry), None, "{entry}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_forwarded_address_is_refused() {
+        use edgechain_sdk::testing::Harness;
+        let mut h = Harness::<BotBlock>::new(
+            r#"{"deny_ips": ["192.0.2.0/24"], "use_forwarded_for": true, "status": 451}"#,
+        )
+        .expect("config accepted");
+        h.set_client_ip("127.0.0.1".parse().expect("ip"));
+        let answer = |h: &mut Harness<BotBlock>, xff: Option<&str>| {
+            let mut req = Request::get("/");
+            if let Some(v) = xff {
+                req.set_header("x-forwarded-for", v);
+            }
+            match h.on_request(&mut req) {
+                Action::Respond(r) => r.status,
+                Action::Next => 200,
+            }
+        };
+        for bad in [
+            "garbage",
+            "unknown",
+            "garbage, 10.0.0.1",
+            ",",
+            "192.0.2.5:80",
+        ] {
+            assert_eq!(answer(&mut h, Some(bad)), 451, "{bad}");
+        }
+        assert_eq!(answer(&mut h, Some("10.0.0.1:5555")), 200);
+        assert_eq!(answer(&mut h, None), 200, "no header: the peer");
+    }
 
     #[test]
     fn bad_networks_are_rejected() {
