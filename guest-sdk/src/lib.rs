@@ -83,6 +83,16 @@ mod sys;
 pub mod testing;
 
 pub use headers::HeaderList;
+
+/// Whether the host would accept a plugin setting header `name` to `value`
+/// (a token name the host does not own, a value without control bytes),
+/// with the reason if not. Check header names and values that come from a
+/// plugin's config in `new`, so a bad config is refused at load instead of
+/// failing every request.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    edgechain_wire::decision::check_field(name.as_bytes(), value.as_bytes())
+        .map_err(|r| r.to_string())
+}
 pub use message::{Request, Response};
 
 /// Raw bindings generated from the `edgechain:plugin` WIT world. Plugin code

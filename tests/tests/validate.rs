@@ -287,3 +287,83 @@ fn modules_may_come_from_an_allowed_module_dir_only() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--module-dir"));
 }
+
+/// A library plugin's config that would fail every request (a header the host
+/// owns, a value with CR LF, an empty match) is refused at load, one link each.
+#[test]
+fn library_configs_that_would_fail_every_request_are_refused_at_load() {
+    let cases = [
+        (
+            "add-headers",
+            json!({ "request": { "host": "evil" } }),
+            "request: header `host`",
+        ),
+        (
+            "add-headers",
+            json!({ "response": { "x-a": "a\r\nb: c" } }),
+            "invalid value",
+        ),
+        (
+            "basic-auth",
+            json!({ "users": { "a": "b" }, "user_header": "content-length" }),
+            "user_header",
+        ),
+        (
+            "basic-auth",
+            json!({ "users": { "a": "b" }, "realm": "a\nb" }),
+            "realm",
+        ),
+        (
+            "enrich",
+            json!({ "request_id_header": "connection" }),
+            "request_id_header",
+        ),
+        (
+            "enrich",
+            json!({ "geo_prefix": "bad prefix " }),
+            "geo_prefix",
+        ),
+        (
+            "maintenance",
+            json!({ "enabled": true, "content_type": "text/html\r\nx: y" }),
+            "content_type",
+        ),
+        (
+            "cors",
+            json!({ "allow_origins": ["https://a.example"], "allow_methods": ["GET\r\nX: y"] }),
+            "allow_methods",
+        ),
+        (
+            "redirect",
+            json!({ "rules": [{ "match": "exact", "from": "/a", "to": "/b\r\nx: y" }] }),
+            "rules[0]: to",
+        ),
+        (
+            "redirect",
+            json!({ "rules": [{ "match": "exact", "from": "/a", "to": "" }] }),
+            "must not be empty",
+        ),
+        (
+            "bot-block",
+            json!({ "deny_user_agents": [""] }),
+            "deny_user_agents",
+        ),
+    ];
+    let dir = ConfigDir::new();
+    let mut links = Vec::new();
+    for (i, (plugin, config, _)) in cases.iter().enumerate() {
+        dir.add_plugin(plugin);
+        links.push(json!({ "name": format!("l{i}"), "module": format!("{plugin}.wasm"), "config": config }));
+    }
+    dir.manifest(json!({ "proxychain": links }));
+    let out = validate(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for (i, (plugin, _, why)) in cases.iter().enumerate() {
+        let link = format!("link `l{i}`");
+        assert!(
+            stderr.lines().any(|l| l.contains(&link) && l.contains(why)),
+            "{plugin} (l{i}) should be refused with `{why}`:\n{stderr}"
+        );
+    }
+}

@@ -33,13 +33,8 @@ pub struct AddHeaders {
 fn checked(map: BTreeMap<String, String>, which: &str) -> Result<Vec<(String, String)>, String> {
     map.into_iter()
         .map(|(name, value)| {
-            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-            if name.is_empty() || !name.chars().all(token) {
-                return Err(format!("{which}: `{name}` is not a valid header name"));
-            }
-            if value.chars().any(|c| c.is_control() && c != '\t') {
-                return Err(format!("{which}: value of `{name}` has control characters"));
-            }
+            // Refused at load what the host would refuse on every request.
+            edgechain_sdk::check_header(&name, &value).map_err(|e| format!("{which}: {e}"))?;
             Ok((name.to_ascii_lowercase(), value))
         })
         .collect()
@@ -91,6 +86,18 @@ mod tests {
         };
         let err = AddHeaders::new(cfg).err().unwrap_or_default();
         assert!(err.contains("bad name"), "{err}");
+        // What the host would refuse on every request is refused at load.
+        for (name, value) in [
+            ("host", "evil"),
+            ("Content-Length", "1"),
+            ("x-a", "a\r\nb: c"),
+        ] {
+            let cfg = Config {
+                request: BTreeMap::new(),
+                response: [(name.to_string(), value.to_string())].into(),
+            };
+            assert!(AddHeaders::new(cfg).is_err(), "{name}");
+        }
     }
 
     #[test]

@@ -80,6 +80,11 @@ impl Plugin for BasicAuth {
         if config.realm.contains('"') {
             return Err("realm must not contain '\"'".into());
         }
+        // What the host would refuse on every request is refused at load.
+        edgechain_sdk::check_header(&config.user_header, "x")
+            .map_err(|e| format!("user_header: {e}"))?;
+        edgechain_sdk::check_header("www-authenticate", &config.realm)
+            .map_err(|e| format!("realm: {e}"))?;
         Ok(BasicAuth { config })
     }
 

@@ -74,6 +74,19 @@ impl Plugin for Cors {
         if config.allow_origins.is_empty() {
             return Err("allow_origins must name at least one origin".into());
         }
+        // Each list becomes a header value: refuse at load what the host
+        // would refuse on every request.
+        for (field, list) in [
+            ("allow_origins", &config.allow_origins),
+            ("allow_methods", &config.allow_methods),
+            ("allow_headers", &config.allow_headers),
+            ("expose_headers", &config.expose_headers),
+        ] {
+            for item in list {
+                edgechain_sdk::check_header("access-control-allow-origin", item)
+                    .map_err(|e| format!("{field}: `{item}`: {e}"))?;
+            }
+        }
         Ok(Cors {
             config,
             any,

@@ -53,6 +53,13 @@ impl Plugin for Enrich {
         if config.request_id_header.is_empty() {
             return Err("request_id_header must not be empty".into());
         }
+        // What the host would refuse on every request is refused at load.
+        edgechain_sdk::check_header(&config.request_id_header, "x")
+            .map_err(|e| format!("request_id_header: {e}"))?;
+        if let Some(prefix) = &config.geo_prefix {
+            edgechain_sdk::check_header(&format!("{prefix}city"), "x")
+                .map_err(|e| format!("geo_prefix: {e}"))?;
+        }
         Ok(Enrich { config })
     }
 

@@ -59,6 +59,8 @@ impl Plugin for Maintenance {
         if !(200..=599).contains(&config.status) {
             return Err(format!("status {} is not in 200..=599", config.status));
         }
+        edgechain_sdk::check_header("content-type", &config.content_type)
+            .map_err(|e| format!("content_type: {e}"))?;
         Ok(Maintenance { config })
     }
 

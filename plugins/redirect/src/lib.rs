@@ -205,6 +205,11 @@ impl Plugin for Redirect {
                         r.status
                     ));
                 }
+                if r.to.is_empty() {
+                    return Err(format!("rules[{i}]: `to` must not be empty"));
+                }
+                edgechain_sdk::check_header("location", &r.to)
+                    .map_err(|e| format!("rules[{i}]: to: {e}"))?;
                 let regex = match r.kind {
                     Match::Regex => Some(
                         RuleRegex::new(&r.from)
