@@ -84,6 +84,25 @@ pub mod testing;
 
 pub use headers::HeaderList;
 
+/// The form `Request::path` gives a path, for a path written in a plugin's
+/// config (a prefix to match, a route): bytes a URI cannot hold unescaped
+/// (non-ASCII, spaces, ...) percent-encoded, then the host's normalisation
+/// (`/%61dmin`, `//admin` and `/x/../admin` are `/admin`). Compare config
+/// paths in this form, or they may never match. `Err` for a path that has
+/// none (`..` above the root, `%00`, a backslash, a bad escape).
+pub fn normalize_path(path: &str) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut escaped = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b) {
+            escaped.push(char::from(b));
+        } else {
+            let _ = write!(escaped, "%{b:02X}");
+        }
+    }
+    edgechain_wire::path::normalize(&escaped).map_err(|e| format!("`{path}`: {e}"))
+}
+
 /// Whether the host would accept a plugin setting header `name` to `value`
 /// (a token name the host does not own, a value without control bytes),
 /// with the reason if not. Check header names and values that come from a

@@ -8,7 +8,9 @@
 //! `status` defaults to 403 and must be 400..=599; `body` defaults to
 //! `"blocked\n"`. A prefix must start with `/`. Matching is on the path only
 //! (the query string is ignored) and case-sensitive, on the normalised path:
-//! `/%61dmin`, `//admin` and `/x/../admin` are all `/admin`.
+//! `/%61dmin`, `//admin` and `/x/../admin` are all `/admin`. Prefixes are
+//! normalised the same way when the plugin is built, so `"/%61dmin"` blocks
+//! `/admin` and `"/café"` blocks `/caf%C3%A9`.
 
 use edgechain_sdk::{Action, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;
@@ -50,7 +52,16 @@ impl Plugin for BlockPaths {
         if let Some(bad) = config.prefixes.iter().find(|p| !p.starts_with('/')) {
             return Err(format!("prefix `{bad}` must start with `/`"));
         }
-        Ok(BlockPaths { config })
+        // Requests are matched on their normalised path: so are the prefixes
+        // (`/%61dmin` is `/admin`, `/café` is `/caf%C3%A9`).
+        let prefixes = config
+            .prefixes
+            .iter()
+            .map(|p| edgechain_sdk::normalize_path(p).map_err(|e| format!("prefix {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BlockPaths {
+            config: Config { prefixes, ..config },
+        })
     }
 
     fn on_request(&mut self, req: &mut Request) -> Action {
@@ -100,6 +111,44 @@ mod tests {
                 "{spelling} is /admin"
             );
         }
+    }
+
+    #[test]
+    fn prefixes_are_read_as_requests_are() {
+        let mut p = BlockPaths::new(Config {
+            prefixes: vec![
+                "/café".into(),
+                "/%61pi".into(),
+                "//secret".into(),
+                "/x/../private".into(),
+                "/old page".into(),
+            ],
+            status: 403,
+            body: String::new(),
+        })
+        .expect("builds");
+        for path in [
+            "/caf%C3%A9",
+            "/café/menu",
+            "/api/v1",
+            "/secret",
+            "/private/x",
+            "/old%20page",
+        ] {
+            let mut req = Request::get(path);
+            assert!(
+                matches!(p.on_request(&mut req), Action::Respond(_)),
+                "{path} ({}) should be blocked",
+                req.path()
+            );
+        }
+        assert_eq!(p.on_request(&mut Request::get("/cafe")), Action::Next);
+        let above_root = Config {
+            prefixes: vec!["/../x".into()],
+            status: 403,
+            body: String::new(),
+        };
+        assert!(BlockPaths::new(above_root).is_err());
     }
 
     #[test]

@@ -217,9 +217,16 @@ impl Plugin for Redirect {
                     ),
                     _ => None,
                 };
+                // Exact and prefix rules are matched against the normalised
+                // path: read them the same way (`/café` is `/caf%C3%A9`).
+                let from = match r.kind {
+                    Match::Regex => r.from,
+                    _ => edgechain_sdk::normalize_path(&r.from)
+                        .map_err(|e| format!("rules[{i}]: from {e}"))?,
+                };
                 Ok(Rule {
                     kind: r.kind,
-                    from: r.from,
+                    from,
                     regex,
                     pattern: None,
                     to: r.to,
@@ -302,6 +309,18 @@ mod tests {
             Action::Respond(r) => Some((r.status, r.header("location")?.to_owned())),
             Action::Next => None,
         }
+    }
+
+    #[test]
+    fn exact_and_prefix_rules_are_read_as_paths_are() {
+        let mut p = plugin(vec![
+            (Match::Exact, "/café", "/cafe", 301),
+            (Match::Prefix, "//old/", "/new/", 302),
+        ])
+        .expect("builds");
+        assert_eq!(location(&mut p, "/caf%C3%A9"), Some((301, "/cafe".into())));
+        assert_eq!(location(&mut p, "/old/x"), Some((302, "/new/x".into())));
+        assert!(plugin(vec![(Match::Exact, "/../x", "/y", 301)]).is_err());
     }
 
     #[test]
