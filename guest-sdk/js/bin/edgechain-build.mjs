@@ -112,7 +112,7 @@ function witDirOf(flag) {
     }
     if (flag || process.env.EDGECHAIN_WIT) fail(`${dir}: no .wit file declares \`package edgechain:plugin@...\``);
   }
-  fail(`cannot find the edgechain:plugin WIT (looked in ${candidates.join(", ")}): pass --wit DIR`);
+  fail(`cannot find the edgechain:plugin WIT (looked in ${candidates.join(", ")}): set EDGECHAIN_WIT=DIR (or pass --wit DIR to edgechain-build)`);
 }
 
 /**

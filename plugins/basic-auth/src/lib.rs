@@ -6,9 +6,12 @@
 //! { "realm": "staff", "users": { "alice": "s3cret" }, "user_header": "x-auth-user",
 //!   "allow_prefixes": ["/public"] }
 //! ```
-//! Missing or wrong credentials get 401 with `WWW-Authenticate`. The
-//! `Authorization` header is removed before the request goes on, and any
-//! client-sent `user_header` is replaced, so the origin can trust it.
+//! Missing or wrong credentials get 401 with `WWW-Authenticate`. A `Basic`
+//! `Authorization` header is removed before the request goes on (on
+//! `allow_prefixes` paths too: a browser resends the edge's credentials there),
+//! and any client-sent `user_header` is replaced, so the origin can trust it.
+//! An `allow_prefixes` entry matches whole path segments: `/public` opens
+//! `/public` and `/public/x`, not `/publicity`.
 //! Passwords are compared in constant time.
 
 use base64::Engine;
@@ -95,8 +98,15 @@ impl Plugin for BasicAuth {
             .config
             .allow_prefixes
             .iter()
-            .any(|p| req.path().starts_with(p.as_str()))
+            .any(|p| under_prefix(req.path(), p))
         {
+            let basic = req
+                .header("authorization")
+                .and_then(|v| v.get(..6))
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic "));
+            if basic {
+                req.remove_header("authorization");
+            }
             return Action::Next;
         }
         match self.user(req) {
@@ -115,11 +125,45 @@ impl Plugin for BasicAuth {
     }
 }
 
+/// Whether `path` is `prefix` or below it, by whole segments.
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'))
+}
+
 export_plugin!(BasicAuth);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_paths_are_whole_segments_and_never_carry_the_edges_credentials() {
+        use edgechain_sdk::testing::Harness;
+        let mut h = Harness::<BasicAuth>::new(
+            r#"{"users": {"alice": "s3cret"}, "allow_prefixes": ["/public"]}"#,
+        )
+        .expect("builds");
+        let basic = "Basic YWxpY2U6czNjcmV0";
+        let mut public = Request::get("/public/x").with_header("authorization", basic);
+        assert_eq!(h.on_request(&mut public), Action::Next);
+        assert_eq!(
+            public.header("authorization"),
+            None,
+            "Basic credentials stripped"
+        );
+        let mut bearer = Request::get("/public").with_header("authorization", "Bearer t");
+        assert_eq!(h.on_request(&mut bearer), Action::Next);
+        assert_eq!(
+            bearer.header("authorization"),
+            Some("Bearer t"),
+            "the origin's own"
+        );
+        assert!(matches!(
+            h.on_request(&mut Request::get("/publicity")),
+            Action::Respond(r) if r.status == 401
+        ));
+    }
 
     #[test]
     fn constant_time_comparison_is_equality() {

@@ -74,6 +74,18 @@ impl Plugin for Cors {
         if config.allow_origins.is_empty() {
             return Err("allow_origins must name at least one origin".into());
         }
+        // An origin is `scheme://host[:port]`: with a path (even `/`) it
+        // never equals a browser's `Origin`.
+        if let Some(bad) = config.allow_origins.iter().find(|o| {
+            *o != "*"
+                && !o.split_once("://").is_some_and(|(scheme, rest)| {
+                    !scheme.is_empty() && !rest.is_empty() && !rest.contains('/')
+                })
+        }) {
+            return Err(format!(
+                "allow_origins: `{bad}` is not an origin (scheme://host[:port], no path)"
+            ));
+        }
         // Each list becomes a header value: refuse at load what the host
         // would refuse on every request.
         for (field, list) in [
@@ -138,6 +150,12 @@ impl Plugin for Cors {
 
     fn on_response(&mut self, _req: &Request, resp: &mut Response) {
         let Some(origin) = self.origin.take() else {
+            // The answer still depends on `Origin` (an allowed one would
+            // have got the headers): say so, or a shared cache may hand this
+            // copy to an allowed origin.
+            if !self.any || self.config.allow_credentials {
+                resp.append_header("vary", "origin");
+            }
             return;
         };
         resp.set_header(
@@ -158,3 +176,48 @@ impl Plugin for Cors {
 }
 
 export_plugin!(Cors);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgechain_sdk::testing::Harness;
+
+    const CONFIG: &str = r#"{"allow_origins": ["https://app.example"]}"#;
+
+    fn vary_after(h: &mut Harness<Cors>, origin: Option<&str>) -> Option<String> {
+        let mut req = Request::get("/");
+        if let Some(o) = origin {
+            req.set_header("origin", o);
+        }
+        assert_eq!(h.on_request(&mut req), Action::Next);
+        let resp = h.on_response(&req, Response::new(200));
+        resp.header("vary").map(str::to_owned)
+    }
+
+    #[test]
+    fn every_answer_says_it_varies_by_origin() {
+        let mut h = Harness::<Cors>::new(CONFIG).expect("builds");
+        for origin in [
+            Some("https://app.example"),
+            Some("https://evil.example"),
+            None,
+        ] {
+            assert_eq!(
+                vary_after(&mut h, origin).as_deref(),
+                Some("origin"),
+                "{origin:?}"
+            );
+        }
+        let mut any = Harness::<Cors>::new(r#"{"allow_origins": ["*"]}"#).expect("builds");
+        assert_eq!(vary_after(&mut any, None), None, "`*` does not vary");
+    }
+
+    #[test]
+    fn an_origin_with_a_path_is_refused() {
+        for bad in ["https://a.example/", "a.example", "https://", "https://a/x"] {
+            let config = format!(r#"{{"allow_origins": ["{bad}"]}}"#);
+            assert!(Harness::<Cors>::new(&config).is_err(), "{bad}");
+        }
+        assert!(Harness::<Cors>::new(r#"{"allow_origins": ["http://a.example:8080"]}"#).is_ok());
+    }
+}

@@ -7,7 +7,9 @@
 //! { "request_id_header": "x-request-id", "geo_prefix": "x-geo-" }
 //! ```
 //! Both are optional (those are the defaults); `"geo_prefix": null` turns the
-//! geo copy off. Request ids are 128 random bits in hex.
+//! geo copy off. Headers under `geo_prefix` that the client sent are removed
+//! first, so the origin can trust every one it gets. Request ids are 128
+//! random bits in hex.
 
 use edgechain_sdk::{Action, Plugin, Request, export_plugin};
 use serde::Deserialize;
@@ -70,6 +72,19 @@ impl Plugin for Enrich {
             req.set_header(&self.config.request_id_header, id);
         }
         if let Some(prefix) = &self.config.geo_prefix {
+            // The prefix is this plugin's: a client's own copies go.
+            let spoofed: Vec<String> = req
+                .headers
+                .iter()
+                .filter(|(name, _)| {
+                    name.get(..prefix.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+                })
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            for name in spoofed {
+                req.remove_header(&name);
+            }
             let geo: Vec<(String, Vec<u8>)> = req
                 .headers
                 .iter()
@@ -87,3 +102,30 @@ impl Plugin for Enrich {
 }
 
 export_plugin!(Enrich);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgechain_sdk::testing::Harness;
+
+    #[test]
+    fn geo_headers_come_from_the_platform_only() {
+        let mut h = Harness::<Enrich>::new("null").expect("builds");
+        let mut req = Request::get("/")
+            .with_header("x-geo-city", "Spoofed")
+            .with_header("x-geo-country", "XX")
+            .with_header("section-io-geo-country", "NZ");
+        assert_eq!(h.on_request(&mut req), Action::Next);
+        assert_eq!(
+            req.header("x-geo-city"),
+            None,
+            "the client's own is dropped"
+        );
+        assert_eq!(
+            req.header("x-geo-country"),
+            Some("NZ"),
+            "the platform's wins"
+        );
+        assert!(req.header("x-request-id").is_some_and(|id| id.len() == 32));
+    }
+}
