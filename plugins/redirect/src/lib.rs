@@ -10,8 +10,13 @@
 //!     { "match": "regex",  "from": "^/item/(\\d+)$", "to": "/items/$1",   "status": 308 }
 //!   ] }
 //! ```
-//! Rules are tried in order on the path; the first match wins. `prefix` keeps
-//! the rest of the path; `regex` expands `$1`-style groups. The query string is
+//! Rules are tried in order on the normalised path (ASCII: other bytes are
+//! percent-encoded); the first match wins. `exact` and `prefix` paths are
+//! normalised the same way. `prefix` keeps the rest of the path; `regex`
+//! expands `$1`-style groups (a group `from` lacks is refused at load). Regex
+//! syntax is the `regex` crate's over ASCII: `(?i)`, `\b`, `\d` and `.` are
+//! their ASCII forms, `\p{..}` classes are refused. A rule whose target it
+//! matches again (a loop) is refused. The query string is
 //! kept (after `&` when the target has a query of its own). `status` is one of
 //! 301, 302, 307, 308 (default 302). With `"https": true`, a request whose
 //! `X-Forwarded-Proto` is `http` is first sent to the same URL on `https://`
@@ -107,15 +112,37 @@ const RULE_NFA_BYTES: usize = 10 << 20;
 /// captures), or for every rule when there is no set.
 struct RuleRegex(PikeVM);
 
+/// The regex syntax rules are written in: the `regex` crate's, over ASCII.
+/// A normalised path is ASCII (other bytes are percent-encoded), so `(?i)`,
+/// `\b`, `\d` and `.` mean their ASCII forms; `\p{..}` classes are refused.
+fn syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+}
+
 impl RuleRegex {
     fn new(pattern: &str) -> Result<Self, String> {
         PikeVM::builder()
+            .syntax(syntax())
             .thompson(thompson::Config::new().nfa_size_limit(Some(RULE_NFA_BYTES)))
             .build(pattern)
             .map(RuleRegex)
             .map_err(|e| match std::error::Error::source(&e) {
                 Some(cause) => format!("{e}: {cause}"),
                 None => e.to_string(),
+            })
+    }
+
+    /// The first group `to` names (`$2`, `${name}`) that the regex lacks.
+    fn missing_group<'t>(&self, to: &'t str) -> Option<&'t str> {
+        let groups = self.0.get_nfa().group_info();
+        let pattern = regex_automata::PatternID::ZERO;
+        template_groups(to)
+            .into_iter()
+            .find(|g| match g.parse::<usize>() {
+                Ok(n) => n >= groups.group_len(pattern),
+                Err(_) => groups.to_index(pattern, g).is_none(),
             })
     }
 
@@ -133,6 +160,31 @@ impl RuleRegex {
         out.push_str(&path[found.end()..]);
         Some(out)
     }
+}
+
+/// The groups a replacement refers to, in the `regex` crate's syntax: `$name`
+/// (the longest run of letters, digits and `_`), `${name}`; `$$` is a `$`.
+fn template_groups(to: &str) -> Vec<&str> {
+    let mut groups = Vec::new();
+    let mut rest = to;
+    while let Some(at) = rest.find('$') {
+        let after = &rest[at + 1..];
+        if let Some(escaped) = after.strip_prefix('$') {
+            rest = escaped;
+        } else if let Some((name, tail)) = after.strip_prefix('{').and_then(|b| b.split_once('}')) {
+            groups.push(name);
+            rest = tail;
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if end > 0 {
+                groups.push(&after[..end]);
+            }
+            rest = &after[end..];
+        }
+    }
+    groups
 }
 
 /// Largest fully built automaton for the regex rules. Beyond it, each rule's
@@ -159,6 +211,7 @@ fn build_regex_set(patterns: &[&str]) -> Option<RegexSet> {
         return None;
     }
     dense::Builder::new()
+        .syntax(syntax())
         .configure(
             dense::Config::new()
                 .match_kind(regex_automata::MatchKind::All)
@@ -217,6 +270,11 @@ impl Plugin for Redirect {
                     ),
                     _ => None,
                 };
+                if let Some(group) = regex.as_ref().and_then(|re| re.missing_group(&r.to)) {
+                    return Err(format!(
+                        "rules[{i}]: `to` refers to group `{group}`, which `from` does not have"
+                    ));
+                }
                 // Exact and prefix rules are matched against the normalised
                 // path: read them the same way (`/café` is `/caf%C3%A9`).
                 let from = match r.kind {
@@ -224,6 +282,18 @@ impl Plugin for Redirect {
                     _ => edgechain_sdk::normalize_path(&r.from)
                         .map_err(|e| format!("rules[{i}]: from {e}"))?,
                 };
+                // A target this rule matches again would redirect forever.
+                let loops = match r.kind {
+                    Match::Exact => r.to == from,
+                    Match::Prefix => r.to.starts_with(from.as_str()),
+                    Match::Regex => false,
+                };
+                if loops {
+                    return Err(format!(
+                        "rules[{i}]: `{}` redirects to a path it matches again (a loop)",
+                        r.to
+                    ));
+                }
                 Ok(Rule {
                     kind: r.kind,
                     from,
@@ -308,6 +378,42 @@ mod tests {
         match p.on_request(&mut req) {
             Action::Respond(r) => Some((r.status, r.header("location")?.to_owned())),
             Action::Next => None,
+        }
+    }
+
+    #[test]
+    fn regexes_are_ascii_and_their_targets_checked() {
+        let mut p = plugin(vec![
+            (Match::Regex, r"(?i)^/CASE/(.+)$", "/case/$1", 301),
+            (Match::Regex, r"^/w\b(.*)$", "/word$1", 302),
+        ])
+        .expect("(?i) and \\b are their ASCII forms");
+        assert_eq!(location(&mut p, "/Case/X"), Some((301, "/case/X".into())));
+        assert_eq!(location(&mut p, "/w/x"), Some((302, "/word/x".into())));
+        assert!(plugin(vec![(Match::Regex, r"^/\p{Greek}", "/g", 301)]).is_err());
+        for to in ["/b/$2", "/b/${name}", "/b/$x"] {
+            let err = plugin(vec![(Match::Regex, r"^/a/(\d+)$", to, 301)])
+                .err()
+                .unwrap_or_default();
+            assert!(err.contains("which `from` does not have"), "{to}: {err}");
+        }
+        assert!(
+            plugin(vec![(
+                Match::Regex,
+                r"^/a/(?<id>\d+)$",
+                "/b/${id}/$1/$$",
+                301
+            )])
+            .is_ok()
+        );
+        for (kind, from, to) in [
+            (Match::Exact, "/a", "/a"),
+            (Match::Prefix, "/loop", "/loop/x"),
+        ] {
+            let err = plugin(vec![(kind, from, to, 301)])
+                .err()
+                .unwrap_or_default();
+            assert!(err.contains("a loop"), "{from} -> {to}: {err}");
         }
     }
 
