@@ -103,6 +103,15 @@ pub fn normalize_path(path: &str) -> Result<String, String> {
     edgechain_wire::path::normalize(&escaped).map_err(|e| format!("`{path}`: {e}"))
 }
 
+/// Whether `path` is `prefix` or below it by whole segments: `/public` holds
+/// `/public` and `/public/x`, not `/publicity` (a prefix ending in `/` holds
+/// what follows it). For lists that open paths, where a plain string prefix
+/// would open more than meant.
+pub fn path_is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'))
+}
+
 /// Whether the host would accept a plugin setting header `name` to `value`
 /// (a token name the host does not own, a value without control bytes),
 /// with the reason if not. Check header names and values that come from a

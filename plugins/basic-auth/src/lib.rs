@@ -98,7 +98,7 @@ impl Plugin for BasicAuth {
             .config
             .allow_prefixes
             .iter()
-            .any(|p| under_prefix(req.path(), p))
+            .any(|p| edgechain_sdk::path_is_under(req.path(), p))
         {
             let basic = req
                 .header("authorization")
@@ -123,12 +123,6 @@ impl Plugin for BasicAuth {
             ),
         }
     }
-}
-
-/// Whether `path` is `prefix` or below it, by whole segments.
-fn under_prefix(path: &str, prefix: &str) -> bool {
-    path.strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'))
 }
 
 export_plugin!(BasicAuth);

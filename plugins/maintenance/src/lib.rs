@@ -8,6 +8,8 @@
 //!   "content_type": "text/html; charset=utf-8",
 //!   "body": "<h1>Back soon</h1>", "allow_prefixes": ["/healthz"] }
 //! ```
+//! An `allow_prefixes` entry matches whole path segments: `/healthz` lets
+//! `/healthz` and `/healthz/ready` through, not `/healthzz`.
 
 use edgechain_sdk::{Action, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;
@@ -69,7 +71,7 @@ impl Plugin for Maintenance {
         if !c.enabled
             || c.allow_prefixes
                 .iter()
-                .any(|p| req.path().starts_with(p.as_str()))
+                .any(|p| edgechain_sdk::path_is_under(req.path(), p))
         {
             return Action::Next;
         }
@@ -85,3 +87,25 @@ impl Plugin for Maintenance {
 }
 
 export_plugin!(Maintenance);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgechain_sdk::testing::Harness;
+
+    #[test]
+    fn allowed_paths_are_whole_segments() {
+        let mut h =
+            Harness::<Maintenance>::new(r#"{"enabled": true, "allow_prefixes": ["/healthz"]}"#)
+                .expect("builds");
+        for (path, open) in [
+            ("/healthz", true),
+            ("/healthz/ready", true),
+            ("/healthzz", false),
+            ("/", false),
+        ] {
+            let passed = h.on_request(&mut Request::get(path)) == Action::Next;
+            assert_eq!(passed, open, "{path}");
+        }
+    }
+}
