@@ -37,6 +37,13 @@ impl Default for HeadLimits {
 /// room for a long reason) when a response head is measured.
 pub const STATUS_LINE_BYTES: usize = 48;
 
+/// Bytes the header fields of `headers` take on the wire.
+pub fn fields_bytes(headers: &http::HeaderMap) -> usize {
+    headers.iter().fold(0, |sum, (n, v)| {
+        sum.saturating_add(field_bytes(n.as_str().len(), v.len()))
+    })
+}
+
 /// Bytes one header field takes on the wire: `name: value\r\n`.
 pub fn field_bytes(name: usize, value: usize) -> usize {
     name.saturating_add(value).saturating_add(4)

@@ -242,10 +242,8 @@ where
         }
         // The field count is hyper's to enforce (`max_headers` on the
         // connection): a head with more fails to parse.
-        let headers = resp.headers();
-        let head = headers.iter().fold(STATUS_LINE_BYTES, |sum, (n, v)| {
-            sum.saturating_add(crate::limits::field_bytes(n.as_str().len(), v.len()))
-        });
+        let head = crate::limits::STATUS_LINE_BYTES
+            .saturating_add(crate::limits::fields_bytes(resp.headers()));
         if head > self.settings.max_response_head_bytes {
             return Err(UpstreamError::Protocol(format!(
                 "response head larger than {} bytes",
@@ -319,9 +317,6 @@ where
         Response::from_parts(parts, body)
     }
 }
-
-/// Bytes counted for a status line, as for the heads plugins answer with.
-const STATUS_LINE_BYTES: usize = crate::limits::STATUS_LINE_BYTES;
 
 /// A next-hop response body. When it has been read to its end it gives its
 /// connection back to the pool (if the response allowed reuse); dropped

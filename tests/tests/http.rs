@@ -20,11 +20,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_edgechain-cli");
 
 /// The chain most tests run: `/admin` blocked at the edge, a header added.
 fn chain() -> ConfigDir {
+    chain_tagging(json!({ "request": { "x-edge": "1" } }))
+}
+
+/// `/admin` blocked, then `add-headers` (link `tag`) with `tag_config`.
+fn chain_tagging(tag_config: Value) -> ConfigDir {
     let dir = ConfigDir::new();
     dir.add_plugin("block-paths").add_plugin("add-headers");
     dir.manifest(json!({ "proxychain": [
         { "name": "block", "module": "block-paths.wasm", "config": { "prefixes": ["/admin"] } },
-        { "name": "tag", "module": "add-headers.wasm", "config": { "request": { "x-edge": "1" } } },
+        { "name": "tag", "module": "add-headers.wasm", "config": tag_config },
     ]}));
     dir
 }
@@ -430,11 +435,16 @@ async fn websocket_origin() -> SocketAddr {
     addr
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn websockets_run_through_the_chain_both_ways_and_drain_on_sigterm() {
-    let origin = websocket_origin().await;
-    let dir = chain();
-    let host = HostProcess::spawn(BIN, dir.path(), origin, &[], &[]);
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket to `/socket` through `host`: the 101 (checked), and the socket
+/// after the origin's greeting, which says the chain ran on the handshake.
+async fn handshake(
+    host: &HostProcess,
+) -> (
+    Socket,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
     let url = format!("ws://{}/socket", host.proxy);
     let (mut ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
         .await
@@ -447,6 +457,15 @@ async fn websockets_run_through_the_chain_both_ways_and_drain_on_sigterm() {
         "x-edge=1",
         "the chain ran on the handshake"
     );
+    (ws, resp)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websockets_run_through_the_chain_both_ways_and_drain_on_sigterm() {
+    let origin = websocket_origin().await;
+    let dir = chain();
+    let host = HostProcess::spawn(BIN, dir.path(), origin, &[], &[]);
+    let (mut ws, _) = handshake(&host).await;
     for i in 0..20 {
         let text = format!("ping {i}");
         ws.send(Message::text(text.clone())).await.expect("send");
@@ -511,14 +530,9 @@ async fn websockets_run_through_the_chain_both_ways_and_drain_on_sigterm() {
 
 /// A chain whose last link rewrites every response (a response phase).
 fn chain_with_response_phase() -> ConfigDir {
-    let dir = ConfigDir::new();
-    dir.add_plugin("block-paths").add_plugin("add-headers");
-    dir.manifest(json!({ "proxychain": [
-        { "name": "block", "module": "block-paths.wasm", "config": { "prefixes": ["/admin"] } },
-        { "name": "tag", "module": "add-headers.wasm",
-          "config": { "request": { "x-edge": "1" }, "response": { "x-served-by": "edgechain" } } },
-    ]}));
-    dir
+    chain_tagging(
+        json!({ "request": { "x-edge": "1" }, "response": { "x-served-by": "edgechain" } }),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -528,19 +542,12 @@ async fn a_switch_passes_links_that_rewrite_responses() {
     let origin = websocket_origin().await;
     let dir = chain_with_response_phase();
     let host = HostProcess::spawn(BIN, dir.path(), origin, &[], &[]);
-    let url = format!("ws://{}/socket", host.proxy);
-    let (mut ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
-        .await
-        .expect("handshake in time")
-        .expect("101 through a chain with a response phase");
-    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let (mut ws, resp) = handshake(&host).await;
     assert_eq!(
         resp.headers().get("x-served-by").map(|v| v.as_bytes()),
         Some(&b"edgechain"[..]),
         "the response phase ran on the 101"
     );
-    let hello = ws.next().await.expect("message").expect("text");
-    assert_eq!(hello.to_text().expect("text"), "x-edge=1");
     ws.send(Message::text("ping")).await.expect("send");
     let back = ws.next().await.expect("echo").expect("frame");
     assert_eq!(back.to_text().expect("text"), "ping");

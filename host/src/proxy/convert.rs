@@ -254,7 +254,7 @@ pub fn request_from_wit(
     }
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| InvalidDecision::Method(quote(req.method.as_bytes())))?;
-    if method == Method::CONNECT || method == Method::TRACE {
+    if edgechain_wire::decision::is_not_forwarded(method.as_str()) {
         return Err(InvalidDecision::NotForwarded(req.method.clone()));
     }
     let bad_path = || InvalidDecision::Path(quote(req.path_with_query.as_bytes()));

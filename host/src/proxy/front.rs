@@ -63,7 +63,7 @@ impl Refusal {
 
 /// Check a client request's method, target and `Host`.
 pub fn check(parts: &mut http::request::Parts) -> Result<(), Refusal> {
-    if parts.method == Method::CONNECT || parts.method == Method::TRACE {
+    if edgechain_wire::decision::is_not_forwarded(parts.method.as_str()) {
         return Err(Refusal::Method);
     }
     if parts.uri.path() == "*" && parts.uri.authority().is_none() {

@@ -338,11 +338,7 @@ async fn response_deadline(progress: Option<Arc<BodyProgress>>, timeout: Duratio
 /// The size of the response head on the wire, estimated: status line,
 /// headers and the blank line (hyper adds `date` and may add framing).
 fn head_bytes(parts: &http::response::Parts) -> u64 {
-    let headers: usize = parts
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
+    let headers = crate::limits::fields_bytes(&parts.headers);
     (17 + headers + 37 + 2) as u64
 }
 
