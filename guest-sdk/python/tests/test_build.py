@@ -81,3 +81,26 @@ def test_entry_module_and_settings(tmp_path):
     compile(src, "edgechain_entry.py", "exec")
     with pytest.raises(build.BuildError, match="no module `mine`"):
         build.build(tmp_path, tmp_path / "out.wasm", quiet=True, cache_dir=None)
+
+
+def test_a_build_error_names_the_authors_files_not_the_generated_entry():
+    # componentize-py's report of an import that raised, as the guest names
+    # the staged directories (/0: the project, /1: the SDK).
+    output = (
+        "Error: AssertionError: Traceback (most recent call last):\n"
+        '  File "/0/edgechain_entry.py", line 5, in <module>\n'
+        "    import mine  # noqa: E402,F401  (the plugin: runs its top level once, now)\n"
+        "    ^^^^^^^^^^^\n"
+        '  File "/0/mine.py", line 4, in <module>\n'
+        "    helper.boom()\n"
+        '  File "/1/edgechain_sdk/plugin.py", line 9, in boom\n'
+        '    raise ValueError("bad thing")\n'
+        "ValueError: bad thing\n\nCaused by:\n    x\n"
+    )
+    project, sdk = Path("/home/me/mine"), Path("/opt/edgechain/guest-sdk/python/src")
+    said = build._explain_failure(output, "mine", [project, sdk])
+    assert build.ENTRY_MODULE not in said, said
+    assert 'File "/home/me/mine/mine.py", line 4' in said
+    assert 'File "/opt/edgechain/guest-sdk/python/src/edgechain_sdk/plugin.py"' in said
+    assert said.startswith("importing `mine` failed at build time:\nTraceback")
+    assert said.rstrip().endswith("ValueError: bad thing")

@@ -146,12 +146,30 @@ def _tool_version(cmd: list[str]) -> str:
     return out.stdout.strip().rsplit(" ", 1)[-1] if out.returncode == 0 else "unknown"
 
 
-def _explain_failure(output: str, module: str, project: Path, paths: list[Path]) -> str:
-    """The useful part of a failed componentize-py run."""
+def _without_entry_frames(tb: str) -> str:
+    """A traceback without the frames of the generated entry module, a file
+    the author never wrote (each frame is a ``File "..."`` line and the
+    indented source lines under it)."""
+    out: list[str] = []
+    skipping = False
+    for line in tb.splitlines():
+        if line.startswith('  File "'):
+            skipping = f'/{ENTRY_MODULE}.py"' in line
+        elif not (skipping and line.startswith("    ")):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _explain_failure(output: str, module: str, paths: list[Path]) -> str:
+    """The useful part of a failed componentize-py run. ``paths`` are the
+    author's directories in the order the build passed their staged copies
+    with ``-p`` (the project, the SDK, then ``--python-path``): tracebacks
+    name these, never the staged copies."""
     # The guest sees the -p directories as /0, /1, ...: name them again.
     for n, p in enumerate(paths):
         output = output.replace(f'"/{n}/', f'"{p}/')
-    output = output.replace(f'"{paths[0]}/', f'"{project}/')
     lines = output.rstrip().splitlines()
     for line in lines:
         if "HostCallDuringBuild: " in line:
@@ -172,7 +190,7 @@ def _explain_failure(output: str, module: str, project: Path, paths: list[Path])
         start = text.find("Traceback (most recent call last):")
     if start >= 0:
         tb = text[start:].split("\n\nCaused by:", 1)[0]
-        tb = tb.replace("AssertionError: ", "", 1)
+        tb = _without_entry_frames(tb.replace("AssertionError: ", "", 1))
         hint = ""
         if "ModuleNotFoundError" in tb:
             hint = (
@@ -327,8 +345,7 @@ def build(
                     _explain_failure(
                         proc.stdout + proc.stderr,
                         module,
-                        project,
-                        [app_dir, sdk_dir, *python_paths],
+                        [project, SDK_DIR.parent, *[x.resolve() for x in python_paths]],
                     )
                 )
             data = raw.read_bytes()
