@@ -181,28 +181,53 @@ export function inspectComponent(bytes) {
 export const HOST_WASI_PACKAGES = ["cli", "clocks", "io", "filesystem", "random", "sockets"];
 /** The edgechain:plugin interfaces the host provides. */
 export const HOST_EDGECHAIN_INTERFACES = ["types", "host", "kv", "http"];
+/** The wasi:http interfaces the host provides to an edge app (a `wasi:http` handler). */
+export const HOST_WASI_HTTP_INTERFACES = ["types", "outgoing-handler"];
+
+const NAME = /^([a-z0-9-]+):([a-z0-9-]+)\/([a-z0-9-]+)(?:@(\d+)\.(\d+)\.(\d+)(?:-[^\s]*)?)?$/;
+
+/**
+ * What the host makes of a component, from its exports: `"plugin"` (it
+ * exports edgechain:plugin/filter: a link anywhere in a chain), `"app"` (it
+ * exports wasi:http/incoming-handler@0.2.x: an edge app, served as the last
+ * link of a chain) or `"unknown"` (neither: the host refuses it).
+ * @param {{name: string, kind: string}[]} exports
+ * @returns {"plugin"|"app"|"unknown"}
+ */
+export function componentRole(exports) {
+  const iface = (e) => NAME.exec(e.name);
+  if (exports.some((e) => { const m = iface(e); return m && m[1] === "edgechain" && m[2] === "plugin" && m[3] === "filter"; })) return "plugin";
+  if (exports.some((e) => { const m = iface(e); return m && m[1] === "wasi" && m[2] === "http" && m[3] === "incoming-handler" && m[4] === "0" && m[5] === "2"; })) return "app";
+  return "unknown";
+}
 
 /**
  * Imports the host cannot satisfy, each with the reason. Empty when the
  * component only needs WASI p2 (0.2.x) interfaces the host links and
- * edgechain:plugin/{types,host,kv,http}@0.3.x.
+ * edgechain:plugin/{types,host,kv,http}@0.3.x; with `{app: true}` (an edge
+ * app, see componentRole) wasi:http/{types,outgoing-handler}@0.2.x too.
+ * @param {{name: string, kind: string}[]} imports
+ * @param {{app?: boolean}} [options]
  */
-export function unsupportedImports(imports) {
+export function unsupportedImports(imports, { app = false } = {}) {
   const bad = [];
   for (const { name, kind } of imports) {
-    const m = /^([a-z0-9-]+):([a-z0-9-]+)\/([a-z0-9-]+)(?:@(\d+)\.(\d+)\.(\d+)(?:-[^\s]*)?)?$/.exec(name);
+    const m = NAME.exec(name);
     if (kind !== "instance" || !m) {
       bad.push({ name, reason: `a ${kind} import the host does not provide` });
       continue;
     }
     const [, ns, pkg, iface, major, minor] = m;
     if (ns === "wasi") {
-      if (!HOST_WASI_PACKAGES.includes(pkg)) {
+      const http = pkg === "http" && app && HOST_WASI_HTTP_INTERFACES.includes(iface);
+      if (!HOST_WASI_PACKAGES.includes(pkg) && !http) {
         bad.push({
           name,
           reason:
             pkg === "http"
-              ? "the host does not provide wasi:http (use the SDK's http.send, which is edgechain:plugin/http)"
+              ? app
+                ? `the host provides wasi:http/{${HOST_WASI_HTTP_INTERFACES.join(",")}} only`
+                : "a plugin gets no wasi:http (use the SDK's http.send, which is edgechain:plugin/http; only an edge app, a component exporting wasi:http/incoming-handler, may import wasi:http)"
               : `the host does not provide wasi:${pkg}`,
         });
       } else if (major !== "0" || minor !== "2") {

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { inspectComponent, unsupportedImports } from "../src/component.js";
+import { componentRole, inspectComponent, unsupportedImports } from "../src/component.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const build = join(here, "..", "bin", "edgechain-build.mjs");
@@ -48,7 +48,78 @@ test("unsupported imports are named with a reason", () => {
     bad.map((b) => b.name),
     ["wasi:http/types@0.2.10", "wasi:cli/stdout@0.3.0-rc-2025-09-16", "wasi:keyvalue/store@0.2.0-draft", "edgechain:plugin/admin@0.3.0", "edgechain:plugin/kv@0.2.0", "acme:thing/x@1.0.0", "env-var"],
   );
-  assert.match(bad[0].reason, /does not provide wasi:http/);
+  assert.match(bad[0].reason, /a plugin gets no wasi:http/);
+});
+
+test("an edge app (a wasi:http handler) may import wasi:http types and outgoing-handler", () => {
+  const app = [{ name: "wasi:http/incoming-handler@0.2.10", kind: "instance" }];
+  assert.equal(componentRole(app), "app");
+  assert.equal(componentRole([{ name: "edgechain:plugin/filter@0.3.0", kind: "instance" }]), "plugin");
+  assert.equal(componentRole([{ name: "wasi:http/incoming-handler@0.3.0", kind: "instance" }]), "unknown");
+  assert.equal(componentRole([]), "unknown");
+  const imports = [
+    { name: "wasi:http/types@0.2.10", kind: "instance" },
+    { name: "wasi:http/outgoing-handler@0.2.10", kind: "instance" },
+    { name: "wasi:http/incoming-handler@0.2.10", kind: "instance" },
+    { name: "wasi:http/types@0.3.0", kind: "instance" },
+  ];
+  const bad = unsupportedImports(imports, { app: true });
+  assert.deepEqual(bad.map((b) => b.name), ["wasi:http/incoming-handler@0.2.10", "wasi:http/types@0.3.0"]);
+  assert.equal(unsupportedImports(imports).length, 4, "a plugin gets none of them");
+});
+
+/** Whether the optional StarlingMonkey engine is installed (CI installs it: .ci/languages). */
+function starlingMonkey(t) {
+  const installed = existsSync(join(here, "..", "engines", "starlingmonkey", "node_modules", "@bytecodealliance", "componentize-js", "package.json"));
+  if (!installed && process.env.EDGECHAIN_REQUIRE_STARLINGMONKEY === "1") {
+    assert.fail("EDGECHAIN_REQUIRE_STARLINGMONKEY=1 but engines/starlingmonkey is not installed (npm ci --prefix engines/starlingmonkey)");
+  }
+  if (!installed) t.skip("the StarlingMonkey engine is not installed (npm ci --prefix engines/starlingmonkey)");
+  return installed;
+}
+
+test("an edge app builds into a wasi:http component that --inspect calls an app and the host loads", (t) => {
+  if (!starlingMonkey(t)) return;
+  const out = join(tmp, "edge_app.wasm");
+  const r = run([join(fixtures, "edge-app"), out, "--json", "--quiet"]);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.engine, "starlingmonkey");
+  assert.equal(summary.kind, "app");
+  const inspected = run(["--inspect", out, "--json"]);
+  assert.equal(inspected.status, 0, inspected.stdout + inspected.stderr);
+  const info = JSON.parse(inspected.stdout);
+  assert.equal(info.role, "app");
+  assert.deepEqual(info.unsupported, []);
+  // StarlingMonkey implements wasi:http 0.2.10: the world must say so, or the host cannot find the export.
+  assert.ok(info.exports.some((e) => e.name === "wasi:http/incoming-handler@0.2.10"), JSON.stringify(info.exports));
+  assert.ok(info.imports.some((i) => i.name === "wasi:http/types@0.2.10"));
+  const text = run(["--inspect", out]);
+  assert.equal(text.status, 0);
+  assert.match(text.stdout, /a wasi:http edge app: the host serves it as the last link of a chain/);
+  assert.doesNotMatch(text.stdout, /UNSUPPORTED/);
+  const bin = hostBinary();
+  if (!bin) return;
+  const dir = join(tmp, "app-chain");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "proxychain.json"), JSON.stringify({ proxychain: [{ name: "app", module: out, timeout_ms: 2000 }] }));
+  const v = spawnSync(bin, ["validate", "--module-dir", tmp, dir], { encoding: "utf8" });
+  assert.equal(v.status, 0, v.stderr);
+});
+
+test("an edge app without a fetch handler, or built with QuickJS, is refused with the reason", (t) => {
+  const noHandler = join(tmp, "no-handler");
+  mkdirSync(join(noHandler, "src"), { recursive: true });
+  writeFileSync(join(noHandler, "package.json"), JSON.stringify({ name: "no-handler", edgechain: { app: true } }));
+  writeFileSync(join(noHandler, "src", "index.js"), "export function handle(request) { return new Response('x'); }\n");
+  const quickjs = run([noHandler, join(tmp, "nh.wasm"), "--engine", "quickjs"]);
+  assert.equal(quickjs.status, 2);
+  assert.match(quickjs.stderr, /built with the starlingmonkey engine/);
+  if (!starlingMonkey(t)) return;
+  const r = run([noHandler, join(tmp, "nh.wasm")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /registers no fetch handler/);
+  assert.ok(!existsSync(join(tmp, "nh.wasm")));
 });
 
 test("a JS project builds into a component the host accepts", () => {
