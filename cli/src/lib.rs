@@ -13,7 +13,7 @@ use edgechain::engine::{EngineSettings, Runtime};
 use edgechain::kv::KvStore;
 use edgechain::limits::{
     DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_HEAD_BYTES, DEFAULT_MAX_RESPONSE_HEAD_BYTES,
-    HeadLimits,
+    EscapedSlashPolicy, HeadLimits,
 };
 use edgechain::server::{ServeOptions, Server};
 use edgechain::telemetry::stdout::say;
@@ -233,6 +233,13 @@ struct Tuning {
     #[arg(long, default_value_t = DEFAULT_MAX_RESPONSE_HEAD_BYTES, env = "EDGECHAIN_MAX_RESPONSE_HEAD_BYTES",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 20))]
     max_response_head_bytes: usize,
+    /// What an encoded `/` (`%2F`) in a request path means: `reject` (400),
+    /// `redirect` (308 to the decoded target), `decode` (to `/`, for plugins
+    /// and the next hop alike) or `keep` (data; only for a next hop that does
+    /// not decode it). See docs/security.md.
+    #[arg(long, default_value = "reject", env = "EDGECHAIN_ESCAPED_SLASHES",
+          value_parser = EscapedSlashPolicy::NAMES)]
+    escaped_slashes: String,
     /// Most plugin instances alive at once (each in-flight request holds one
     /// per link); beyond it requests get 503.
     #[arg(long, default_value_t = 1000, env = "EDGECHAIN_MAX_INSTANCES")]
@@ -283,6 +290,8 @@ impl Tuning {
             max_headers: self.max_headers,
             max_request_head_bytes: self.max_request_head_bytes,
             max_response_head_bytes: self.max_response_head_bytes,
+            escaped_slashes: EscapedSlashPolicy::from_name(&self.escaped_slashes)
+                .unwrap_or_default(),
         };
         opts.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         opts.header_read_timeout = Duration::from_millis(self.header_read_timeout_ms);

@@ -53,6 +53,9 @@ const REQUEST_LIMITS: HeadLimits = HeadLimits {
     max_headers: crate::limits::DEFAULT_MAX_HEADERS,
     max_request_head_bytes: crate::limits::DEFAULT_MAX_REQUEST_HEAD_BYTES,
     max_response_head_bytes: crate::limits::DEFAULT_MAX_RESPONSE_HEAD_BYTES,
+    // Only the fields are checked here: a call to a granted service is not
+    // matched by any path rule.
+    escaped_slashes: crate::limits::EscapedSlashPolicy::Keep,
 };
 
 impl Outbound {

@@ -80,7 +80,9 @@ pub fn is_not_forwarded(method: &str) -> bool {
 }
 
 /// Check a target (path plus optional `?query`). The host forwards it without
-/// any `#fragment`.
+/// any `#fragment`. An encoded `/` in the path is refused, as the host's
+/// default [`path::EscapedSlashes::Reject`] refuses it (a host set to decode
+/// or keep it accepts it).
 pub fn check_target(target: &str) -> Result<(), Refusal<'_>> {
     let sent = target.split_once('#').map_or(target, |(t, _)| t);
     if !sent.starts_with('/') {
@@ -98,6 +100,9 @@ pub fn check_target(target: &str) -> Result<(), Refusal<'_>> {
         .all(|b| b > 0x20 && b < 0x7f && !matches!(b, b'"' | b'<' | b'>'));
     if !(path_ok && query_ok) {
         return Err(Refusal::Target(target));
+    }
+    if path::has_escaped_slash(path) {
+        return Err(Refusal::Path(target, PathError::EncodedSlash));
     }
     path::check(path).map_err(|e| Refusal::Path(target, e))
 }
@@ -187,7 +192,8 @@ mod tests {
         assert!(check_method("connect").is_ok());
         for ok in [
             "/",
-            "/a/%2F\"{}?y={}`",
+            "/a/%2A\"{}?y={}`",
+            "/a/%252F?next=%2F",
             "/a#frag ment",
             "/%61dmin//x",
             "/%C3%A9",
@@ -204,6 +210,13 @@ mod tests {
             check_target("/../x"),
             Err(Refusal::Path("/../x", PathError::AboveRoot))
         );
+        for bad in ["/%2Fadmin", "/x/..%2fadmin", "/a%2F?q"] {
+            assert_eq!(
+                check_target(bad),
+                Err(Refusal::Path(bad, PathError::EncodedSlash)),
+                "{bad}"
+            );
+        }
         for ok in [
             "",
             "shop.example",

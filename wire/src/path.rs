@@ -10,8 +10,12 @@
 //! 1. Percent-encodings are checked (two hex digits, never NUL). Encoded
 //!    unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded; every other
 //!    encoding stays encoded with upper-case hex. An encoded `/` (`%2F`)
-//!    therefore stays `%2F`: it is data inside a segment (APIs such as
-//!    GitLab's rely on that), not a separator.
+//!    therefore stays `%2F` here: data inside a segment, not a separator.
+//!    Many origins decode it, though, and then `/%2Fadmin` is `/admin` to
+//!    them, so the host applies [`EscapedSlashes`] first (by default such a
+//!    path is refused) and a plugin only sees `%2F` where the operator chose
+//!    to keep it as data (APIs such as GitLab's rely on that). A doubly
+//!    encoded one (`%252F`) is `%25` then `2F`: data, as nginx treats it.
 //! 2. Bytes that are not visible ASCII are percent-encoded, so the result is
 //!    always ASCII.
 //! 3. A backslash, raw or encoded, is refused: some servers treat it as `/`,
@@ -36,6 +40,8 @@ pub enum PathError {
     Backslash,
     /// A `..` segment above the root.
     AboveRoot,
+    /// An encoded `/` (`%2F`), refused by [`EscapedSlashes::Reject`].
+    EncodedSlash,
 }
 
 impl core::fmt::Display for PathError {
@@ -46,8 +52,58 @@ impl core::fmt::Display for PathError {
             PathError::Nul => "encoded NUL in path",
             PathError::Backslash => "backslash in path",
             PathError::AboveRoot => "`..` above the root in path",
+            PathError::EncodedSlash => "encoded `/` (%2F) in path",
         })
     }
+}
+
+/// What an encoded `/` (`%2F` or `%2f`) in a request path means, chosen by
+/// the operator (`--escaped-slashes`), as Envoy's
+/// `path_with_escaped_slashes_action` is. An origin that decodes `%2F` sees
+/// `/%2Fadmin` as `/admin` while a plugin matching on the normalised path
+/// (where `%2F` is data) sees a different path: every path rule is bypassed
+/// unless the two readings are made to agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EscapedSlashes {
+    /// Refuse the path (a client gets 400; a plugin decision fails). The
+    /// default: no spelling of a separator can hide from a path rule.
+    #[default]
+    Reject,
+    /// Decode it to `/` before anything reads the path, so plugins and the
+    /// next hop see the same separators.
+    Decode,
+    /// Keep it as data. Safe only when the next hop does not decode it.
+    Keep,
+}
+
+/// Whether the path part of `path_with_query` holds an encoded `/`.
+pub fn has_escaped_slash(path_with_query: &str) -> bool {
+    path_of(path_with_query)
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'f')
+}
+
+/// `path_with_query` with every encoded `/` in its path decoded to `/`; the
+/// query is left as it is. Other escapes, `%25` included, are untouched.
+pub fn decode_escaped_slashes(path_with_query: &str) -> String {
+    let path = path_of(path_with_query);
+    let mut out = String::with_capacity(path_with_query.len());
+    let mut rest = path;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let escape = rest.get(i..i + 3).unwrap_or(&rest[i..]);
+        if escape.eq_ignore_ascii_case("%2f") {
+            out.push('/');
+            rest = &rest[i + 3..];
+        } else {
+            out.push('%');
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out.push_str(&path_with_query[path.len()..]);
+    out
 }
 
 /// The path part (before any `?`) of an origin-form target.
@@ -266,6 +322,26 @@ mod tests {
             "/a%2f..",
         ] {
             assert_eq!(check(path), normalize(path).map(|_| ()), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn escaped_slashes_are_found_and_decoded_in_the_path_only() {
+        for (target, has, decoded) in [
+            ("/%2Fadmin/x", true, "//admin/x"),
+            ("/%2fadmin/x", true, "//admin/x"),
+            ("/x/..%2Fadmin", true, "/x/../admin"),
+            ("/x/%2e%2e%2fadmin", true, "/x/%2e%2e/admin"),
+            ("/a%2F", true, "/a/"),
+            ("/%252Fadmin", false, "/%252Fadmin"),
+            ("/a%2", false, "/a%2"),
+            ("/a%", false, "/a%"),
+            ("/a?next=%2Fadmin", false, "/a?next=%2Fadmin"),
+            ("/a%2Fb?next=%2F", true, "/a/b?next=%2F"),
+            ("/caf%C3%A9", false, "/caf%C3%A9"),
+        ] {
+            assert_eq!(has_escaped_slash(target), has, "{target}");
+            assert_eq!(decode_escaped_slashes(target), decoded, "{target}");
         }
     }
 

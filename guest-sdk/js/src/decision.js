@@ -3,7 +3,7 @@
 // so that a plugin test fails where the host would fail the link.
 
 import { isManagedHeader } from "./headers.js";
-import { PathError, normalizePath } from "./path.js";
+import { PathError, hasEscapedSlash, normalizePath } from "./path.js";
 import { walkFields, asciiOf } from "./wire.js";
 
 /** A decision the host would refuse (the link fails; its `on_error` policy applies). */
@@ -119,6 +119,9 @@ export function checkRawRequest(raw) {
   for (let i = 0; i < query.length; i++) {
     const c = query.charCodeAt(i);
     if (control(c) || c === 0x22 || c === 0x3c || c === 0x3e) throw badPath('spaces, control characters, non-ASCII, ", < and > must be percent-encoded in the query');
+  }
+  if (hasEscapedSlash(path)) {
+    throw badPath("an encoded `/` (%2F) is refused by the host's default (--escaped-slashes reject); write `/` for a separator");
   }
   try {
     normalizePath(path);

@@ -22,6 +22,15 @@ export class PathError extends Error {
   }
 }
 
+/**
+ * Whether the path part of `pathWithQuery` holds an encoded `/` (`%2F`),
+ * which the host refuses by default (`--escaped-slashes reject`): an origin
+ * that decodes it would read a different path than the one plugins matched.
+ */
+export function hasEscapedSlash(pathWithQuery) {
+  return /%2f/i.test(pathOf(pathWithQuery));
+}
+
 /** The path part (before any `?`) of an origin-form target. */
 export function pathOf(pathWithQuery) {
   const q = pathWithQuery.indexOf("?");

@@ -1,7 +1,7 @@
 // The Rust test vectors of wire/src/path.rs: both sides must agree.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { normalizePath, pathOf, percentDecode, PathError, normalizeOrRaw } from "../src/path.js";
+import { hasEscapedSlash, normalizePath, pathOf, percentDecode, PathError, normalizeOrRaw } from "../src/path.js";
 
 test("every spelling of /admin is /admin", () => {
   for (const s of ["/admin", "/%61dmin", "/%61%64%6D%69%6E", "//admin", "///admin", "/x/../admin", "/./admin", "/x/%2e%2e/admin", "/x/%2E./admin", "/x//../admin"]) {
@@ -48,4 +48,22 @@ test("percent decoding keeps bad escapes", () => {
   assert.equal(percentDecode("%41"), "A");
   assert.equal(percentDecode("a+b%20c"), "a b c");
   assert.equal(percentDecode("caf%C3%A9"), "café");
+});
+
+test("escaped slashes are found in the path only", () => {
+  for (const [target, has] of [
+    ["/%2Fadmin/x", true],
+    ["/%2fadmin/x", true],
+    ["/x/..%2Fadmin", true],
+    ["/x/%2e%2e%2fadmin", true],
+    ["/a%2F", true],
+    ["/%252Fadmin", false],
+    ["/a%2", false],
+    ["/a%", false],
+    ["/a?next=%2Fadmin", false],
+    ["/a%2Fb?next=%2F", true],
+    ["/caf%C3%A9", false],
+  ]) {
+    assert.equal(hasEscapedSlash(target), has, target);
+  }
 });

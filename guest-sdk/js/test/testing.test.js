@@ -294,7 +294,10 @@ test("the SDK's host-owned headers are the host's list", async () => {
 test("targets and authorities: the vectors of edgechain_wire::decision", async () => {
   const { checkRawRequest, InvalidDecision } = await import("../src/decision.js");
   const raw = (pathWithQuery, authority = "h") => ({ method: "GET", pathWithQuery, authority, headers: new Uint8Array(0), body: null });
-  for (const ok of ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x", "/%C3%A9", "/a#é"]) checkRawRequest(raw(ok));
+  for (const ok of ["/", '/a/%2A"{}?y={}`', "/a/%252F?next=%2F", "/a#frag ment", "/%61dmin//x", "/%C3%A9", "/a#é"]) checkRawRequest(raw(ok));
+  for (const bad of ["/%2Fadmin", "/x/..%2fadmin", "/a%2F?q"]) {
+    assert.throws(() => checkRawRequest(raw(bad)), (e) => e instanceof InvalidDecision && /encoded `\/` \(%2F\)/.test(e.message), bad);
+  }
   for (const bad of ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x", "/é", "/a?q=é", "/\x7f"]) {
     assert.throws(() => checkRawRequest(raw(bad)), InvalidDecision, bad);
   }

@@ -204,8 +204,11 @@ def test_targets_and_authorities_follow_the_wire_rules():
         r.authority = authority
         return r
 
-    for ok in ["/", '/a/%2F"{}?y={}`', "/a#frag ment", "/%61dmin//x", "/%C3%A9", "/a#é"]:
+    for ok in ["/", '/a/%2A"{}?y={}`', "/a/%252F?next=%2F", "/a#frag ment", "/%61dmin//x", "/%C3%A9", "/a#é"]:
         check_request(req(ok))
+    for bad in ["/%2Fadmin", "/x/..%2fadmin", "/a%2F?q"]:
+        with pytest.raises(InvalidDecision, match="encoded `/`"):
+            check_request(req(bad))
     for bad in ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x", "/é", "/a?q=é", "/\x7f"]:
         with pytest.raises(InvalidDecision):
             check_request(req(bad))

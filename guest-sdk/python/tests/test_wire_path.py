@@ -68,3 +68,23 @@ def test_bad_escapes_are_kept():
     assert _path.percent_decode("%zz%4") == "%zz%4"
     assert _path.percent_decode("%41") == "A"
     assert _path.percent_decode("a+b") == "a b"
+
+
+@pytest.mark.parametrize(
+    "target,has",
+    [
+        ("/%2Fadmin/x", True),
+        ("/%2fadmin/x", True),
+        ("/x/..%2Fadmin", True),
+        ("/x/%2e%2e%2fadmin", True),
+        ("/a%2F", True),
+        ("/%252Fadmin", False),
+        ("/a%2", False),
+        ("/a%", False),
+        ("/a?next=%2Fadmin", False),
+        ("/a%2Fb?next=%2F", True),
+        ("/caf%C3%A9", False),
+    ],
+)
+def test_escaped_slashes_are_found_in_the_path_only(target, has):
+    assert _path.has_escaped_slash(target) is has

@@ -256,14 +256,20 @@ fn revalidate_request(
 }
 
 /// The normalised path the next link sees: the host's, never the plugin's
-/// (moved out of `given`, which `next` replaces).
+/// (moved out of `given`, which `next` replaces). A target whose encoded `/`
+/// the host decoded is shown as it will be forwarded.
 fn settle_normalized_path(
     given: &mut WitRequest,
     next: &mut WitRequest,
     valid: Option<&ValidRequest>,
 ) {
     next.normalized_path = match valid {
-        Some(v) if next.path_with_query != given.path_with_query => v.normalized_path.clone(),
+        Some(v) if next.path_with_query != given.path_with_query => {
+            if edgechain_wire::path::has_escaped_slash(&next.path_with_query) {
+                v.path.as_str().clone_into(&mut next.path_with_query);
+            }
+            v.normalized_path.clone()
+        }
         _ => std::mem::take(&mut given.normalized_path),
     };
 }

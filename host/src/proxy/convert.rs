@@ -9,7 +9,7 @@
 
 use crate::limits::{self, HeadLimits};
 use crate::plugin::bindings::{Request as WitRequest, Response as WitResponse};
-use edgechain_wire::path;
+use edgechain_wire::path::{self, EscapedSlashes};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use http::{Method, StatusCode};
@@ -149,6 +149,11 @@ pub enum InvalidDecision {
         "invalid path `{0}`: must be origin-form, starting with `/`, ASCII (percent-encode other bytes), without `..` above the root, NUL, backslashes or bad percent-encodings"
     )]
     Path(String),
+    /// An encoded `/` in the path, refused by `--escaped-slashes`.
+    #[error(
+        "invalid path `{0}`: an encoded `/` (%2F) is refused by this host (--escaped-slashes); write `/` for a separator"
+    )]
+    EscapedSlash(String),
     /// Authority does not parse.
     #[error("invalid authority `{0}`")]
     Authority(String),
@@ -263,7 +268,19 @@ pub fn request_from_wit(
     if !req.path_with_query.starts_with('/') || !sent.is_ascii() {
         return Err(bad_path());
     }
-    let path = PathAndQuery::try_from(req.path_with_query.as_str()).map_err(|_| bad_path())?;
+    let path = match limits.escaped_slashes.for_decisions() {
+        EscapedSlashes::Keep => PathAndQuery::try_from(req.path_with_query.as_str()),
+        _ if !path::has_escaped_slash(sent) => PathAndQuery::try_from(req.path_with_query.as_str()),
+        EscapedSlashes::Reject => {
+            return Err(InvalidDecision::EscapedSlash(quote(
+                req.path_with_query.as_bytes(),
+            )));
+        }
+        EscapedSlashes::Decode => {
+            PathAndQuery::try_from(path::decode_escaped_slashes(sent).as_str())
+        }
+    }
+    .map_err(|_| bad_path())?;
     let normalized_path = normalized_path(path.as_str()).map_err(|_| bad_path())?;
     let host = if req.authority.is_empty() {
         None
@@ -434,6 +451,33 @@ mod tests {
     }
 
     #[test]
+    fn decisions_follow_the_escaped_slash_policy() {
+        use crate::limits::EscapedSlashPolicy::*;
+        let req = wit("/x/..%2fadmin?q=%2F", "a", &[]);
+        let convert = |escaped_slashes| {
+            let limits = HeadLimits {
+                escaped_slashes,
+                ..HeadLimits::default()
+            };
+            request_from_wit(&req, &limits).map(|v| (v.path.to_string(), v.normalized_path))
+        };
+        for policy in [Reject, Redirect] {
+            assert_eq!(
+                convert(policy),
+                Err(InvalidDecision::EscapedSlash(req.path_with_query.clone()))
+            );
+        }
+        assert_eq!(
+            convert(Decode),
+            Ok(("/x/../admin?q=%2F".into(), "/admin".into()))
+        );
+        assert_eq!(
+            convert(Keep),
+            Ok((req.path_with_query.clone(), "/x/..%2Fadmin".into()))
+        );
+    }
+
+    #[test]
     fn valid_request_converts() {
         let v = request_from_wit(
             &wit("/x?y", "example.com:8080", &[("X-Up", b"1")]),
@@ -475,6 +519,7 @@ mod tests {
                 max_headers: 8,
                 max_request_head_bytes: 512,
                 max_response_head_bytes: 512,
+                ..HeadLimits::default()
             }
         }
 

@@ -11,9 +11,14 @@
 //! - A path that cannot be normalised safely (see `edgechain_wire::path`),
 //!   an authority-form target (`GET host:port`), or an absolute-form one
 //!   whose scheme is not `http` or `https`: 400.
+//! - An encoded `/` in the path, by the operator's
+//!   [`EscapedSlashPolicy`]: 400 (the default), 308 to the decoded target,
+//!   decoded in place, or kept.
 
 use super::convert;
 use crate::chain::walk::host_response;
+use crate::limits::EscapedSlashPolicy;
+use edgechain_wire::path;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::Authority;
@@ -24,7 +29,7 @@ use http_body_util::Full;
 pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
 /// Why the proxy answers a request itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// `CONNECT` or `TRACE`: 405.
     Method,
@@ -36,6 +41,11 @@ pub enum Refusal {
     Host(&'static str),
     /// A path that cannot be normalised: 400.
     Target,
+    /// An encoded `/` in the path, under [`EscapedSlashPolicy::Reject`]: 400.
+    EscapedSlash,
+    /// An encoded `/` in the path, under [`EscapedSlashPolicy::Redirect`]:
+    /// 308 to this target, the same with `%2F` decoded.
+    Redirect(HeaderValue),
 }
 
 impl Refusal {
@@ -57,12 +67,26 @@ impl Refusal {
             }
             Refusal::Host(why) => host_response(StatusCode::BAD_REQUEST, why),
             Refusal::Target => host_response(StatusCode::BAD_REQUEST, "invalid request target"),
+            Refusal::EscapedSlash => host_response(
+                StatusCode::BAD_REQUEST,
+                "an encoded `/` (%2F) in the path is refused",
+            ),
+            Refusal::Redirect(location) => {
+                let mut resp =
+                    host_response(StatusCode::PERMANENT_REDIRECT, "see the decoded target");
+                resp.headers_mut().insert(header::LOCATION, location);
+                resp
+            }
         }
     }
 }
 
-/// Check a client request's method, target and `Host`.
-pub fn check(parts: &mut http::request::Parts) -> Result<(), Refusal> {
+/// Check a client request's method, target and `Host`; under
+/// [`EscapedSlashPolicy::Decode`], decode the target's encoded `/` in place.
+pub fn check(
+    parts: &mut http::request::Parts,
+    escaped_slashes: EscapedSlashPolicy,
+) -> Result<(), Refusal> {
     if edgechain_wire::decision::is_not_forwarded(parts.method.as_str()) {
         return Err(Refusal::Method);
     }
@@ -80,6 +104,7 @@ pub fn check(parts: &mut http::request::Parts) -> Result<(), Refusal> {
         return Err(Refusal::Target);
     }
     check_host(parts).map_err(Refusal::Host)?;
+    apply_escaped_slashes(parts, escaped_slashes)?;
     // Plugins match on the normalised path; a target that has none is
     // ambiguous (`..` above the root, `%00`, backslashes) and refused.
     if let Some(pq) = parts.uri.path_and_query()
@@ -88,6 +113,35 @@ pub fn check(parts: &mut http::request::Parts) -> Result<(), Refusal> {
         return Err(Refusal::Target);
     }
     Ok(())
+}
+
+/// Make the plugins' reading of an encoded `/` and the next hop's agree, by
+/// `policy` (see [`EscapedSlashPolicy`]).
+fn apply_escaped_slashes(
+    parts: &mut http::request::Parts,
+    policy: EscapedSlashPolicy,
+) -> Result<(), Refusal> {
+    let Some(target) = parts.uri.path_and_query() else {
+        return Ok(());
+    };
+    if policy == EscapedSlashPolicy::Keep || !path::has_escaped_slash(target.as_str()) {
+        return Ok(());
+    }
+    let decoded = path::decode_escaped_slashes(target.as_str());
+    if !convert::path_is_normal(&decoded) {
+        return Err(Refusal::Target);
+    }
+    match policy {
+        EscapedSlashPolicy::Reject | EscapedSlashPolicy::Keep => Err(Refusal::EscapedSlash),
+        EscapedSlashPolicy::Redirect => HeaderValue::from_str(&decoded)
+            .map_or(Err(Refusal::Target), |v| Err(Refusal::Redirect(v))),
+        EscapedSlashPolicy::Decode => {
+            let mut uri = std::mem::take(&mut parts.uri).into_parts();
+            uri.path_and_query = Some(decoded.parse().map_err(|_| Refusal::Target)?);
+            parts.uri = http::Uri::from_parts(uri).map_err(|_| Refusal::Target)?;
+            Ok(())
+        }
+    }
 }
 
 /// One valid `Host`, agreeing with the target.
@@ -157,7 +211,9 @@ mod tests {
     }
 
     fn status(p: &mut http::request::Parts) -> Option<u16> {
-        check(p).err().map(|r| r.answer().status().as_u16())
+        check(p, EscapedSlashPolicy::default())
+            .err()
+            .map(|r| r.answer().status().as_u16())
     }
 
     #[test]
@@ -249,5 +305,50 @@ mod tests {
         );
         assert_eq!(status(&mut parts("GET", "/a%00b", v, &["a"])), Some(400));
         assert_eq!(status(&mut parts("GET", "/%61dmin", v, &["a"])), None);
+    }
+
+    #[test]
+    fn escaped_slashes_by_policy() {
+        use EscapedSlashPolicy::*;
+        let v = Version::HTTP_11;
+        let run = |policy, target: &str| {
+            let mut p = parts("GET", target, v, &["a"]);
+            let verdict = check(&mut p, policy).map_err(|r| {
+                let resp = r.answer();
+                let location = resp.headers().get(header::LOCATION).cloned();
+                (resp.status().as_u16(), location)
+            });
+            (verdict, p.uri.to_string())
+        };
+        for target in ["/%2Fadmin/x", "/x/..%2fadmin", "http://h/%2fadmin?q=%2F"] {
+            assert_eq!(run(Reject, target).0, Err((400, None)), "{target}");
+        }
+        assert_eq!(
+            run(Redirect, "/x/..%2Fadmin?q=%2F").0,
+            Err((308, Some(HeaderValue::from_static("/x/../admin?q=%2F"))))
+        );
+        assert_eq!(
+            run(Decode, "/x/..%2Fadmin?q=%2F"),
+            (Ok(()), "/x/../admin?q=%2F".to_owned())
+        );
+        assert_eq!(
+            run(Decode, "http://h/%2fadmin"),
+            (Ok(()), "http://h//admin".to_owned())
+        );
+        assert_eq!(
+            run(Keep, "/%2Fadmin"),
+            (Ok(()), "/%2Fadmin".to_owned())
+        );
+        // Decoded, a path that climbs above the root is ambiguous in every policy.
+        for policy in [Reject, Redirect, Decode] {
+            assert_eq!(run(policy, "/..%2F..%2Fetc").0, Err((400, None)));
+        }
+        // Double encoding is data in every policy.
+        for policy in [Reject, Redirect, Decode, Keep] {
+            assert_eq!(
+                run(policy, "/%252Fadmin"),
+                (Ok(()), "/%252Fadmin".to_owned())
+            );
+        }
     }
 }

@@ -95,7 +95,8 @@ impl Proxy {
             self.observer.clone(),
             Some(conn.watch.clone()),
         );
-        let (resp, tunnel) = match front::check(&mut parts) {
+        let escaped_slashes = self.chain.load().head_limits().escaped_slashes;
+        let (resp, tunnel) = match front::check(&mut parts, escaped_slashes) {
             Ok(()) => {
                 if let Some(len) = declared_length(&parts.headers) {
                     self.observer.metrics.request_bytes.inc_by(len);

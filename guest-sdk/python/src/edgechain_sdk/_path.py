@@ -27,6 +27,13 @@ class PathError(ValueError):
     """Why a path cannot be normalised (the host answers such requests 400)."""
 
 
+def has_escaped_slash(path_with_query: str) -> bool:
+    """Whether the path part holds an encoded ``/`` (``%2F``), which the host
+    refuses by default (``--escaped-slashes reject``): an origin that decodes
+    it would read a different path than the one plugins matched."""
+    return "%2f" in path_of(path_with_query).lower()
+
+
 def path_of(path_with_query: str) -> str:
     """The path part (before any ``?``) of an origin-form target."""
     i = path_with_query.find("?")

@@ -279,6 +279,11 @@ def _check_target(target: str) -> None:
         return ord(c) <= 0x20 or ord(c) >= 0x7F
     if any(control(c) or c in "<>`" for c in path) or any(control(c) or c in '"<>' for c in query):
         raise InvalidDecision(f"invalid path {target!r}: characters that must be percent-encoded")
+    if _path.has_escaped_slash(path):
+        raise InvalidDecision(
+            f"invalid path {target!r}: an encoded `/` (%2F) is refused by the host's"
+            " default (--escaped-slashes reject); write `/` for a separator"
+        )
     try:
         _path.normalize(path)
     except _path.PathError as e:

@@ -5,9 +5,12 @@
 //! - `x-served-<tag>` (response) counts the requests this instance has served
 //!   (always 1 with per-request instances, growing with `reuse`);
 //! - `x-kv-<tag>` (request) counts requests in the plugin's key-value store;
-//! - `x-name-<tag>` and `x-ip-<tag>` (request) echo the host's answers.
+//! - `x-name-<tag>` and `x-ip-<tag>` (request) echo the host's answers;
+//! - `x-path-<tag>` (request) is the normalised path the link was given;
+//! - with `rewrite_to`, a request for `/rewrite` is passed on with that
+//!   target instead.
 //!
-//! Config: `{ "tag": "a" }`.
+//! Config: `{ "tag": "a", "rewrite_to": "/b" }` (`rewrite_to` optional).
 
 use edgechain_sdk::{Action, Needs, Plugin, Request, Response, context, export_plugin, kv, log};
 use serde::Deserialize;
@@ -18,11 +21,15 @@ use serde::Deserialize;
 pub struct Config {
     /// Appended to `x-trace`.
     pub tag: String,
+    /// The target a request for `/rewrite` is passed on with.
+    #[serde(default)]
+    pub rewrite_to: Option<String>,
 }
 
 /// Records what the host did in headers.
 pub struct Trace {
     tag: String,
+    rewrite_to: Option<String>,
     served: u32,
     /// Set on the request path, read on the response path of the same request.
     seen_request: bool,
@@ -41,6 +48,7 @@ impl Plugin for Trace {
     fn new(config: Config) -> Result<Self, String> {
         Ok(Trace {
             tag: config.tag,
+            rewrite_to: config.rewrite_to,
             served: 0,
             seen_request: false,
         })
@@ -62,6 +70,10 @@ impl Plugin for Trace {
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         req.set_header(&format!("x-ip-{}", self.tag), ip);
+        req.set_header(&format!("x-path-{}", self.tag), req.path().to_owned());
+        if let Some(to) = self.rewrite_to.as_deref().filter(|_| req.path() == "/rewrite") {
+            req.set_path_with_query(to);
+        }
         log::debug(&format!("request {} through {}", req.path(), self.tag));
         Action::Next
     }
