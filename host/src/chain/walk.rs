@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,9 +64,10 @@ pub struct LinkRecord {
     pub link: Arc<str>,
     /// `request` or `response`.
     pub phase: &'static str,
-    /// `next`, `respond`, `ok`, `failed:<cause>` (fail-closed) or
-    /// `skipped:<cause>` (fail-open).
-    pub outcome: String,
+    /// `next`, `respond`, `ok`, `handle`, `failed:<cause>` (fail-closed),
+    /// `skipped:<cause>` (fail-open) or `cancelled` (the client left while
+    /// it ran).
+    pub outcome: Cow<'static, str>,
 }
 
 impl WalkLog {
@@ -73,13 +75,64 @@ impl WalkLog {
         &mut self,
         link: &Plugin,
         phase: &'static str,
-        outcome: impl Into<String>,
+        outcome: impl Into<Cow<'static, str>>,
     ) {
         self.links.push(LinkRecord {
             link: link.name_arc(),
             phase,
             outcome: outcome.into(),
         });
+    }
+}
+
+/// The outcome logged for a hook call its request outlived no longer: the
+/// client went away while the link ran, and the request's future was dropped.
+pub const CANCELLED: &str = "cancelled";
+
+/// A hook call under way. It is logged as [`CANCELLED`] from the start and
+/// counted as such if dropped unfinished, so a call cut short by a client
+/// that left (499) is in the access log's `links` and in the metrics; a
+/// call that returns is taken back out with [`HookCall::returned`] and
+/// recorded by its real outcome.
+#[must_use = "a hook call must be marked returned, or it counts as cancelled"]
+pub(crate) struct HookCall<'l> {
+    link: &'l Plugin,
+    started: Instant,
+    returned: bool,
+}
+
+impl<'l> HookCall<'l> {
+    /// Start a call of `link` in `phase`, timed from `started`.
+    pub(crate) fn begin(
+        link: &'l Plugin,
+        phase: &'static str,
+        started: Instant,
+        log: &mut WalkLog,
+    ) -> Self {
+        log.record(link, phase, CANCELLED);
+        HookCall {
+            link,
+            started,
+            returned: false,
+        }
+    }
+
+    /// The call returned: its provisional record is removed, for the caller
+    /// to record what it did.
+    pub(crate) fn returned(mut self, log: &mut WalkLog) {
+        self.returned = true;
+        // Nothing else records while the call runs: it is the last record.
+        if log.links.last().is_some_and(|r| r.outcome == CANCELLED) {
+            log.links.pop();
+        }
+    }
+}
+
+impl Drop for HookCall<'_> {
+    fn drop(&mut self) {
+        if !self.returned {
+            self.link.record_cancelled_call(self.started.elapsed());
+        }
     }
 }
 
@@ -412,9 +465,11 @@ impl ChainSnapshot {
                 }
             }
             let started = Instant::now();
+            let call = HookCall::begin(link, "request", started, log);
             let mut instance = match link.instance(client_ip).await {
                 Ok(i) => i,
                 Err(failure) => {
+                    call.returned(log);
                     log.plugin_time += started.elapsed();
                     match on_failure(link, &failure, "request", log) {
                         Flow::Skip => continue,
@@ -424,6 +479,7 @@ impl ChainSnapshot {
             };
             lend_body(&mut wit.body, &mut body, needs.request_body);
             let result = instance.on_request(&wit).await;
+            call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
             link.record_call(took);
@@ -568,7 +624,9 @@ impl<'c> ResponseWalk<'c> {
             }
             lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
             let started = Instant::now();
+            let call = HookCall::begin(link, "response", started, log);
             let result = instance.on_response(&request, &wit).await;
+            call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
             link.record_call(took);

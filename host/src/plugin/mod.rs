@@ -321,6 +321,12 @@ impl Plugin {
         self.handles.duration.observe(took.as_secs_f64());
     }
 
+    /// Count one hook call cut short because its request was dropped.
+    pub fn record_cancelled_call(&self, took: Duration) {
+        self.record_call(took);
+        self.handles.cancelled.inc();
+    }
+
     /// An instance pinned to one request: a warm one in `reuse` mode if any is
     /// idle, else a fresh one from the pooling allocator.
     pub async fn instance(

@@ -240,7 +240,7 @@ impl Proxy {
         client_ip: Option<std::net::IpAddr>,
         pending: &mut Pending,
     ) -> Result<Response<AnswerBody>, Response<Either<AnswerBody, Full<Bytes>>>> {
-        use crate::chain::walk::{Flow, on_failure};
+        use crate::chain::walk::{Flow, HookCall, on_failure};
         convert::add_forwarded(req.headers_mut(), client_ip);
         let replay = (http_body::Body::is_end_stream(req.body())
             && handler.on_error() == crate::config::OnError::FailOpen)
@@ -252,7 +252,9 @@ impl Proxy {
                 again
             });
         let started = Instant::now();
+        let call = HookCall::begin(handler, "request", started, &mut pending.walk);
         let served = handler.handle(client_ip, req).await;
+        call.returned(&mut pending.walk);
         let took = started.elapsed();
         pending.walk.plugin_time += took;
         handler.record_call(took);

@@ -169,8 +169,11 @@ pub struct AuthorityLabels {
 pub struct PluginMetrics {
     failures: Family<FailureLabels, Counter>,
     calls: Family<PluginLabel, Counter>,
+    cancelled: Family<PluginLabel, Counter>,
     duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
     instances: Family<PluginLabel, Gauge>,
+    warm: Family<PluginLabel, Gauge>,
+    memory: Family<PluginLabel, Gauge>,
     outbound: Family<OutboundLabels, Counter>,
     outbound_duration: Family<AuthorityLabels, Histogram, fn() -> Histogram>,
 }
@@ -180,8 +183,11 @@ impl Default for PluginMetrics {
         PluginMetrics {
             failures: Family::default(),
             calls: Family::default(),
+            cancelled: Family::default(),
             duration: Family::new_with_constructor(hook_histogram),
             instances: Family::default(),
+            warm: Family::default(),
+            memory: Family::default(),
             outbound: Family::default(),
             outbound_duration: Family::new_with_constructor(hook_histogram),
         }
@@ -194,10 +200,17 @@ impl Default for PluginMetrics {
 pub struct PluginHandles {
     /// Hook calls.
     pub calls: Counter,
+    /// Hook calls cut short because the client went away.
+    pub cancelled: Counter,
     /// Hook latency, instantiation included.
     pub duration: Histogram,
     /// Instances pinned to requests right now.
     pub instances: Gauge,
+    /// Idle instances kept warm for `reuse` right now.
+    pub warm: Gauge,
+    /// Bytes of linear memory and tables held by this link's live
+    /// instances, pinned and warm.
+    pub memory: Gauge,
 }
 
 impl PluginMetrics {
@@ -208,8 +221,11 @@ impl PluginMetrics {
         };
         PluginHandles {
             calls: self.calls.get_or_create(&label).clone(),
+            cancelled: self.cancelled.get_or_create(&label).clone(),
             duration: self.duration.get_or_create(&label).clone(),
             instances: self.instances.get_or_create(&label).clone(),
+            warm: self.warm.get_or_create(&label).clone(),
+            memory: self.memory.get_or_create(&label).clone(),
         }
     }
 
@@ -253,6 +269,11 @@ impl PluginMetrics {
             "edgechain_plugin_calls",
             "Plugin hook calls (on-request and on-response)",
             self.calls.clone(),
+        );
+        r.register(
+            "edgechain_plugin_cancelled_calls",
+            "Plugin hook calls cut short because the client went away (also counted in edgechain_plugin_calls)",
+            self.cancelled.clone(),
         );
         r.register(
             "edgechain_plugin_call_duration_seconds",
