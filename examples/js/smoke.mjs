@@ -89,7 +89,7 @@ async function serve(bin, configDir) {
 async function smoke(example, bin) {
   const dir = join(here, example);
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-  const out = pkg.edgechain?.wasm ?? `${example}.wasm`;
+  const out = pkg.edgechain?.wasm ?? `${example.replaceAll("-", "_")}.wasm`;
   if (process.env.SMOKE_NO_BUILD !== "1") {
     const engine = process.env.SMOKE_ENGINE ? ["--engine", process.env.SMOKE_ENGINE] : [];
     execFileSync(process.execPath, [sdkBuild, dir, join(dir, "proxy_config", out), ...engine], { stdio: "inherit" });

@@ -27,6 +27,8 @@ struct Summary {
     bytes: u64,
     engine: String,
     #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
     inputs: Vec<PathBuf>,
 }
 
@@ -59,7 +61,10 @@ pub async fn build(
     Ok(ScriptBuild {
         out: summary.out,
         bytes: summary.bytes,
-        detail: summary.engine,
+        detail: match summary.kind.as_deref() {
+            Some("app") => format!("{}, a wasi:http edge app", summary.engine),
+            _ => summary.engine,
+        },
         inputs: summary.inputs,
     })
 }

@@ -70,7 +70,9 @@ pub struct ScriptProject {
     /// Its name for messages: the npm package name (without a scope), or the
     /// directory name for Python.
     pub name: String,
-    /// The file stem its component is written under when nothing else says.
+    /// The file stem its component is written under when nothing else says:
+    /// the name with `-` read as `_`, in every language (as cargo names a
+    /// crate's artifact).
     pub stem: String,
     /// Names a manifest `module` file stem may use for this project's
     /// component (compared with `-` and `_` alike).
@@ -78,8 +80,12 @@ pub struct ScriptProject {
     /// The SDK directory the project itself names (the `file:` dependency on
     /// `@edgechain/sdk`, or `[tool.edgechain] sdk`), if any.
     pub sdk_hint: Option<PathBuf>,
-    /// The JS engine the project asks for (`package.json` `edgechain.engine`).
+    /// The JS engine the project asks for (`package.json` `edgechain.engine`;
+    /// `starlingmonkey` for an edge app, which only that engine builds).
     pub engine: Option<String>,
+    /// Whether it is an edge app (`package.json` `"edgechain": {"app": true}`):
+    /// a standard `wasi:http` component for the last link of a chain.
+    pub app: bool,
 }
 
 impl ScriptProject {
@@ -120,20 +126,27 @@ impl ScriptProject {
             .filter_map(|section| pkg.get(section)?.get("@edgechain/sdk")?.as_str())
             .find_map(|spec| spec.strip_prefix("file:"))
             .map(|rel| dir.join(rel));
+        let app = pkg
+            .get("edgechain")
+            .and_then(|e| e.get("app"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         let engine = pkg
             .get("edgechain")
             .and_then(|e| e.get("engine"))
             .and_then(|e| e.as_str())
-            .map(str::to_owned);
+            .map(str::to_owned)
+            .or_else(|| app.then(|| "starlingmonkey".to_owned()));
         let mut aliases = vec![name.clone(), dir_name];
         aliases.dedup();
         Ok(ScriptProject {
             lang: Lang::Js,
-            stem: name.clone(),
+            stem: name.replace('-', "_"),
             name,
             aliases,
             sdk_hint,
             engine,
+            app,
             dir,
         })
     }
@@ -158,6 +171,7 @@ impl ScriptProject {
             aliases,
             sdk_hint,
             engine: None,
+            app: false,
             dir,
         })
     }
@@ -284,6 +298,8 @@ sdk = "../../guest-sdk/python"
         .expect("write");
         let p = ScriptProject::read(&js).expect("js project");
         assert_eq!((p.lang, p.name.as_str()), (Lang::Js, "ab-router"));
+        assert_eq!(p.stem, "ab_router", "named as in every language");
+        assert!(!p.app && p.engine.is_none());
         assert!(p.builds_module("ab_router.wasm") && p.builds_module("router.wasm"));
         assert_eq!(
             p.sdk_hint,

@@ -4,7 +4,8 @@
 //   node guest-sdk/js/bin/edgechain-new.mjs <dir> [--name NAME] [--sdk PATH]
 //
 // Copies template/ into <dir> (which must not exist or be empty), fills in
-// {{name}} (default: the directory's name) and {{sdk}} (the SDK directory,
+// {{name}} (default: the directory's name), {{lib_name}} (the name with `-` read as
+// `_`, which the component file is called after, as in every language) and {{sdk}} (the SDK directory,
 // relative to <dir>; default this SDK), and names gitignore/npmrc with their
 // dots (npm pack would drop the dotted names). Then: cd <dir> && npm install
 // && npm test && npm run build.
@@ -47,7 +48,7 @@ function copy(from, to) {
     const src = join(from, entry);
     const dst = join(to, rename[entry] ?? entry);
     if (statSync(src).isDirectory()) copy(src, dst);
-    else writeFileSync(dst, readFileSync(src, "utf8").replaceAll("{{name}}", name).replaceAll("{{sdk}}", sdk));
+    else writeFileSync(dst, readFileSync(src, "utf8").replaceAll("{{name}}", name).replaceAll("{{lib_name}}", name.replaceAll("-", "_")).replaceAll("{{sdk}}", sdk));
   }
 }
 copy(join(SDK, "template"), dir);
