@@ -23,18 +23,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod advice;
+
 /// An HTTP proxy that runs a chain of WebAssembly plugins in front of a next hop.
 #[derive(Debug, Parser)]
 #[command(name = "edgechain", version, about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Proxy workers (default: one per CPU core). Each is a thread with its
-    /// own single-threaded runtime, listener (`SO_REUSEPORT`) and next-hop
-    /// connections, as nginx's worker processes; with 1, everything runs on
-    /// one thread.
-    #[arg(long, global = true, env = "EDGECHAIN_WORKER_THREADS")]
-    worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +45,11 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         load: LoadArgs,
+        /// Directory of the on-disk compile cache `serve` uses, so validating
+        /// a chain compiles each component once for both (default:
+        /// $XDG_CACHE_HOME/edgechain or ~/.cache/edgechain; `off` to disable).
+        #[arg(long, env = "EDGECHAIN_COMPILE_CACHE")]
+        compile_cache: Option<PathBuf>,
     },
     /// Serve the chain in DIR in front of a built-in echo origin, for trying
     /// plugins out.
@@ -72,6 +73,12 @@ enum Command {
         #[arg(long, default_value = "rust",
               value_parser = clap::builder::PossibleValuesParser::new(edgechain_author::scaffold::NewLang::NAMES))]
         lang: String,
+        /// An edge app instead of a plugin: a standard wasi:http component
+        /// that answers requests as the last link of a chain, in place of
+        /// the next hop (JavaScript, built with StarlingMonkey; with
+        /// `--lang js`).
+        #[arg(long)]
+        app: bool,
     },
     /// Build the plugin project in DIR (a cargo crate, or a JavaScript/
     /// TypeScript or Python project) into a component the host loads; exit 1
@@ -186,18 +193,32 @@ struct LoadArgs {
     module_dirs: Vec<PathBuf>,
     /// Seconds a whole chain may take to load (compile and initialise every
     /// link); a slower load is rejected and the previous chain keeps serving.
+    /// At least 1.
     #[arg(long, default_value_t = 120, env = "EDGECHAIN_LOAD_TIMEOUT_SECS")]
     load_timeout_secs: u64,
 }
 
 impl LoadArgs {
-    fn load_timeout(&self) -> Duration {
-        Duration::from_secs(self.load_timeout_secs.max(1))
+    /// The load timeout; 0 is refused rather than taken as some other
+    /// value, since no chain loads in no time.
+    fn load_timeout(&self) -> anyhow::Result<Duration> {
+        if self.load_timeout_secs == 0 {
+            anyhow::bail!(
+                "--load-timeout-secs 0: a chain cannot load in no time; give at least 1 (seconds to compile and initialise every link)"
+            );
+        }
+        Ok(Duration::from_secs(self.load_timeout_secs))
     }
 }
 
 #[derive(Debug, Args)]
 struct Tuning {
+    /// Proxy workers (default: one per CPU core). Each is a thread with its
+    /// own single-threaded runtime, listener (`SO_REUSEPORT`) and next-hop
+    /// connections, as nginx's worker processes; with 1, everything runs on
+    /// one thread.
+    #[arg(long, env = "EDGECHAIN_WORKER_THREADS")]
+    worker_threads: Option<usize>,
     /// Milliseconds allowed for the next hop's response headers (then 504).
     #[arg(long, default_value_t = 30_000, env = "EDGECHAIN_UPSTREAM_TIMEOUT_MS")]
     upstream_timeout_ms: u64,
@@ -279,13 +300,17 @@ struct Tuning {
 }
 
 impl Tuning {
-    fn apply(&self, opts: &mut ServeOptions) {
+    fn apply(&self, opts: &mut ServeOptions) -> anyhow::Result<()> {
+        opts.workers = self
+            .worker_threads
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
         opts.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
         opts.max_connections = self.max_connections;
         opts.access_log = self.access_log == "stdout";
         opts.remote_reload = self.admin_reload_from == "any";
         opts.module_dirs = self.load.module_dirs.clone();
-        opts.load_timeout = self.load.load_timeout();
+        opts.load_timeout = self.load.load_timeout()?;
         opts.head_limits = HeadLimits {
             max_headers: self.max_headers,
             max_request_head_bytes: self.max_request_head_bytes,
@@ -306,6 +331,7 @@ impl Tuning {
         opts.watch.debounce = Duration::from_millis(self.debounce_ms);
         opts.watch.poll_interval =
             (self.poll_interval > 0).then(|| Duration::from_secs(self.poll_interval));
+        Ok(())
     }
 }
 
@@ -325,24 +351,25 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let workers = cli
-        .worker_threads
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args, workers).await,
-            Command::Validate { dir, load } => {
-                return validate(dir, load).await;
+            Command::Serve(args) => serve(args).await,
+            Command::Validate {
+                dir,
+                load,
+                compile_cache,
+            } => {
+                return validate(dir, load, compile_cache).await;
             }
-            Command::Demo(args) => demo(args, workers).await,
-            Command::Dev(args) => dev(args, workers).await,
+            Command::Demo(args) => demo(args).await,
+            Command::Dev(args) => dev(args).await,
             Command::New {
                 name,
                 path,
                 sdk,
                 lang,
-            } => new_plugin(name, path, sdk, &lang),
+                app,
+            } => new_plugin(name, path, sdk, &lang, app),
             Command::Build(args) => return build_plugin(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
@@ -394,21 +421,19 @@ fn report_error(message: &str) {
     eprintln!("{line}");
 }
 
-async fn serve(args: ServeArgs, workers: usize) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     edgechain::telemetry::init(&args.tuning.log_level);
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, args.next_hop);
-    args.tuning.apply(&mut opts);
-    opts.workers = workers;
+    args.tuning.apply(&mut opts)?;
     run_until_signal(opts).await
 }
 
-async fn demo(args: DemoArgs, workers: usize) -> anyhow::Result<()> {
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     edgechain::telemetry::init(&args.tuning.log_level);
     let next_hop = spawn_demo_origin().await?;
     let origin = next_hop.clone();
     let mut opts = ServeOptions::new(args.config, args.listen, args.admin, next_hop);
-    args.tuning.apply(&mut opts);
-    opts.workers = workers;
+    args.tuning.apply(&mut opts)?;
     let config = opts.config_dir.clone();
     let listen = opts.listen;
     if !config.join("proxychain.json").exists() {
@@ -439,19 +464,27 @@ async fn spawn_demo_origin() -> anyhow::Result<Authority> {
         .context("demo origin address is not an authority")
 }
 
-async fn dev(args: DevArgs, workers: usize) -> anyhow::Result<()> {
-    edgechain::telemetry::init(&args.tuning.log_level);
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let config = match args.config {
         Some(dir) => dir,
         None => default_dev_config()?,
     };
+    let stage_dir = std::env::temp_dir().join(format!("edgechain-dev-{}", std::process::id()));
+    // The server's diagnostics are about the staged copy it serves: they
+    // name the user's directory instead.
+    let terms = edgechain_author::dev::stage::UserTerms::new(
+        std::fs::canonicalize(&config).unwrap_or_else(|_| config.clone()),
+        stage_dir.clone(),
+    );
+    edgechain::telemetry::init_with_writer(&args.tuning.log_level, move || {
+        terms.writer(std::io::stderr())
+    });
     let next_hop = match args.next_hop {
         Some(hop) => hop,
         None => spawn_demo_origin().await?,
     };
     let mut serve = ServeOptions::new(config, args.listen, args.admin, next_hop);
-    args.tuning.apply(&mut serve);
-    serve.workers = workers;
+    args.tuning.apply(&mut serve)?;
     let opts = edgechain_author::dev::DevOptions {
         serve,
         plugin_dirs: args.plugins,
@@ -459,7 +492,7 @@ async fn dev(args: DevArgs, workers: usize) -> anyhow::Result<()> {
         sdk: args.sdk,
         profile: args.profile,
         debounce: Duration::from_millis(args.build_debounce_ms),
-        stage_dir: std::env::temp_dir().join(format!("edgechain-dev-{}", std::process::id())),
+        stage_dir,
     };
     edgechain_author::dev::run(opts, async {
         if let Err(e) = shutdown_signal().await {
@@ -489,6 +522,7 @@ fn new_plugin(
     path: Option<PathBuf>,
     sdk: Option<PathBuf>,
     lang: &str,
+    app: bool,
 ) -> anyhow::Result<()> {
     use edgechain_author::scaffold::NewLang;
     let lang = NewLang::parse(lang).context("unknown --lang")?;
@@ -497,9 +531,20 @@ fn new_plugin(
         path,
         sdk,
         lang,
+        app,
     })?;
     let dir = created.dir.display();
     let dev = "edgechain dev --plugin . --config proxy_config  # serve it, rebuild on save";
+    if app {
+        say(format!("created JavaScript edge app (wasi:http) {dir}"));
+        say(format!("  cd {dir}"));
+        say("  npm install && npm test                      # the handler under Node");
+        say(
+            "  edgechain build                              # proxy_config/<name>.wasm (StarlingMonkey; installs it once, ~390 MB)",
+        );
+        say(format!("  {dev}"));
+        return Ok(());
+    }
     match lang {
         NewLang::Rust => {
             say(format!("created plugin crate {dir}"));
@@ -570,7 +615,16 @@ async fn build_plugin(args: BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_until_signal(opts: ServeOptions) -> anyhow::Result<()> {
-    let server = Server::start(opts).await.context("cannot start")?;
+    // The admin port answers probes from here on, however long the load.
+    let starting = Server::begin(opts).await.context("cannot start")?;
+    let server = tokio::select! {
+        started = starting.serve() => started.context("cannot start")?,
+        signal = shutdown_signal() => {
+            signal?;
+            tracing::info!("stopped before the first chain loaded");
+            return Ok(());
+        }
+    };
     serve_until_signal(server).await
 }
 
@@ -625,19 +679,31 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     }
 }
 
-async fn validate(dir: PathBuf, load: LoadArgs) -> anyhow::Result<ExitCode> {
-    // A small pool: validation instantiates each plugin once.
+async fn validate(
+    dir: PathBuf,
+    load: LoadArgs,
+    compile_cache: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    // A small pool: validation instantiates each plugin once. The compile
+    // cache is `serve`'s, so a chain validated before it is served (or a
+    // second validation) compiles nothing again.
     let settings = EngineSettings {
         max_instances: 16,
+        compile_cache: compile_cache_dir(compile_cache.as_deref()),
         ..EngineSettings::default()
     };
     let runtime = Runtime::new(settings).context("cannot create the wasm engine")?;
     let metrics = edgechain::telemetry::metrics::Metrics::new();
     let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
         .with_module_dirs(load.module_dirs.clone())
-        .with_load_timeout(load.load_timeout());
+        .with_load_timeout(load.load_timeout()?);
     match loader.load(&dir).await {
-        Ok(_) => Ok(ExitCode::SUCCESS),
+        Ok(_) => {
+            for warning in advice::instance_mode_warnings(&dir, &load.module_dirs) {
+                eprintln!("{warning}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Err(e) => {
             for message in e.messages() {
                 report_error(&message);

@@ -367,3 +367,114 @@ fn library_configs_that_would_fail_every_request_are_refused_at_load() {
         );
     }
 }
+
+/// The compiled files in a compile cache directory (wasmtime's, under
+/// `modules/`), by name: what compiling put there.
+fn cached_modules(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_none()
+                && !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                out.insert(path.display().to_string());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(dir, &mut out);
+    out
+}
+
+/// `validate` compiles into the on-disk cache `serve` reads: a second
+/// validation and a server started afterwards find every component there
+/// (nothing new is compiled), and `--compile-cache off` writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_shares_the_compile_cache_with_serve() {
+    let dir = good_dir();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let run = |cache: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_edgechain-cli"))
+            .arg("validate")
+            .arg(dir.path())
+            .arg("--compile-cache")
+            .arg(cache)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run edgechain validate")
+    };
+    let out = run(cache.path());
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    let compiled = cached_modules(cache.path());
+    assert!(
+        compiled.len() >= 2,
+        "both components are in the cache: {compiled:?}"
+    );
+    let out = run(cache.path());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        cached_modules(cache.path()),
+        compiled,
+        "a second validation compiles nothing new"
+    );
+
+    let origin = edgechain_tests::Origin::start(edgechain_tests::Behaviour::Echo).await;
+    let cache_arg = cache.path().display().to_string();
+    let host = edgechain_tests::HostProcess::spawn(
+        env!("CARGO_BIN_EXE_edgechain-cli"),
+        dir.path(),
+        origin.addr,
+        &["--compile-cache", &cache_arg],
+        &[],
+    );
+    assert!(host.terminate().success());
+    assert_eq!(
+        cached_modules(cache.path()),
+        compiled,
+        "serve loads what validate compiled"
+    );
+
+    let off = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_edgechain-cli"))
+        .arg("validate")
+        .arg(dir.path())
+        .env("EDGECHAIN_COMPILE_CACHE", "off")
+        .env("XDG_CACHE_HOME", off.path())
+        .output()
+        .expect("run edgechain validate");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        cached_modules(off.path()).is_empty(),
+        "`off` writes nothing"
+    );
+}
+
+/// The authoring commands do not list serving flags (`--worker-threads`),
+/// and the serving commands do.
+#[test]
+fn only_serving_commands_list_serving_flags() {
+    let help = |cmd: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgechain-cli"))
+            .args([cmd, "--help"])
+            .output()
+            .expect("run edgechain --help");
+        assert!(out.status.success(), "{cmd} --help: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for cmd in ["new", "build", "validate"] {
+        let text = help(cmd);
+        assert!(
+            !text.contains("--worker-threads"),
+            "`edgechain {cmd} --help` lists a serving flag:\n{text}"
+        );
+    }
+    for cmd in ["serve", "demo", "dev"] {
+        assert!(help(cmd).contains("--worker-threads"), "{cmd}");
+    }
+    assert!(help("new").contains("--app"));
+    assert!(help("validate").contains("--compile-cache"));
+}

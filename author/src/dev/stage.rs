@@ -67,6 +67,76 @@ fn links(manifest: &serde_json::Value) -> impl Iterator<Item = &serde_json::Valu
         .flatten()
 }
 
+/// Text about the staged copy of `source` at `stage`, said in the user's
+/// terms: the copy's paths become the user's directory, and components
+/// `dev` built are named as such. For `dev`'s own lines and for the
+/// server's JSON diagnostics alike ([`UserTerms::writer`]).
+#[derive(Debug, Clone)]
+pub struct UserTerms {
+    source: PathBuf,
+    stage: PathBuf,
+}
+
+impl UserTerms {
+    /// Terms for the copy at `stage` of the user's directory `source`.
+    pub fn new(source: PathBuf, stage: PathBuf) -> UserTerms {
+        UserTerms { source, stage }
+    }
+
+    /// `text` with the copy's paths replaced.
+    pub fn plain(&self, text: &str) -> String {
+        self.replace(text, |p| p.to_owned())
+    }
+
+    /// `line` (JSON) with the copy's paths replaced by JSON-escaped ones.
+    pub fn json(&self, line: &str) -> String {
+        self.replace(line, |p| {
+            let quoted = serde_json::Value::from(p).to_string();
+            quoted[1..quoted.len() - 1].to_owned()
+        })
+    }
+
+    fn replace(&self, text: &str, escape: impl Fn(&str) -> String) -> String {
+        let stage = self.stage.display().to_string();
+        if stage.is_empty() || !text.contains(&stage) {
+            return text.to_owned();
+        }
+        let built = format!("{stage}/{BUILT_DIR}/");
+        text.replace(&built, "(the component edgechain dev built) ")
+            .replace(&stage, &escape(&self.source.display().to_string()))
+    }
+
+    /// A writer of JSON diagnostic lines to `inner`, each line in the user's
+    /// terms (it expects one line per `write`, as the log subscriber writes).
+    pub fn writer<W: std::io::Write>(&self, inner: W) -> UserTermsWriter<W> {
+        UserTermsWriter {
+            terms: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// See [`UserTerms::writer`].
+#[derive(Debug)]
+pub struct UserTermsWriter<W> {
+    terms: UserTerms,
+    inner: W,
+}
+
+impl<W: std::io::Write> std::io::Write for UserTermsWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) => self.inner.write_all(self.terms.json(text).as_bytes())?,
+            Err(_) => self.inner.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// The staged copy of one config directory.
 #[derive(Debug)]
 pub struct Stage {
@@ -89,13 +159,7 @@ impl Stage {
     /// paths in the copy become the user's directory, built components are
     /// named as such.
     pub fn in_user_terms(&self, message: &str) -> String {
-        let built = format!("{}/{BUILT_DIR}/", self.dir.display());
-        message
-            .replace(&built, "(the component edgechain dev built) ")
-            .replace(
-                &self.dir.display().to_string(),
-                &self.source.display().to_string(),
-            )
+        UserTerms::new(self.source.clone(), self.dir.clone()).plain(message)
     }
 
     /// Copy the user's directory again and point the manifest's `module` of
@@ -221,6 +285,28 @@ mod tests {
             ),
             "(the component edgechain dev built) hello.wasm: link `hello`: trap"
         );
+    }
+
+    #[test]
+    fn diagnostics_name_the_users_files_as_json() {
+        use std::io::Write;
+        let terms = UserTerms::new(
+            "/home/me/my \"config\"".into(),
+            "/tmp/edgechain-dev-7".into(),
+        );
+        let mut out = Vec::new();
+        let mut w = terms.writer(&mut out);
+        let line = r#"{"level":"ERROR","dir":"/tmp/edgechain-dev-7","error":"/tmp/edgechain-dev-7/edgechain-dev-build/x.wasm: trap"}"#;
+        w.write_all(format!("{line}\n").as_bytes()).expect("write");
+        let said = String::from_utf8(out).expect("utf-8");
+        let json: serde_json::Value = serde_json::from_str(&said).expect("still JSON");
+        assert_eq!(json["dir"], "/home/me/my \"config\"");
+        assert_eq!(
+            json["error"],
+            "(the component edgechain dev built) x.wasm: trap"
+        );
+        assert!(said.ends_with('\n'));
+        assert_eq!(terms.plain("nothing staged"), "nothing staged");
     }
 
     use crate::dev::cargo::PluginCrate;

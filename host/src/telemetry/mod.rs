@@ -12,6 +12,16 @@ use tracing_subscriber::EnvFilter;
 /// (`info`, `edgechain=debug,plugin=trace`…); `RUST_LOG` wins when set.
 /// Calling it twice is harmless (the second call does nothing).
 pub fn init(level: &str) {
+    init_with_writer(level, std::io::stderr);
+}
+
+/// [`init`], writing each JSON line (one `write` call per line) to what
+/// `make` returns instead of stderr: `edgechain dev` uses it to name the
+/// user's files rather than the copy it serves.
+pub fn init_with_writer<W: std::io::Write + 'static>(
+    level: &str,
+    make: impl Fn() -> W + Send + Sync + 'static,
+) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -22,6 +32,6 @@ pub fn init(level: &str) {
         .with_span_list(false)
         .with_target(true)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(make)
         .try_init();
 }
