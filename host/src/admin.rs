@@ -2,8 +2,10 @@
 //! Kept apart from the proxy port so probes and operators never queue behind
 //! client traffic.
 //!
-//! - `GET /healthz`: 200 while the process serves.
-//! - `GET /readyz`: 200 once a chain is loaded.
+//! - `GET /healthz`: 200 from the moment the port opens (before the first
+//!   chain has loaded) until the process exits, the drain included.
+//! - `GET /readyz`: 200 once the first chain is live and the proxy accepts;
+//!   503 before, and again from the moment a drain begins.
 //! - `POST /reload`: reload the config directory now; JSON [`ReloadReport`].
 //!   From loopback peers only unless the operator allows any (the port is
 //!   reachable by probes and scrapers; a reload is work anyone could ask for).
@@ -17,13 +19,20 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The first chain is still loading.
+const STARTING: u8 = 0;
+/// The proxy serves a chain.
+const READY: u8 = 1;
+/// Shutting down: in-flight requests finish, no new traffic is wanted.
+const DRAINING: u8 = 2;
 
 /// State the admin endpoints read.
 pub struct Admin {
     reloader: Arc<Reloader>,
     metrics: Arc<Metrics>,
-    ready: AtomicBool,
+    phase: AtomicU8,
     remote_reload: bool,
 }
 
@@ -34,24 +43,33 @@ impl Admin {
         Admin {
             reloader,
             metrics,
-            ready: AtomicBool::new(false),
+            phase: AtomicU8::new(STARTING),
             remote_reload,
         }
     }
 
-    /// Mark the process ready (a chain is loaded).
+    /// Mark the process ready (a chain is loaded and the proxy accepts).
     pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
+        let _ = self
+            .phase
+            .compare_exchange(STARTING, READY, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Mark the process draining: readiness fails from now on, so the
+    /// orchestrator takes the pod out of rotation while liveness holds.
+    pub fn set_draining(&self) {
+        self.phase.store(DRAINING, Ordering::Release);
     }
 
     /// Serve one admin request from `peer`.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-            (&Method::GET, "/readyz") if self.ready.load(Ordering::Acquire) => {
-                text(StatusCode::OK, "ready\n")
-            }
-            (&Method::GET, "/readyz") => text(StatusCode::SERVICE_UNAVAILABLE, "no chain loaded\n"),
+            (&Method::GET, "/readyz") => match self.phase.load(Ordering::Acquire) {
+                READY => text(StatusCode::OK, "ready\n"),
+                DRAINING => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+                _ => text(StatusCode::SERVICE_UNAVAILABLE, "no chain loaded yet\n"),
+            },
             (&Method::POST, "/reload") if !reload_allowed(peer, self.remote_reload) => text(
                 StatusCode::FORBIDDEN,
                 "reload is accepted from loopback only (--admin-reload-from any allows every peer)\n",

@@ -210,6 +210,78 @@ async fn answer(
     Ok(resp)
 }
 
+/// An HTTP/1.1 server on `127.0.0.1:0` that holds every request until the
+/// test opens it, then answers 200 `released`: for holding a plugin's `init`
+/// or an in-flight request exactly as long as a test needs, without timing.
+pub struct Gate {
+    /// Its address.
+    pub addr: SocketAddr,
+    open: tokio::sync::watch::Sender<bool>,
+    arrived: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub async fn start() -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gate");
+        let addr = listener.local_addr().expect("gate addr");
+        let (open, opened) = tokio::sync::watch::channel(false);
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let counter = arrived.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (opened, counter) = (opened.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |_req: Request<Incoming>| {
+                        let (mut opened, counter) = (opened.clone(), counter.clone());
+                        async move {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            let _ = opened.wait_for(|open| *open).await;
+                            Ok::<_, hyper::Error>(http::Response::new(Full::new(
+                                Bytes::from_static(b"released\n"),
+                            )))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Gate {
+            addr,
+            open,
+            arrived,
+            task,
+        }
+    }
+
+    /// Requests that have arrived (held or answered).
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    /// Wait (bounded by [`WAIT`]) until `n` requests have arrived.
+    pub async fn wait_arrived(&self, n: usize, what: &str) {
+        wait_for(what, || async { (self.arrived() >= n).then_some(()) }).await;
+    }
+
+    /// Answer every held request, and every later one at once.
+    pub fn release(&self) {
+        let _ = self.open.send(true);
+    }
+}
+
 /// Hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
@@ -424,13 +496,21 @@ impl Default for Launch<'_> {
 /// logs, its exit or its memory use. Killed on drop.
 pub struct HostProcess {
     child: std::process::Child,
-    /// Proxy address.
+    /// Proxy address (`0.0.0.0:0` until it serves, see
+    /// [`HostProcess::spawn_starting`]).
     pub proxy: SocketAddr,
     /// Admin address.
     pub admin: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// The start-up lines ("admin port open", "serving") as they come.
+    milestones: std::sync::mpsc::Receiver<String>,
 }
+
+/// The log message of the line saying the admin port is open.
+const ADMIN_OPEN: &str = "\"message\":\"admin port open; loading the chain\"";
+/// The log message of the line saying the proxy serves.
+const SERVING: &str = "\"message\":\"serving\"";
 
 /// Collect a child's output lines on a thread; `on_line` sees each first.
 fn collect_lines(
@@ -473,6 +553,60 @@ impl HostProcess {
         )
     }
 
+    /// Start `bin serve --config dir --next-hop next_hop` plus `extra`, and
+    /// return as soon as its admin port is open, before its chain has
+    /// loaded: [`HostProcess::proxy`] is unknown until
+    /// [`HostProcess::wait_serving`].
+    pub fn spawn_starting(
+        bin: &str,
+        dir: &Path,
+        next_hop: SocketAddr,
+        extra: &[&str],
+    ) -> HostProcess {
+        let mut args: Vec<std::ffi::OsString> = vec!["serve".into(), "--config".into()];
+        args.push(dir.into());
+        args.extend(extra.iter().map(Into::into));
+        let mut host = Self::launch(
+            bin,
+            &args,
+            Launch {
+                next_hop: Some(next_hop),
+                ..Launch::default()
+            },
+        );
+        let line = host.milestone("serve", ADMIN_OPEN, WAIT);
+        host.admin = address(&line, "admin");
+        host
+    }
+
+    /// Wait for the host to serve (its first chain loaded, the proxy port
+    /// bound), failing the test after `within`; fills in [`HostProcess::proxy`].
+    pub fn wait_serving(&mut self, within: Duration) {
+        let line = self.milestone("serve", SERVING, within);
+        self.proxy = address(&line, "listen");
+    }
+
+    /// The next start-up line containing `message`, failing the test (with
+    /// the output so far) if none comes within `within`.
+    fn milestone(&mut self, what: &str, message: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.milestones.recv_timeout(left) {
+                Ok(line) if line.contains(message) => return line,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "edgechain {what}: no {message} line within {within:?}; stdout: {:?}; stderr: {:?}",
+                        self.stdout(),
+                        self.logs()
+                    );
+                }
+            }
+        }
+    }
+
     /// Start `bin` with `args` (a command that serves, e.g. `serve` or `dev`)
     /// on loopback ports chosen by the OS, and wait for it to serve.
     pub fn spawn_command(
@@ -481,7 +615,16 @@ impl HostProcess {
         args: &[std::ffi::OsString],
         launch: Launch<'_>,
     ) -> HostProcess {
-        let start_within = launch.start_within;
+        let mut host = Self::launch(bin, args, launch);
+        let line = host.milestone(what, SERVING, launch.start_within);
+        host.proxy = address(&line, "listen");
+        host.admin = address(&line, "admin");
+        host
+    }
+
+    /// Start `bin` with `args` on loopback ports chosen by the OS, collecting
+    /// its output.
+    fn launch(bin: &str, args: &[std::ffi::OsString], launch: Launch<'_>) -> HostProcess {
         let mut cmd = std::process::Command::new(bin);
         cmd.args(args)
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
@@ -506,7 +649,7 @@ impl HostProcess {
             child.stderr.take().expect("stderr pipe"),
             stderr.clone(),
             move |line| {
-                if line.contains("\"message\":\"serving\"") {
+                if line.contains(SERVING) || line.contains(ADMIN_OPEN) {
                     let _ = tx.lock().map(|tx| tx.send(line.to_owned()));
                 }
             },
@@ -516,27 +659,14 @@ impl HostProcess {
             stdout.clone(),
             |_| {},
         );
-        let serving = rx.recv_timeout(start_within).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "edgechain {what} did not serve within {start_within:?}; stdout: {:?}; stderr: {:?}",
-                stdout.lock().map(|l| l.clone()),
-                stderr.lock().map(|l| l.clone())
-            );
-        });
-        let line: serde_json::Value = serde_json::from_str(&serving).expect("serving line is JSON");
-        let addr = |k: &str| {
-            line[k]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .expect("address in serving line")
-        };
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
         HostProcess {
-            proxy: addr("listen"),
-            admin: addr("admin"),
+            proxy: unknown,
+            admin: unknown,
             child,
             stderr,
             stdout,
+            milestones: rx,
         }
     }
 
@@ -579,21 +709,42 @@ impl HostProcess {
     /// Send SIGTERM and wait for the exit, failing the test after `within`;
     /// the exit status and how long the exit took.
     pub fn terminate_within(mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
+        self.signal_term();
+        let started = std::time::Instant::now();
+        let status = self.wait_exit(within);
+        (status, started.elapsed())
+    }
+
+    /// Send SIGTERM and return at once (the drain runs meanwhile).
+    pub fn signal_term(&self) {
         let _ = std::process::Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
+    }
+
+    /// Wait for the process to exit, failing the test after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let started = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status, started.elapsed());
+                return status;
             }
             assert!(
                 started.elapsed() < within,
-                "edgechain did not exit within {within:?} after SIGTERM"
+                "edgechain did not exit within {within:?}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// The address in field `key` of a start-up log line.
+fn address(line: &str, key: &str) -> SocketAddr {
+    let line: serde_json::Value = serde_json::from_str(line).expect("start-up line is JSON");
+    line[key]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address `{key}` in {line}"))
 }
 
 impl Drop for HostProcess {

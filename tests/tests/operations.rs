@@ -343,3 +343,187 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     // New connections are refused after shutdown.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// The admin port as an orchestrator's probes see it: `/healthz` and
+/// `/readyz` statuses, and the readiness body.
+async fn probes(
+    client: &TestClient,
+    admin: std::net::SocketAddr,
+) -> (StatusCode, StatusCode, String) {
+    let live = client.get(admin, "/healthz").await.status;
+    let ready = client.get(admin, "/readyz").await;
+    (live, ready.status, ready.text())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_answer_through_a_slow_start_and_a_drain() {
+    // The chain's `init` waits on one gate, so the first load takes exactly
+    // as long as the test says; the next hop is another, holding a request
+    // through the drain.
+    let init = Gate::start().await;
+    let origin = Gate::start().await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("hostile").manifest(json!({ "proxychain": [{
+        "name": "slow-start",
+        "module": "hostile.wasm",
+        "config": { "mode": "fetch-init", "url": format!("http://{}/init", init.addr) },
+        "init_timeout_ms": 60_000,
+        "grants": { "http": [init.addr.to_string()] }
+    }]}));
+    let mut host = HostProcess::spawn_starting(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &["--drain-timeout-secs", "60"],
+    );
+    let client = TestClient::new();
+
+    init.wait_arrived(1, "the chain's init to ask the gate")
+        .await;
+    for _ in 0..3 {
+        assert_eq!(
+            probes(&client, host.admin).await,
+            (
+                StatusCode::OK,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no chain loaded yet\n".to_owned()
+            ),
+            "while the first chain loads: alive, not ready"
+        );
+    }
+    init.release();
+    tokio::task::block_in_place(|| host.wait_serving(WAIT));
+    assert_eq!(
+        probes(&client, host.admin).await,
+        (StatusCode::OK, StatusCode::OK, "ready\n".to_owned()),
+        "serving: alive and ready"
+    );
+
+    let proxy = host.proxy;
+    let in_flight = tokio::spawn(async move { TestClient::new().get(proxy, "/held").await });
+    origin
+        .wait_arrived(1, "the request to reach the next hop")
+        .await;
+    host.signal_term();
+    let (draining, _) = wait_for("readiness to fail once the drain begins", || async {
+        let (live, ready, body) = probes(&client, host.admin).await;
+        assert_eq!(live, StatusCode::OK, "liveness holds through the drain");
+        (ready == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await;
+    assert_eq!(draining, "draining\n");
+    assert!(host.is_running(), "the held request keeps the drain going");
+    assert_eq!(
+        probes(&client, host.admin).await.0,
+        StatusCode::OK,
+        "still alive while draining"
+    );
+
+    origin.release();
+    let reply = in_flight.await.expect("in-flight request");
+    assert_eq!(reply.status, StatusCode::OK, "the held request finished");
+    assert_eq!(reply.text(), "released\n");
+    let status = tokio::task::block_in_place(|| host.wait_exit(WAIT));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        tokio::net::TcpStream::connect(host.admin).await.is_err(),
+        "the admin port closes with the process"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_cut_off_at_the_drain_timeout_is_logged_as_such() {
+    let origin = Gate::start().await;
+    let dir = chain_dir();
+    let mut host = HostProcess::spawn(
+        BIN,
+        dir.path(),
+        origin.addr,
+        &["--drain-timeout-secs", "1"],
+        &[],
+    );
+    let proxy = host.proxy;
+    let in_flight = tokio::spawn(async move {
+        TestClient::new()
+            .try_send(
+                proxy,
+                Request::get("/held")
+                    .body(Full::default())
+                    .expect("request"),
+            )
+            .await
+    });
+    origin
+        .wait_arrived(1, "the request to reach the next hop")
+        .await;
+    host.signal_term();
+    let status = tokio::task::block_in_place(|| host.wait_exit(WAIT));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        in_flight.await.expect("client task").is_err(),
+        "the client saw its connection closed without an answer"
+    );
+    let lines = access_lines(&host, 1).await;
+    let line = &lines[0];
+    assert_eq!(line["request"], "GET /held HTTP/1.1");
+    assert_eq!(line["status"], 503, "{line}");
+    assert_eq!(line["cause"], "drain_timeout", "{line}");
+    assert_eq!(line["upstream_status"], Value::Null);
+    assert!(
+        host.logs()
+            .iter()
+            .any(|l| l.contains("drain timeout reached; cutting off what is still in flight")),
+        "{:?}",
+        host.logs()
+    );
+}
+
+/// `edgechain serve` with `args` on free loopback ports, expected to refuse
+/// to start: its stderr.
+fn refused_start(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run edgechain serve");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} started: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+#[test]
+fn settings_that_cannot_serve_are_refused_at_start_with_a_json_reason() {
+    let dir = chain_dir();
+    let stderr = refused_start(dir.path(), &["--max-instances", "1"]);
+    let last: Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .last()
+        .unwrap_or_else(|| panic!("no JSON line on stderr: {stderr}"));
+    assert_eq!(last["level"], "ERROR", "{last}");
+    let message = last["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2 links") && message.contains("--max-instances is 1"),
+        "{message}"
+    );
+
+    let stderr = refused_start(dir.path(), &["--load-timeout-secs", "0"]);
+    let line: Value = serde_json::from_str(stderr.trim())
+        .unwrap_or_else(|e| panic!("stderr is not one JSON line ({e}): {stderr}"));
+    assert!(
+        line["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--load-timeout-secs") && m.contains("at least 1")),
+        "{line}"
+    );
+}

@@ -199,6 +199,21 @@ pub enum LoadError {
     /// One or more links failed; every failure is listed, not just the first.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Links(Vec<LinkLoadError>),
+    /// The chain loaded, but the instance bound (`--max-instances`) is
+    /// smaller than what one request through it holds: served, it would
+    /// answer every request 503.
+    #[error(
+        "{manifest}: one request through this chain holds an instance of each of its {links} links, but --max-instances is {bound}: every request would be answered 503; raise --max-instances to at least {links}",
+        manifest = .manifest.display()
+    )]
+    TooFewInstances {
+        /// The manifest.
+        manifest: PathBuf,
+        /// Links in the chain.
+        links: usize,
+        /// The bound.
+        bound: u32,
+    },
 }
 
 impl LoadError {
@@ -207,6 +222,7 @@ impl LoadError {
         match self {
             LoadError::Manifest(e) => vec![e.to_string()],
             LoadError::Links(errors) => errors.iter().map(ToString::to_string).collect(),
+            LoadError::TooFewInstances { .. } => vec![self.to_string()],
         }
     }
 }
@@ -222,6 +238,8 @@ pub struct ChainLoader {
     module_dirs: Arc<[PathBuf]>,
     load_timeout: Duration,
     limits: HeadLimits,
+    /// `--max-instances`, when the chains built are to be served.
+    instance_bound: Option<u32>,
 }
 
 /// Default bound on building one chain (compiling and initialising every
@@ -248,7 +266,16 @@ impl ChainLoader {
             module_dirs: Arc::from([]),
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             limits: HeadLimits::default(),
+            instance_bound: None,
         }
+    }
+
+    /// Refuse a chain that `max_instances` instances at once cannot serve a
+    /// single request through (the server's `--max-instances`): it would
+    /// start, report ready, and answer every request 503.
+    pub fn with_instance_bound(mut self, max_instances: u32) -> ChainLoader {
+        self.instance_bound = Some(max_instances);
+        self
     }
 
     /// Reject a chain whose links take longer than `timeout` to compile and
@@ -350,6 +377,18 @@ impl ChainLoader {
         }
         if !errors.is_empty() {
             return Err(LoadError::Links(errors));
+        }
+        // Each link holds an instance from its `on-request` until the
+        // response is done (a `reuse` link's then waits idle in its pool,
+        // still holding its slot), so one request needs one per link.
+        if let Some(bound) = self.instance_bound
+            && links.len() > bound as usize
+        {
+            return Err(LoadError::TooFewInstances {
+                manifest: dir.join(crate::config::MANIFEST_FILE),
+                links: links.len(),
+                bound,
+            });
         }
         let request_body_limit = links
             .iter()

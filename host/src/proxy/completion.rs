@@ -80,6 +80,7 @@ impl Observer {
                 upstream_time: None,
                 request_time: Duration::ZERO,
                 walk: &WalkLog::default(),
+                cause: None,
             }));
         }
     }
@@ -108,6 +109,11 @@ pub struct Pending {
 
 /// Status logged for a request whose client went away before the answer.
 pub const CLIENT_CLOSED: u16 = 499;
+
+/// Status logged for a request the server cut off at the drain timeout
+/// before answering it (the connection was closed without an answer; the
+/// server, not the client, ended it).
+pub const DRAIN_CUT_OFF: u16 = 503;
 
 impl Pending {
     /// A request that just arrived.
@@ -177,8 +183,17 @@ impl Report {
         }
         let (p, observer) = (&self.pending, &self.observer);
         let request_time = p.started.elapsed();
+        // Ending before the body was sent whole: the server cut it off at
+        // the drain timeout, or else the client left.
+        let cut_off = self.conn.as_ref().is_some_and(|c| c.was_cut_off());
+        let (status, cause) = match (cut_off, p.status) {
+            (true, CLIENT_CLOSED) => (DRAIN_CUT_OFF, Some("drain_timeout")),
+            (true, status) => (status, Some("drain_timeout")),
+            (false, CLIENT_CLOSED) => (CLIENT_CLOSED, Some("client_closed")),
+            (false, status) => (status, None),
+        };
         let m = &observer.metrics;
-        m.request(p.status, p.walk.answered_by.as_deref());
+        m.request(status, p.walk.answered_by.as_deref());
         m.response_bytes.inc_by(self.sent);
         m.duration.observe(request_time.as_secs_f64());
         if observer.access.enabled() {
@@ -189,7 +204,7 @@ impl Report {
             observer.access.write(access::line(&Finished {
                 time,
                 facts: &p.facts,
-                status: p.status,
+                status,
                 content_type: &p.content_type,
                 header_bytes: p.header_bytes,
                 body_bytes: self.sent,
@@ -197,6 +212,7 @@ impl Report {
                 upstream_time: p.upstream_time,
                 request_time,
                 walk: &p.walk,
+                cause,
             }));
         }
     }

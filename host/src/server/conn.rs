@@ -18,7 +18,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -58,6 +58,8 @@ pub struct ConnWatch {
     answered: AtomicU16,
     /// Bytes of the listener's own answer that reached the socket.
     answer_bytes: AtomicUsize,
+    /// The server closed the connection at the drain timeout.
+    cut_off: AtomicBool,
     keepalive: Duration,
     header_timeout: Duration,
 }
@@ -73,6 +75,7 @@ impl ConnWatch {
             sample: Mutex::new(Vec::new()),
             answered: AtomicU16::new(0),
             answer_bytes: AtomicUsize::new(0),
+            cut_off: AtomicBool::new(false),
             keepalive,
             header_timeout,
         })
@@ -116,6 +119,18 @@ impl ConnWatch {
             0 => None,
             s => Some((s, self.answer_bytes.load(Ordering::Relaxed))),
         }
+    }
+
+    /// Mark the connection as closed by the server when the drain timeout
+    /// passed, before what is in flight on it is dropped.
+    pub fn cut_off(&self) {
+        self.cut_off.store(true, Ordering::Release);
+    }
+
+    /// Whether the server cut the connection off at the drain timeout: a
+    /// request ending unfinished on it did not lose its client.
+    pub fn was_cut_off(&self) -> bool {
+        self.cut_off.load(Ordering::Acquire)
     }
 
     /// Note bytes that arrived: the first ones after an idle period start a
@@ -305,6 +320,11 @@ impl Drain {
     pub fn enter(self: &Arc<Self>) -> DrainGuard {
         self.active.fetch_add(1, Ordering::AcqRel);
         DrainGuard(self.clone())
+    }
+
+    /// How many are live now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
     }
 
     /// Completes when nothing is live.

@@ -1,6 +1,7 @@
-//! Listeners and the server's lifetime: bind the proxy and admin ports, load
-//! the chain, accept connections under a cap, and drain in-flight requests
-//! (and upgraded tunnels) on shutdown.
+//! Listeners and the server's lifetime: open the admin port first (probes
+//! are answered while the chain loads), load the chain, bind the proxy port,
+//! accept connections under a cap, and drain in-flight requests (and
+//! upgraded tunnels) on shutdown while the admin port still answers.
 
 pub mod conn;
 mod workers;
@@ -128,6 +129,21 @@ pub enum StartError {
     },
 }
 
+/// A server whose admin port is open (liveness 200, readiness 503) while
+/// its first chain has yet to load: what [`Server::begin`] returns, so an
+/// orchestrator's probes are answered however long the load takes.
+pub struct Starting {
+    opts: ServeOptions,
+    metrics: Arc<Metrics>,
+    reloader: Arc<Reloader>,
+    chain: SharedChain,
+    watch: Watch,
+    admin: Arc<Admin>,
+    admin_addr: SocketAddr,
+    admin_stop: tokio::sync::watch::Sender<bool>,
+    admin_task: JoinHandle<()>,
+}
+
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
 pub struct Server {
     proxy_addr: SocketAddr,
@@ -135,20 +151,37 @@ pub struct Server {
     reloader: Arc<Reloader>,
     chain: SharedChain,
     metrics: Arc<Metrics>,
+    admin: Arc<Admin>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    admin_stop: tokio::sync::watch::Sender<bool>,
+    admin_task: JoinHandle<()>,
 }
 
+/// Longest time the admin port waits for its own requests (a probe, a
+/// scrape, a reload) once the proxy has drained.
+const ADMIN_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Server {
-    /// Load the chain, bind both ports and start serving in the background.
+    /// Open the admin port, load the chain, bind the proxy port and start
+    /// serving in the background ([`Server::begin`] then
+    /// [`Starting::serve`]).
     pub async fn start(opts: ServeOptions) -> Result<Server, StartError> {
+        Server::begin(opts).await?.serve().await
+    }
+
+    /// Open the admin port, before anything is loaded: `/healthz` answers
+    /// 200 and `/readyz` 503 from here on, so a slow first load (up to the
+    /// load timeout) is not mistaken for a dead process.
+    pub async fn begin(opts: ServeOptions) -> Result<Starting, StartError> {
         let runtime = Runtime::new(opts.engine.clone())?;
         let metrics = Arc::new(Metrics::new());
         let loader = ChainLoader::new(runtime, KvStore::default(), metrics.plugins.clone())
             .with_module_dirs(opts.module_dirs.clone())
             .with_load_timeout(opts.load_timeout)
-            .with_head_limits(opts.head_limits);
+            .with_head_limits(opts.head_limits)
+            .with_instance_bound(opts.engine.max_instances.max(1));
         let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
         let reloader = Arc::new(Reloader::new(
             loader,
@@ -158,93 +191,35 @@ impl Server {
         ));
         // Subscribe to changes before the first load, so none is missed.
         let watch = Watch::new(reloader.clone(), opts.watch);
-        let loading = std::time::Instant::now();
-        reloader.load_initial().await?;
-        let load_ms = loading.elapsed().as_secs_f64() * 1e3;
 
         let bind_error = |addr| move |source| StartError::Bind { addr, source };
-        let workers = opts.workers.max(1);
-        let (proxy_sockets, proxy_addr) =
-            workers::bind(opts.listen, workers).map_err(bind_error(opts.listen))?;
         let admin_listener = TcpListener::bind(opts.admin)
             .await
             .map_err(bind_error(opts.admin))?;
         let admin_addr = admin_listener
             .local_addr()
             .map_err(bind_error(opts.admin))?;
-
-        let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
-        upstream.timeout = opts.upstream_timeout;
-        upstream.max_response_head_bytes = opts.head_limits.max_response_head_bytes;
-        upstream.max_response_headers = opts.head_limits.max_headers;
-        let access = if opts.access_log {
-            AccessLog::stdout(metrics.requests.access_log_dropped.clone()).map_err(|source| {
-                StartError::Bind {
-                    addr: opts.listen,
-                    source,
-                }
-            })?
-        } else {
-            AccessLog::disabled()
-        };
-        let observer = Observer {
-            access,
-            metrics: metrics.requests.clone(),
-        };
         let admin = Arc::new(Admin::new(
             reloader.clone(),
             metrics.clone(),
             opts.remote_reload,
         ));
-        admin.set_ready();
-
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let limits = ConnLimits {
+        let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
+        let admin_limits = ConnLimits {
             slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
             header_read_timeout: opts.header_read_timeout,
             keepalive_timeout: opts.keepalive_timeout,
-            drain_timeout: opts.drain_timeout,
+            drain_timeout: ADMIN_DRAIN_TIMEOUT,
             head: opts.head_limits,
         };
-        let serving = workers::Serving {
-            chain: chain.clone(),
-            upstream,
-            observer,
-            body_idle_timeout: opts.body_idle_timeout,
-            limits: limits.clone(),
-            stop: stopped.clone(),
-        };
-        let mut tasks = Vec::new();
-        let mut threads = Vec::new();
-        if workers == 1 {
-            // One worker: the proxy runs on this runtime, beside the rest.
-            for socket in proxy_sockets {
-                let listener = socket
-                    .listen(LISTEN_BACKLOG)
-                    .map_err(bind_error(opts.listen))?;
-                tasks.push(tokio::spawn(serving.clone().run(listener)));
-            }
-        } else {
-            for (i, socket) in proxy_sockets.into_iter().enumerate() {
-                threads.push(
-                    serving
-                        .clone()
-                        .spawn_thread(i, socket)
-                        .map_err(bind_error(opts.listen))?,
-                );
-            }
-        }
-        let admin_limits = ConnLimits {
-            slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
-            ..limits.clone()
-        };
+        let handler = admin.clone();
         let admin_task = tokio::spawn(accept_loop(
             admin_listener,
             admin_limits,
-            stopped.clone(),
+            admin_stopped,
             None,
             move |req, conn: ConnInfo| {
-                let admin = admin.clone();
+                let admin = handler.clone();
                 async move {
                     let resp = admin.handle(req, conn.peer).await;
                     conn.watch.idle();
@@ -252,7 +227,65 @@ impl Server {
                 }
             },
         ));
-        let watch_task = tokio::spawn(watch.run(stopped));
+        tracing::info!(
+            admin = %admin_addr,
+            config = %opts.config_dir.display(),
+            "admin port open; loading the chain"
+        );
+        Ok(Starting {
+            opts,
+            metrics,
+            reloader,
+            chain,
+            watch,
+            admin,
+            admin_addr,
+            admin_stop,
+            admin_task,
+        })
+    }
+}
+
+impl Starting {
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Load the chain, then bind the proxy port and serve; readiness turns
+    /// 200 once the proxy accepts. The proxy port is bound only then: a
+    /// connection accepted earlier would have been forwarded through no
+    /// chain at all. On failure the admin port is closed again.
+    pub async fn serve(self) -> Result<Server, StartError> {
+        let Starting {
+            opts,
+            metrics,
+            reloader,
+            chain,
+            watch,
+            admin,
+            admin_addr,
+            admin_stop,
+            admin_task,
+        } = self;
+        let loading = std::time::Instant::now();
+        let started = async {
+            reloader.load_initial().await?;
+            let load_ms = loading.elapsed().as_secs_f64() * 1e3;
+            let listening = listen(&opts, &chain, &metrics)?;
+            Ok::<_, StartError>((load_ms, listening))
+        }
+        .await;
+        let (load_ms, (proxy_addr, stop, proxy_tasks, threads)) = match started {
+            Ok(up) => up,
+            Err(e) => {
+                let _ = admin_stop.send(true);
+                let _ = admin_task.await;
+                return Err(e);
+            }
+        };
+        admin.set_ready();
+        let watch_task = tokio::spawn(watch.run(stop.subscribe()));
         tracing::info!(
             listen = %proxy_addr,
             admin = %admin_addr,
@@ -260,23 +293,111 @@ impl Server {
             config = %opts.config_dir.display(),
             links = chain.load().links().len(),
             hash = %chain.load().hash(),
-            workers,
+            workers = opts.workers.max(1),
             load_ms,
             "serving"
         );
-        tasks.extend([admin_task, watch_task]);
+        let mut tasks = proxy_tasks;
+        tasks.push(watch_task);
         Ok(Server {
             proxy_addr,
             admin_addr,
             reloader,
             chain,
             metrics,
+            admin,
             stop,
             tasks,
             threads,
+            admin_stop,
+            admin_task,
         })
     }
+}
 
+/// What [`listen`] starts: the proxy's address, the sender that stops it,
+/// and the tasks and threads serving it.
+type Listening = (
+    SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    Vec<JoinHandle<()>>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+/// Bind the proxy port and start its workers over `chain`.
+fn listen(
+    opts: &ServeOptions,
+    chain: &SharedChain,
+    metrics: &Arc<Metrics>,
+) -> Result<Listening, StartError> {
+    let bind_error = |addr| move |source| StartError::Bind { addr, source };
+    let workers = opts.workers.max(1);
+    let (proxy_sockets, proxy_addr) =
+        workers::bind(opts.listen, workers).map_err(bind_error(opts.listen))?;
+    let mut upstream = UpstreamSettings::new(opts.next_hop.clone());
+    upstream.timeout = opts.upstream_timeout;
+    upstream.max_response_head_bytes = opts.head_limits.max_response_head_bytes;
+    upstream.max_response_headers = opts.head_limits.max_headers;
+    let access = if opts.access_log {
+        AccessLog::stdout(metrics.requests.access_log_dropped.clone()).map_err(|source| {
+            StartError::Bind {
+                addr: opts.listen,
+                source,
+            }
+        })?
+    } else {
+        AccessLog::disabled()
+    };
+    let observer = Observer {
+        access,
+        metrics: metrics.requests.clone(),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = ConnLimits {
+        slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+        header_read_timeout: opts.header_read_timeout,
+        keepalive_timeout: opts.keepalive_timeout,
+        drain_timeout: opts.drain_timeout,
+        head: opts.head_limits,
+    };
+    let serving = workers::Serving {
+        chain: chain.clone(),
+        upstream,
+        observer,
+        body_idle_timeout: opts.body_idle_timeout,
+        limits,
+        stop: stopped,
+    };
+    let mut tasks = Vec::new();
+    let mut threads = Vec::new();
+    if workers == 1 {
+        // One worker: the proxy runs on this runtime, beside the rest.
+        for socket in proxy_sockets {
+            let listener = socket.listen(LISTEN_BACKLOG).map_err(|e| {
+                let _ = stop.send(true);
+                bind_error(opts.listen)(e)
+            })?;
+            tasks.push(tokio::spawn(serving.clone().run(listener)));
+        }
+    } else {
+        for (i, socket) in proxy_sockets.into_iter().enumerate() {
+            match serving.clone().spawn_thread(i, socket) {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    // Stop the workers already started.
+                    let _ = stop.send(true);
+                    return Err(StartError::Bind {
+                        addr: opts.listen,
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+    Ok((proxy_addr, stop, tasks, threads))
+}
+
+impl Server {
     /// The bound proxy address.
     pub fn proxy_addr(&self) -> SocketAddr {
         self.proxy_addr
@@ -303,8 +424,11 @@ impl Server {
     }
 
     /// Stop accepting, let in-flight requests finish (up to the drain
-    /// timeout), then return.
+    /// timeout; what is left then is cut off), then return. Readiness turns
+    /// 503 at once, so the orchestrator stops sending traffic; liveness and
+    /// the rest of the admin port stay up until the proxy has drained.
     pub async fn shutdown(self) {
+        self.admin.set_draining();
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
@@ -316,6 +440,8 @@ impl Server {
             }
         })
         .await;
+        let _ = self.admin_stop.send(true);
+        let _ = self.admin_task.await;
     }
 }
 
@@ -424,6 +550,9 @@ async fn accept_loop<F, Fut, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let drain = Arc::new(Drain::default());
+    // Turns true when the drain timeout has passed: what is still in flight
+    // is cut off.
+    let (cut, cut_off) = tokio::sync::watch::channel(false);
     let permits = limits.slots.clone();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -481,6 +610,7 @@ async fn accept_loop<F, Fut, B>(
         let io = TokioIo::new(WatchedIo::new(stream, watch.clone()));
         let conn = builder.serve_connection(io, service).with_upgrades();
         let mut stopping = stop.clone();
+        let mut cutting = cut_off.clone();
         let report = report.clone();
         tokio::spawn(async move {
             let mut conn = std::pin::pin!(conn);
@@ -489,7 +619,17 @@ async fn accept_loop<F, Fut, B>(
                 () = stopped(&mut stopping) => {
                     // Finish the request in progress, then close.
                     conn.as_mut().graceful_shutdown();
-                    conn.await
+                    tokio::select! {
+                        r = conn.as_mut() => r,
+                        () = stopped(&mut cutting) => {
+                            // The drain timeout passed. Returning drops the
+                            // connection and the request on it, whose report
+                            // then says it was cut off, not that the client
+                            // went away.
+                            watch.cut_off();
+                            return;
+                        }
+                    }
                 }
             };
             if let Some(report) = &report
@@ -508,9 +648,20 @@ async fn accept_loop<F, Fut, B>(
         .await
         .is_err()
     {
-        tracing::warn!("drain timeout reached; closing remaining connections");
+        tracing::warn!(
+            connections = drain.active(),
+            drain_timeout_secs = limits.drain_timeout.as_secs_f64(),
+            "drain timeout reached; cutting off what is still in flight"
+        );
+        let _ = cut.send(true);
+        // The cut connections end at their next poll; give them a moment
+        // to report, so their access lines are written before the exit.
+        let _ = tokio::time::timeout(CUT_OFF_GRACE, drain.finished()).await;
     }
 }
+
+/// How long connections cut off at the drain timeout get to report.
+const CUT_OFF_GRACE: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

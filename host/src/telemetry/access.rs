@@ -125,6 +125,9 @@ pub struct Finished<'a> {
     pub request_time: Duration,
     /// What the chain did.
     pub walk: &'a WalkLog,
+    /// Why the request ended unfinished (`client_closed`, `drain_timeout`);
+    /// `None` when its response was sent whole.
+    pub cause: Option<&'static str>,
 }
 
 /// The JSON line for a finished request. Values are escaped by serde_json,
@@ -183,6 +186,7 @@ pub fn line(f: &Finished<'_>) -> String {
             .map_or(Value::Null, Value::from),
     );
     put("links", links.into());
+    put("cause", f.cause.map_or(Value::Null, Value::from));
     Value::Object(m).to_string()
 }
 
@@ -216,6 +220,7 @@ mod tests {
             upstream_time: Some(Duration::from_millis(3)),
             request_time: Duration::from_millis(4),
             walk: &walk,
+            cause: None,
         });
         let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         assert_eq!(v["useragent"], "evil\"\\\tagent");
@@ -223,6 +228,7 @@ mod tests {
         assert_eq!(v["request"], "GET /a?b=%22 HTTP/1.1");
         assert_eq!(v["bytes"], 15);
         assert_eq!(v["upstream_time_seconds"], 0.003);
+        assert_eq!(v["cause"], Value::Null);
         assert!(!text.contains('\n'));
     }
 }

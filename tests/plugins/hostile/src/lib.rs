@@ -6,9 +6,14 @@
 //! Config: `{ "mode": "loop" | "grow" | "panic" | "trap-response" |
 //! "forbidden-header" | "forbidden-method" | "bad-status" | "flood" | "snoop" | "sleep" |
 //! "sleep-init" | "busy" | "many-headers" | "many-headers-answer" |
-//! "huge-head" | "huge-head-response", "sleep_ms": 10000, "busy_us": 1000 }`.
+//! "huge-head" | "huge-head-response" | "fetch-init" | "config-init", "sleep_ms": 10000, "busy_us": 1000,
+//! "url": "http://host:port/" }`.
 //! `busy` works on every request (a plugin whose calls take `busy_us` of
-//! CPU); `sleep-init` blocks in `init` (and in every instance's first call).
+//! CPU); `sleep-init` blocks in `init` (and in every instance's first call);
+//! `fetch-init` waits in `init` for an answer from `url` (granted in the
+//! manifest), so a test holds the chain's load for exactly as long as it
+//! wants; `config-init` reads `/config/value.txt` (a granted `config_dir`)
+//! in `init` and answers its trigger path with what it read then.
 
 use edgechain_sdk::{Action, Needs, Plugin, Request, Response, context, export_plugin};
 use serde::Deserialize;
@@ -49,6 +54,11 @@ pub enum Mode {
     HugeHead,
     /// Rewrite the response with a 30 MB header.
     HugeHeadResponse,
+    /// GET `url` while building the plugin (so in `init`), and fail to build
+    /// unless it answers 2xx.
+    FetchInit,
+    /// Read `/config/value.txt` while building the plugin; answer with it.
+    ConfigInit,
 }
 
 /// The plugin's configuration.
@@ -63,6 +73,9 @@ pub struct Config {
     /// How long `busy` spins per request.
     #[serde(default = "default_busy_us")]
     pub busy_us: u64,
+    /// What `fetch-init` asks.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 fn default_sleep_ms() -> u64 {
@@ -85,6 +98,8 @@ pub struct Hostile {
     hoard: Vec<Vec<u8>>,
     busy: std::time::Duration,
     sleep: std::time::Duration,
+    /// What `config-init` read in `init`.
+    read_in_init: String,
 }
 
 impl Plugin for Hostile {
@@ -94,8 +109,24 @@ impl Plugin for Hostile {
         if config.mode == Mode::SleepInit {
             std::thread::sleep(std::time::Duration::from_millis(config.sleep_ms));
         }
+        if config.mode == Mode::FetchInit {
+            let url = config.url.as_deref().ok_or("fetch-init needs a url")?;
+            let answer = edgechain_sdk::http::OutgoingRequest::new("GET", url)
+                .send()
+                .map_err(|e| format!("{url}: {e}"))?;
+            if !answer.is_success() {
+                return Err(format!("{url}: status {}", answer.status));
+            }
+        }
+        let read_in_init = if config.mode == Mode::ConfigInit {
+            std::fs::read_to_string("/config/value.txt")
+                .map_err(|e| format!("/config/value.txt: {e}"))?
+        } else {
+            String::new()
+        };
         let trigger = format!("/evil/{}", context::link_name());
         Ok(Hostile {
+            read_in_init,
             mode: config.mode,
             trigger,
             hoard: Vec::new(),
@@ -156,7 +187,14 @@ impl Plugin for Hostile {
                 return Action::Respond(answer);
             }
             Mode::HugeHead => req.set_header("x-huge", vec![b'a'; HUGE]),
-            Mode::TrapResponse | Mode::HugeHeadResponse | Mode::SleepInit | Mode::Busy => {}
+            Mode::ConfigInit => {
+                return Action::Respond(Response::text(200, self.read_in_init.clone()));
+            }
+            Mode::TrapResponse
+            | Mode::HugeHeadResponse
+            | Mode::SleepInit
+            | Mode::Busy
+            | Mode::FetchInit => {}
         }
         Action::Next
     }
