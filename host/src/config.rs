@@ -63,7 +63,7 @@ fn display_name(name: &Option<String>) -> String {
 
 /// What happens to a request when a link fails (trap, timeout, memory cap,
 /// invalid decision).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnError {
     /// Answer the client with a 5xx at once.
@@ -71,6 +71,30 @@ pub enum OnError {
     FailClosed,
     /// Skip the link, as if it had said `next`.
     FailOpen,
+}
+
+impl OnError {
+    /// The manifest's spelling (`fail-closed`, `fail-open`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::FailClosed => "fail-closed",
+            OnError::FailOpen => "fail-open",
+        }
+    }
+}
+
+/// The manifest's spelling, so that a log line printing the policy (with
+/// `?` or `%`) says what the operator wrote, not the Rust variant's name.
+impl std::fmt::Debug for OnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for OnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a link gets its component instances.
@@ -297,13 +321,10 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
             Some(path)
         }
     };
-    if let Some(bad) = raw
-        .grants
-        .env
-        .iter()
-        .find(|v| v.is_empty() || v.contains(['=', '\0']))
-    {
-        return Err(format!("grants.env: `{bad}` is not a variable name"));
+    if let Some(bad) = raw.grants.env.iter().find(|v| !env_name(v)) {
+        return Err(format!(
+            "grants.env: `{bad}` is not a variable name (ASCII letters, digits, `_`, `-` and `.`, not starting with a digit)"
+        ));
     }
     let mut http = Vec::with_capacity(raw.grants.http.len());
     for authority in raw.grants.http {
@@ -325,6 +346,16 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
         instance: raw.instance,
         max_body_bytes,
     })
+}
+
+/// Whether `name` can name an environment variable a pod is given: ASCII
+/// letters, digits, `_`, `-` and `.` (Kubernetes' rule), not starting with a
+/// digit (no shell or `env` could set it, so a grant of it is a typo).
+fn env_name(name: &str) -> bool {
+    name.bytes().next().is_some_and(|b| !b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// An authority a link may call: `host:port` (the port is required, so the
@@ -498,6 +529,22 @@ mod tests {
     }
 
     #[test]
+    fn variable_names_a_pod_can_be_given_are_granted() {
+        for good in ["HOME", "_X", "app.mode", "APP-MODE", "x1"] {
+            let json = format!(
+                r#"{{"proxychain":[{{"name":"a","module":"a.wasm","grants":{{"env":["{good}"]}}}}]}}"#
+            );
+            assert!(parse(&json).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn policies_print_as_the_manifest_spells_them() {
+        assert_eq!(format!("{:?}", OnError::FailClosed), "fail-closed");
+        assert_eq!(OnError::FailOpen.to_string(), "fail-open");
+    }
+
+    #[test]
     fn absolute_modules_only_inside_module_dirs() {
         let m = parse(r#"{"proxychain":[{"name":"a","module":"/mods/a/x.wasm"}]}"#);
         assert_eq!(
@@ -569,6 +616,18 @@ mod tests {
             ),
             (
                 r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"env":["A=B"]}}]}"#,
+                "grants.env",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"env":["1X"]}}]}"#,
+                "grants.env: `1X` is not a variable name",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"env":["A B"]}}]}"#,
+                "grants.env: `A B`",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"env":[""]}}]}"#,
                 "grants.env",
             ),
             (

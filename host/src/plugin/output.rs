@@ -11,7 +11,7 @@ use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
@@ -19,6 +19,10 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 pub const MAX_LINE_BYTES: usize = 4096;
 /// Lines per second one plugin may log (with a burst of the same size).
 pub const LINES_PER_SECOND: f64 = 50.0;
+/// Shortest time between two "lines dropped" summaries of one plugin: a
+/// plugin logging steadily over its rate would otherwise get a summary with
+/// nearly every line let through.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +48,10 @@ struct LineState {
     tokens: f64,
     refilled: Instant,
     suppressed: u64,
+    /// When the last summary of dropped lines was logged.
+    summarised: Option<Instant>,
+    /// Summaries logged (for tests).
+    summaries: u64,
 }
 
 /// The output sink of one link, shared by all of its instances.
@@ -63,6 +71,8 @@ impl LinkOutput {
                 tokens: LINES_PER_SECOND,
                 refilled: Instant::now(),
                 suppressed: 0,
+                summarised: None,
+                summaries: 0,
             }),
         })
     }
@@ -98,9 +108,13 @@ impl LinkOutput {
     }
 
     /// Whether one more line (output or `host.log` call) may be logged now;
-    /// counts the ones that may not, and reports them once lines flow again.
+    /// counts the ones that may not, and reports them once lines flow again,
+    /// at most once per [`SUMMARY_INTERVAL`].
     fn take_token(&self, s: &mut LineState) -> bool {
-        let now = Instant::now();
+        self.take_token_at(s, Instant::now())
+    }
+
+    fn take_token_at(&self, s: &mut LineState, now: Instant) -> bool {
         let elapsed = now.duration_since(s.refilled).as_secs_f64();
         s.tokens = (s.tokens + elapsed * LINES_PER_SECOND).min(LINES_PER_SECOND);
         s.refilled = now;
@@ -109,7 +123,10 @@ impl LinkOutput {
             return false;
         }
         s.tokens -= 1.0;
-        if s.suppressed > 0 {
+        let due = s
+            .summarised
+            .is_none_or(|at| now.duration_since(at) >= SUMMARY_INTERVAL);
+        if s.suppressed > 0 && due {
             tracing::warn!(
                 target: "plugin",
                 plugin = &*self.plugin,
@@ -117,6 +134,8 @@ impl LinkOutput {
                 "plugin output over {LINES_PER_SECOND} lines/s; lines dropped"
             );
             s.suppressed = 0;
+            s.summarised = Some(now);
+            s.summaries += 1;
         }
         true
     }
@@ -231,6 +250,26 @@ mod tests {
             s.suppressed >= 1000 - LINES_PER_SECOND as u64,
             "{}",
             s.suppressed
+        );
+    }
+
+    #[test]
+    fn summaries_of_dropped_lines_are_limited_too() {
+        let out = LinkOutput::new("p".into());
+        let mut s = out.state.lock().unwrap_or_else(|e| e.into_inner());
+        let start = Instant::now();
+        // Four lines per token for a minute: a steady flood over the rate.
+        let mut passed = 0;
+        for i in 0..(4 * LINES_PER_SECOND as u64 * 60) {
+            let at = start + Duration::from_secs_f64(i as f64 / (4.0 * LINES_PER_SECOND));
+            passed += u64::from(out.take_token_at(&mut s, at));
+        }
+        assert!(passed > 60 * LINES_PER_SECOND as u64 / 2, "{passed} passed");
+        let most = 60 / SUMMARY_INTERVAL.as_secs() + 1;
+        assert!(
+            (1..=most).contains(&s.summaries),
+            "{} summaries for {passed} lines",
+            s.summaries
         );
     }
 }

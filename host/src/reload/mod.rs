@@ -37,9 +37,27 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// Operator-initiated triggers retry content that already failed.
+    /// Operator-initiated triggers retry content that already failed, and
+    /// count as an attempt even when nothing changed.
     fn forced(self) -> bool {
         matches!(self, Trigger::Signal | Trigger::Admin | Trigger::Dev)
+    }
+
+    /// The name `POST /reload` reports and the logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Event => "event",
+            Trigger::Poll => "poll",
+            Trigger::Signal => "signal",
+            Trigger::Admin => "admin",
+            Trigger::Dev => "dev",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -176,7 +194,7 @@ impl Reloader {
                 self.publish(snapshot);
                 let report = finish(report);
                 tracing::info!(
-                    trigger = ?trigger,
+                    trigger = %trigger,
                     hash = %report.hash,
                     // One readable string: the log's fields are flat.
                     changes = %report.changes.join(", "),
@@ -198,7 +216,7 @@ impl Reloader {
         for error in &report.errors {
             tracing::error!(
                 dir = %self.dir.display(),
-                trigger = ?report.trigger,
+                trigger = %report.trigger,
                 error = %error,
                 "reload failed; the current chain keeps serving"
             );
