@@ -471,3 +471,83 @@ async fn fifty_reloads_under_load_drop_nothing_and_never_mix_versions() {
     assert!(totals[0] > 0 && totals[1] > 0);
     host.shutdown().await;
 }
+
+/// `hostile` in `config-init` mode: its `init` reads `/config/value.txt`
+/// from the granted `settings/` and answers `/evil/reader` with what it read.
+/// A `reuse` link, so no instance ever reads the file again by itself.
+fn granted_dir(value: &str) -> ConfigDir {
+    let dir = ConfigDir::new();
+    dir.add_plugin("hostile").manifest(json!({ "proxychain": [{
+        "name": "reader",
+        "module": "hostile.wasm",
+        "config": { "mode": "config-init" },
+        "instance": "reuse",
+        "grants": { "config_dir": "settings" }
+    }]}));
+    dir.write("settings/value.txt", value);
+    dir
+}
+
+async fn read_in_init(client: &TestClient, addr: std::net::SocketAddr) -> String {
+    let reply = client.get(addr, "/evil/reader").await;
+    assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.text());
+    reply.text()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_in_a_granted_config_dir_reloads_the_link() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = granted_dir("v1");
+    let mut opts = options(dir.path(), origin.addr);
+    opts.watch = watching(50);
+    let host = start_host(opts).await;
+    let client = TestClient::new();
+    assert_eq!(read_in_init(&client, host.proxy_addr()).await, "v1");
+
+    dir.write("settings/value.txt", "v2");
+    wait_for("init to have read the new file", || async {
+        (read_in_init(&client, host.proxy_addr()).await == "v2").then_some(())
+    })
+    .await;
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forced_reload_reads_granted_files_again_and_is_counted() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = granted_dir("v1");
+    let mut opts = options(dir.path(), origin.addr);
+    opts.watch = WatchSettings {
+        events: false,
+        poll_interval: None,
+        ..WatchSettings::default()
+    };
+    let host = start_host(opts).await;
+    let client = TestClient::new();
+    let admin = host.admin_addr();
+    let counted = |name: &'static str| {
+        let client = client.clone();
+        async move { metric(&client, admin, name).await.unwrap_or(-1.0) }
+    };
+    assert_eq!(counted("edgechain_reload_attempts_total").await, 1.0);
+
+    dir.write("settings/value.txt", "v2");
+    let report = post_reload(&client, admin).await;
+    assert_eq!(report["changed"], true, "{report}");
+    assert_eq!(report["changes"], json!(["changed settings/value.txt"]));
+    assert_eq!(read_in_init(&client, host.proxy_addr()).await, "v2");
+    assert_eq!(counted("edgechain_reload_attempts_total").await, 2.0);
+
+    // Nothing changed: nothing is loaded, but the reload that was asked
+    // for is counted, as an attempt that found the content serving.
+    let unchanged = post_reload(&client, admin).await;
+    assert_eq!(
+        (&unchanged["loaded"], &unchanged["changed"]),
+        (&json!(true), &json!(false)),
+        "{unchanged}"
+    );
+    assert_eq!(counted("edgechain_reload_attempts_total").await, 3.0);
+    assert_eq!(counted("edgechain_reload_successes_total").await, 3.0);
+    assert_eq!(counted("edgechain_reload_failures_total").await, 0.0);
+    host.shutdown().await;
+}

@@ -168,6 +168,18 @@ impl Reloader {
             }
         };
         if source.hash() == current.hash() {
+            if trigger.forced() {
+                // An operator asked: the files were read again (granted
+                // directories included) and found serving. Counted, so a
+                // reload that was asked for shows in the metrics.
+                self.metrics.attempt();
+                self.metrics.confirmed();
+                tracing::info!(
+                    trigger = %trigger,
+                    hash = %current.hash(),
+                    "reload: the config directory matches the serving chain; nothing to load"
+                );
+            }
             if last_failed.take().is_some() {
                 // Broken content was put back to what is serving.
                 self.metrics.recovered();

@@ -58,6 +58,13 @@ impl ReloadMetrics {
         self.links.set(i64::try_from(links).unwrap_or(i64::MAX));
     }
 
+    /// A forced reload found the directory's content already serving: the
+    /// attempt succeeded without a new chain going live.
+    pub fn confirmed(&self) {
+        self.successes.inc();
+        self.last_ok.set(1);
+    }
+
     /// The directory's content is back to the serving chain after a failure.
     pub fn recovered(&self) {
         self.last_ok.set(1);
@@ -87,7 +94,7 @@ impl ReloadMetrics {
         );
         r.register(
             "edgechain_reload_successes",
-            "Chain loads that went live",
+            "Reload attempts that ended with the directory's content serving (a chain went live, or a forced reload found it serving)",
             self.successes.clone(),
         );
         r.register(
