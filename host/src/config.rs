@@ -15,6 +15,10 @@ pub const MANIFEST_FILE: &str = "proxychain.json";
 pub const DEFAULT_TIMEOUT_MS: u64 = 50;
 /// Default own-time budget of `init` (config parsing, tables, regexes).
 pub const DEFAULT_INIT_TIMEOUT_MS: u64 = 1000;
+/// Largest accepted `max_warm` (the engine's `--max-instances` bounds all
+/// instances together anyway).
+pub const MAX_WARM: usize = 1024;
+
 /// Largest accepted `timeout_ms` and `init_timeout_ms`.
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Default memory cap of one plugin instance.
@@ -156,6 +160,9 @@ pub struct LinkSpec {
     pub instance: InstanceMode,
     /// Largest body handed to this link when it asked for bodies.
     pub max_body_bytes: u64,
+    /// Most idle instances a `reuse` link keeps warm; `None`: the host's
+    /// default for the link's measured memory (see `plugin::default_max_warm`).
+    pub max_warm: Option<usize>,
     /// Access granted beyond the default sandbox.
     pub grants: Grants,
 }
@@ -192,6 +199,8 @@ struct RawLink {
     instance: InstanceMode,
     #[serde(default)]
     max_body_bytes: Option<u64>,
+    #[serde(default)]
+    max_warm: Option<usize>,
     #[serde(default)]
     grants: RawGrants,
 }
@@ -249,8 +258,15 @@ impl Manifest {
                 name: name.clone(),
                 reason,
             };
-            let raw: RawLink =
-                serde_json::from_value(value).map_err(|e| entry_error(e.to_string()))?;
+            // The field a wrongly typed value sits in is named (`max_warm:
+            // invalid value: integer `-1`...`), not only the value.
+            let raw: RawLink = serde_path_to_error::deserialize(value).map_err(|e| {
+                let why = e.inner().to_string();
+                entry_error(match e.path().to_string() {
+                    field if field == "." || why.starts_with("unknown field") => why,
+                    field => format!("{field}: {why}"),
+                })
+            })?;
             let link = validate_link(raw, module_dirs).map_err(entry_error)?;
             if !seen.insert(link.name.clone()) {
                 return Err(entry_error(format!(
@@ -308,6 +324,16 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
             "max_body_bytes: {max_body_bytes} exceeds memory_limit_mb ({memory_limit_mb} MiB)"
         ));
     }
+    if let Some(n) = raw.max_warm {
+        if raw.instance != InstanceMode::Reuse {
+            return Err(
+                "max_warm: only a link with \"instance\": \"reuse\" keeps instances warm".into(),
+            );
+        }
+        if !(1..=MAX_WARM).contains(&n) {
+            return Err(format!("max_warm: {n} is not in 1..={MAX_WARM}"));
+        }
+    }
     let config_dir = match raw.grants.config_dir {
         None => None,
         Some(d) => {
@@ -345,6 +371,7 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
         on_error: raw.on_error,
         instance: raw.instance,
         max_body_bytes,
+        max_warm: raw.max_warm,
     })
 }
 
@@ -507,7 +534,8 @@ mod tests {
             r#"{"proxychain":[
                 {"name":"block","module":"block/b.wasm","config":{"prefixes":["/admin"]}},
                 {"name":"h-2","module":"h.wasm","config":"h/config.json","timeout_ms":10,
-                 "memory_limit_mb":32,"on_error":"fail-open","instance":"reuse","max_body_bytes":5}
+                 "memory_limit_mb":32,"on_error":"fail-open","instance":"reuse","max_body_bytes":5,
+                 "max_warm":8}
             ]}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -526,6 +554,7 @@ mod tests {
             (b.on_error, b.instance),
             (OnError::FailOpen, InstanceMode::Reuse)
         );
+        assert_eq!((a.max_warm, b.max_warm), (None, Some(8)));
     }
 
     #[test]
@@ -605,6 +634,22 @@ mod tests {
                 "memory_limit_mb",
             ),
             (r#"{"proxychain":[{"name":"a"}]}"#, "missing field `module`"),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","max_warm":4}]}"#,
+                "max_warm: only a link with \"instance\": \"reuse\"",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","instance":"reuse","max_warm":0}]}"#,
+                "max_warm: 0 is not in 1..=1024",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","instance":"reuse","max_warm":5000}]}"#,
+                "max_warm: 5000",
+            ),
+            (
+                r#"{"proxychain":[{"name":"a","module":"a.wasm","instance":"reuse","max_warm":-1}]}"#,
+                "max_warm",
+            ),
             (r#"{"proxychain":"#, "m.json: EOF"),
             (
                 r#"{"proxychain":[{"name":"a","module":"a.wasm","grants":{"config_dir":"."}}]}"#,

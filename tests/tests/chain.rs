@@ -349,3 +349,65 @@ async fn head_responses_keep_their_length_through_body_reading_links() {
     assert!(reply.body.is_empty());
     host.shutdown().await;
 }
+
+/// A `reuse` link keeps at most `max_warm` idle instances, and `/metrics`
+/// shows its instances and their memory; without `max_warm` a small plugin
+/// keeps every instance a burst made.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_warm_bounds_the_idle_instances_a_reuse_link_keeps() {
+    const BURST: usize = 6;
+    for (max_warm, kept) in [(Some(2), 2), (None, BURST)] {
+        let gate = Gate::start().await;
+        let dir = ConfigDir::new();
+        dir.add_plugin("trace");
+        let mut link = json!({ "name": "t", "module": "trace.wasm", "instance": "reuse",
+                               "config": { "tag": "t" } });
+        if let Some(n) = max_warm {
+            link["max_warm"] = json!(n);
+        }
+        dir.manifest(json!({ "proxychain": [link] }));
+        let host = start_host(options(dir.path(), gate.addr)).await;
+        let admin = host.admin_addr();
+        let client = TestClient::new();
+        let series = |name: &str| format!("{name}{{plugin=\"t\"}}");
+        let requests: Vec<_> = (0..BURST)
+            .map(|i| {
+                let (client, proxy) = (client.clone(), host.proxy_addr());
+                tokio::spawn(async move { client.get(proxy, &format!("/held/{i}")).await })
+            })
+            .collect();
+        gate.wait_arrived(BURST, "the burst to reach the next hop")
+            .await;
+        let in_use = metric(&client, admin, &series("edgechain_plugin_instances_in_use")).await;
+        assert_eq!(
+            in_use,
+            Some(BURST as f64),
+            "each held request pins an instance"
+        );
+        let held = metric(&client, admin, &series("edgechain_plugin_memory_bytes"))
+            .await
+            .unwrap_or_default();
+        assert!(held > 0.0, "the instances' memory is shown");
+        gate.release();
+        for r in requests {
+            assert_eq!(r.await.expect("request").status, StatusCode::OK);
+        }
+        wait_for("every instance to be released", || async {
+            (metric(&client, admin, &series("edgechain_plugin_instances_in_use")).await
+                == Some(0.0))
+            .then_some(())
+        })
+        .await;
+        let warm = metric(&client, admin, &series("edgechain_plugin_instances_warm")).await;
+        assert_eq!(warm, Some(kept as f64), "max_warm {max_warm:?}");
+        let idle = metric(&client, admin, &series("edgechain_plugin_memory_bytes"))
+            .await
+            .unwrap_or_default();
+        // The instances dropped took their memory with them.
+        assert!(idle > 0.0 && idle <= held, "{idle} of {held}");
+        if kept < BURST {
+            assert!(idle < held, "{idle} of {held}");
+        }
+        host.shutdown().await;
+    }
+}

@@ -20,6 +20,7 @@ use crate::telemetry::metrics::{PluginHandles, PluginMetrics};
 use clock::{Bounded, Overrun};
 use crossbeam_queue::ArrayQueue;
 use output::LinkOutput;
+use prometheus_client::metrics::gauge::Gauge;
 use state::{DeadlineExceeded, HostState, LinkContext};
 use std::net::IpAddr;
 use std::path::Path;
@@ -31,8 +32,39 @@ use wasmtime::component::Component;
 /// The export that makes a component an edgechain plugin (any 0.3.x).
 pub const FILTER_EXPORT: &str = "edgechain:plugin/filter@0.3.0";
 
-/// Most idle warm instances a `reuse` link keeps (each holds a pool slot).
-pub const WARM_POOL_CAPACITY: usize = 64;
+/// Most idle instances a `reuse` link keeps warm by default (each holds a
+/// pool slot).
+pub const DEFAULT_MAX_WARM: usize = 64;
+
+/// Fewest idle instances a `reuse` link keeps warm by default, however large
+/// its instances.
+pub const MIN_DEFAULT_MAX_WARM: usize = 4;
+
+/// Memory the idle instances of one `reuse` link may hold by default. A Rust
+/// plugin's instance is about 1 MiB, so it keeps [`DEFAULT_MAX_WARM`]; an
+/// interpreter's is tens of MiB (a Python one carries CPython's heap), so it
+/// keeps fewer. `max_warm` in the manifest overrides it.
+pub const WARM_MEMORY_BUDGET: u64 = 256 << 20;
+
+/// Bytes of one Wasm page.
+const WASM_PAGE: u64 = 64 << 10;
+
+/// How many idle instances a `reuse` link of `component` keeps warm unless
+/// its manifest says (`max_warm`): [`WARM_MEMORY_BUDGET`] divided by the
+/// memory an instance starts with (after `init`, for a pre-initialised
+/// snapshot), within [`MIN_DEFAULT_MAX_WARM`]..=[`DEFAULT_MAX_WARM`].
+pub fn default_max_warm(component: &Component) -> usize {
+    let per_instance = component.resources_required().map_or(0, |r| {
+        r.max_initial_memory_size
+            .unwrap_or(0)
+            .saturating_mul(WASM_PAGE)
+            .saturating_mul(u64::from(r.num_memories))
+    });
+    let fits = WARM_MEMORY_BUDGET / per_instance.max(1);
+    usize::try_from(fits)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_DEFAULT_MAX_WARM, DEFAULT_MAX_WARM)
+}
 
 /// What a plugin declared in `init`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,10 +150,32 @@ enum Kind {
     Handler(wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>),
 }
 
-/// A live instance and its store.
+/// A live instance and its store, counted in its link's memory gauge for
+/// as long as it lives.
 struct Warm {
     store: Store<HostState>,
     guest: bindings::Plugin,
+    memory: Gauge,
+    /// Bytes last added to `memory` for this instance.
+    counted: i64,
+}
+
+impl Warm {
+    /// Bring the link's memory gauge up to what the instance holds now
+    /// (memories only grow while an instance lives).
+    fn count_memory(&mut self) {
+        let now = i64::try_from(self.store.data().limiter.bytes()).unwrap_or(i64::MAX);
+        if now != self.counted {
+            self.memory.inc_by(now - self.counted);
+            self.counted = now;
+        }
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        self.memory.dec_by(self.counted);
+    }
 }
 
 /// A loaded chain link. Shared by every request using the chain.
@@ -135,6 +189,17 @@ pub struct Plugin {
     init_timeout: Duration,
     metrics: Arc<PluginMetrics>,
     handles: PluginHandles,
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        // The idle instances go with the link (a reload replaced it).
+        if let Some(pool) = &self.warm {
+            self.handles
+                .warm
+                .dec_by(i64::try_from(pool.len()).unwrap_or(i64::MAX));
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -227,8 +292,9 @@ impl Plugin {
         let mut plugin = Plugin {
             timeout: Duration::from_millis(spec.timeout_ms),
             init_timeout: Duration::from_millis(spec.init_timeout_ms),
-            warm: (spec.instance == InstanceMode::Reuse)
-                .then(|| ArrayQueue::new(WARM_POOL_CAPACITY)),
+            warm: (spec.instance == InstanceMode::Reuse).then(|| {
+                ArrayQueue::new(spec.max_warm.unwrap_or_else(|| default_max_warm(component)))
+            }),
             spec,
             context,
             kind,
@@ -344,7 +410,10 @@ impl Plugin {
         budget: Duration,
     ) -> Result<LinkInstance<'_>, LinkFailure> {
         let warm = match self.warm.as_ref().and_then(ArrayQueue::pop) {
-            Some(w) => w,
+            Some(w) => {
+                self.handles.warm.dec();
+                w
+            }
             None => {
                 let Kind::Filter(pre) = &self.kind else {
                     return Err(LinkFailure::Instantiate(
@@ -367,7 +436,14 @@ impl Plugin {
                     LinkFailure::Trap(m) => LinkFailure::Instantiate(m),
                     other => other,
                 })?;
-                Warm { store, guest }
+                let mut warm = Warm {
+                    store,
+                    guest,
+                    memory: self.handles.memory.clone(),
+                    counted: 0,
+                };
+                warm.count_memory();
+                warm
             }
         };
         self.handles.instances.inc();
@@ -448,6 +524,7 @@ impl<'p> LinkInstance<'p> {
         } else {
             f(&warm.guest, &mut warm.store).await
         };
+        warm.count_memory();
         match result {
             Ok(r) => {
                 self.failed = false;
@@ -509,8 +586,11 @@ impl Drop for LinkInstance<'_> {
             return;
         }
         if let (Some(pool), Some(warm)) = (self.plugin.warm.as_ref(), self.warm.take()) {
-            // A full pool just drops the extra instance.
-            let _ = pool.push(warm);
+            // A full pool (`max_warm` idle already) just drops the extra
+            // instance.
+            if pool.push(warm).is_ok() {
+                self.plugin.handles.warm.inc();
+            }
         }
     }
 }

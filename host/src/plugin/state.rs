@@ -196,6 +196,11 @@ impl MemoryLimiter {
         self.extra = self.extra.saturating_add(bytes);
     }
 
+    /// Bytes of memories and tables the instance holds now.
+    pub fn bytes(&self) -> usize {
+        self.memories.saturating_add(self.tables)
+    }
+
     /// The link's cap, in MiB (what the manifest says; host allowances aside).
     pub fn limit_mb(&self) -> u64 {
         (self.limit >> 20) as u64

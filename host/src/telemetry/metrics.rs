@@ -293,6 +293,16 @@ impl PluginMetrics {
             self.instances.clone(),
         );
         r.register(
+            "edgechain_plugin_instances_warm",
+            "Idle plugin instances kept warm for reuse (at most the link's max_warm)",
+            self.warm.clone(),
+        );
+        r.register(
+            "edgechain_plugin_memory_bytes",
+            "Linear memory and tables of a link's live instances, in use and warm (what the pooling allocator may keep resident for them)",
+            self.memory.clone(),
+        );
+        r.register(
             "edgechain_plugin_http_requests",
             "Outbound HTTP calls by plugin, authority and outcome",
             self.outbound.clone(),
