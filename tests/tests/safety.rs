@@ -742,20 +742,37 @@ async fn a_call_cut_short_by_a_client_that_left_is_logged_and_counted() {
     );
     let series = |name: &str| format!("{name}{{plugin=\"slow\"}}");
     assert_eq!(
-        metric(&client, host.admin, &series("edgechain_plugin_cancelled_calls_total")).await,
+        metric(
+            &client,
+            host.admin,
+            &series("edgechain_plugin_cancelled_calls_total")
+        )
+        .await,
         Some(1.0)
     );
     assert_eq!(
         metric(&client, host.admin, &series("edgechain_plugin_calls_total")).await,
         Some(1.0)
     );
-    assert_eq!(metric(&client, host.admin, pinned).await, Some(0.0), "the instance is gone");
-    assert!(origin.seen().is_empty(), "the request never reached the next hop");
+    assert_eq!(
+        metric(&client, host.admin, pinned).await,
+        Some(0.0),
+        "the instance is gone"
+    );
+    assert!(
+        origin.seen().is_empty(),
+        "the request never reached the next hop"
+    );
     // A call that returns is recorded by its outcome, not as cancelled.
     let reply = client.get(host.proxy, "/fine").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
-        metric(&client, host.admin, &series("edgechain_plugin_cancelled_calls_total")).await,
+        metric(
+            &client,
+            host.admin,
+            &series("edgechain_plugin_cancelled_calls_total")
+        )
+        .await,
         Some(1.0)
     );
 }

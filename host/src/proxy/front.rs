@@ -18,8 +18,8 @@
 use super::convert;
 use crate::chain::walk::host_response;
 use crate::limits::EscapedSlashPolicy;
-use edgechain_wire::path;
 use bytes::Bytes;
+use edgechain_wire::path;
 use http::header::{self, HeaderValue};
 use http::uri::Authority;
 use http::{Method, Response, StatusCode, Version};
@@ -335,10 +335,7 @@ mod tests {
             run(Decode, "http://h/%2fadmin"),
             (Ok(()), "http://h//admin".to_owned())
         );
-        assert_eq!(
-            run(Keep, "/%2Fadmin"),
-            (Ok(()), "/%2Fadmin".to_owned())
-        );
+        assert_eq!(run(Keep, "/%2Fadmin"), (Ok(()), "/%2Fadmin".to_owned()));
         // Decoded, a path that climbs above the root is ambiguous in every policy.
         for policy in [Reject, Redirect, Decode] {
             assert_eq!(run(policy, "/..%2F..%2Fetc").0, Err((400, None)));

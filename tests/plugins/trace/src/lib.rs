@@ -71,7 +71,11 @@ impl Plugin for Trace {
             .unwrap_or_default();
         req.set_header(&format!("x-ip-{}", self.tag), ip);
         req.set_header(&format!("x-path-{}", self.tag), req.path().to_owned());
-        if let Some(to) = self.rewrite_to.as_deref().filter(|_| req.path() == "/rewrite") {
+        if let Some(to) = self
+            .rewrite_to
+            .as_deref()
+            .filter(|_| req.path() == "/rewrite")
+        {
             req.set_path_with_query(to);
         }
         log::debug(&format!("request {} through {}", req.path(), self.tag));
