@@ -226,7 +226,7 @@ fn typescript_scaffold_passes_its_tests_builds_and_its_chain_validates() {
     assert!(output.contains("# fail 0"), "{output}");
 
     let said = build(&dir);
-    assert!(said.contains("proxy_config/hello-ts.wasm"), "{said}");
+    assert!(said.contains("proxy_config/hello_ts.wasm"), "{said}");
     validate(&dir.join("proxy_config"));
 }
 
@@ -242,8 +242,42 @@ fn javascript_scaffold_passes_its_tests_and_builds() {
         "{output}"
     );
     let said = build(&dir);
-    assert!(said.contains("proxy_config/hello-js.wasm"), "{said}");
+    assert!(said.contains("proxy_config/hello_js.wasm"), "{said}");
     validate(&dir.join("proxy_config"));
+    per_request_is_warned_about(&dir.join("proxy_config"), "hello-js", "JavaScript");
+}
+
+/// Without `"instance"` in its manifest entry, the project's JS or Python
+/// link still validates (exit 0), with one warning naming the link and the fix.
+fn per_request_is_warned_about(config: &Path, link: &str, lang: &str) {
+    let manifest = config.join("proxychain.json");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let mut json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let entry = json["proxychain"][0]
+        .as_object_mut()
+        .expect("the project's link");
+    assert_eq!(entry.remove("instance"), Some("reuse".into()));
+    std::fs::write(&manifest, json.to_string()).expect("write manifest");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("validate").arg(config);
+    let out = run_within(cmd, "edgechain validate (per-request)", BUILD);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning is no failure: {stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert_eq!(lines[0]["level"], "WARN");
+    assert_eq!(lines[0]["link"], link);
+    let message = lines[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "a {lang} plugin without \"instance\" runs per-request"
+        )) && message.contains("\"instance\": \"reuse\""),
+        "{message}"
+    );
+    std::fs::write(&manifest, text).expect("restore manifest");
 }
 
 #[test]
@@ -268,6 +302,80 @@ fn python_scaffold_passes_its_tests_builds_and_its_chain_validates() {
     let said = build(&dir);
     assert!(said.contains("proxy_config/hello_py.wasm"), "{said}");
     validate(&dir.join("proxy_config"));
+    per_request_is_warned_about(&dir.join("proxy_config"), "hello-py", "Python");
+}
+
+/// `edgechain new --lang js --app`: a JavaScript edge app (a standard
+/// wasi:http component) whose handler tests pass under Node, which
+/// `edgechain build` builds with StarlingMonkey, whose chain validates
+/// silently, and which `edgechain serve` runs as the last link behind a
+/// plugin, answering in place of the next hop.
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript_edge_app_scaffold_passes_its_tests_builds_and_serves_as_the_last_link() {
+    js_toolchain();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cmd = edgechain(
+        tmp.path(),
+        &["new", "hello-app", "--lang", "js", "--app", "--sdk"],
+    );
+    cmd.arg(guest_sdk());
+    let said = run_ok(cmd, "edgechain new hello-app --app", BUILD);
+    assert!(said.contains("edge app"), "{said}");
+    let dir = tmp.path().join("hello-app");
+    let output = npm_install_and_test(&dir);
+    assert!(
+        output.contains("# pass 3") && output.contains("# fail 0"),
+        "{output}"
+    );
+    let said = build(&dir);
+    assert!(said.contains("proxy_config/hello_app.wasm"), "{said}");
+    assert!(said.contains("wasi:http edge app"), "{said}");
+    validate(&dir.join("proxy_config"));
+
+    // Behind a plugin, as the last link: a response header from the plugin's
+    // response phase shows the app's answer went back through the chain.
+    let config = ConfigDir::new();
+    config.add_plugin("add-headers");
+    std::fs::copy(
+        dir.join("proxy_config/hello_app.wasm"),
+        config.path().join("hello_app.wasm"),
+    )
+    .expect("built app");
+    config.manifest(serde_json::json!({ "proxychain": [
+        { "name": "headers", "module": "add-headers.wasm",
+          "config": { "request": { "x-from-chain": "1" }, "response": { "x-via": "edgechain" } } },
+        { "name": "app", "module": "hello_app.wasm", "timeout_ms": 5000 }
+    ]}));
+    validate(config.path());
+    let origin = Origin::start(Behaviour::Echo).await;
+    let args: Vec<std::ffi::OsString> =
+        vec!["serve".into(), "--config".into(), config.path().into()];
+    let host = HostProcess::spawn_command(
+        BIN,
+        "serve",
+        &args,
+        Launch {
+            next_hop: Some(origin.addr),
+            start_within: DEV_START,
+            ..Launch::default()
+        },
+    );
+    let client = TestClient::new();
+    let hello = client.get(host.proxy, "/hello").await;
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.text(), "hello from hello-app\n");
+    assert_eq!(hello.header("x-via"), "edgechain");
+    let other = client.get(host.proxy, "/a/b?x=1").await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("x-served-by"), "hello-app");
+    let answer: serde_json::Value = serde_json::from_slice(&other.body).expect("JSON answer");
+    assert_eq!(answer["path"], "/a/b");
+    assert_eq!(answer["query"], "?x=1");
+    assert!(
+        origin.seen().is_empty(),
+        "the app answers in place of the next hop"
+    );
+    assert!(host.terminate().success());
 }
 
 /// The header `name` the built-in echo origin of `dev` saw for `path`.
@@ -499,7 +607,10 @@ async fn a_rust_a_javascript_and_a_python_link_serve_one_chain() {
     new_rust.arg(guest_sdk());
     run_ok(new_rust, "edgechain new mix-rs", BUILD);
     let rs = tmp.path().join("mix-rs");
-    std::fs::copy(workspace_root().join("Cargo.lock"), rs.join("Cargo.lock")).expect("lock file");
+    assert!(
+        rs.join("Cargo.lock").is_file(),
+        "a standalone crate starts from the SDK's lock file"
+    );
     edit(
         &rs.join("src/lib.rs"),
         r#""x-greeting""#,
@@ -524,7 +635,7 @@ async fn a_rust_a_javascript_and_a_python_link_serve_one_chain() {
     let config = ConfigDir::new();
     for (dir, file) in [
         (&rs, "mix_rs.wasm"),
-        (&js, "mix-js.wasm"),
+        (&js, "mix_js.wasm"),
         (&py, "mix_py.wasm"),
     ] {
         std::fs::copy(
@@ -535,7 +646,7 @@ async fn a_rust_a_javascript_and_a_python_link_serve_one_chain() {
     }
     config.manifest(serde_json::json!({ "proxychain": [
         { "name": "rust", "module": "mix_rs.wasm", "config": { "greeting": "rs" } },
-        { "name": "js", "module": "mix-js.wasm", "instance": "reuse", "config": { "greeting": "js" } },
+        { "name": "js", "module": "mix_js.wasm", "instance": "reuse", "config": { "greeting": "js" } },
         { "name": "python", "module": "mix_py.wasm", "instance": "reuse", "timeout_ms": 500,
           "config": { "greeting": "py" } }
     ]}));
@@ -605,7 +716,6 @@ fn build_refuses_what_the_host_would_refuse_with_a_readable_reason() {
     new.arg(guest_sdk());
     run_ok(new, "edgechain new outbound", BUILD);
     let dir = tmp.path().join("outbound");
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
     edit(
         &dir.join("Cargo.toml"),
         "serde = { version = \"1\", features = [\"derive\"] }",
@@ -673,7 +783,7 @@ mod outbound {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("outside a hook"), "{said}");
-    assert!(!js.join("proxy_config/top-level.wasm").exists());
+    assert!(!js.join("proxy_config/top_level.wasm").exists());
 
     let out = run_within(
         edgechain(tmp.path(), &["build"]),
