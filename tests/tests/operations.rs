@@ -507,8 +507,8 @@ fn settings_that_cannot_serve_are_refused_at_start_with_a_json_reason() {
     let stderr = refused_start(dir.path(), &["--max-instances", "1"]);
     let last: Value = stderr
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .last()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("no JSON line on stderr: {stderr}"));
     assert_eq!(last["level"], "ERROR", "{last}");
     let message = last["message"].as_str().unwrap_or_default();

@@ -373,10 +373,14 @@ struct LinkFiles {
     module_hash: [u8; 32],
     config: Arc<str>,
     config_hash: [u8; 32],
-    /// The granted `config_dir`'s files (relative to the config directory)
-    /// and one hash over them all, if the link has one.
-    granted: Option<(Vec<(PathBuf, [u8; 32])>, [u8; 32])>,
+    /// The granted `config_dir`'s files and one hash over them all, if the
+    /// link has one.
+    granted: Option<(GrantedFiles, [u8; 32])>,
 }
+
+/// Files of a granted `config_dir`, by path relative to the config
+/// directory, with their SHA-256.
+type GrantedFiles = Vec<(PathBuf, [u8; 32])>;
 
 impl ChainLoader {
     /// A loader using `runtime` and `kv`; plugins it loads count their
