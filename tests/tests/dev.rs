@@ -396,8 +396,52 @@ async fn dev_swaps_in_each_saved_edit_and_survives_a_broken_one() {
         client.get(dev.proxy, "/hello").await.text() == "edited config\n"
     })
     .await;
-    assert!(dev.is_running(), "dev kept one process throughout");
+
+    // A config that does not load: dev's line and the server's JSON
+    // diagnostics on stderr name the user's manifest, never the staged copy.
+    let good = std::fs::read_to_string(&manifest).expect("manifest");
+    save(
+        &manifest,
+        &good.replace("\"name\"", "\"timeout_ms\": 0, \"name\""),
+        Save::RenameOver,
+    );
+    wait_until("dev to report the failed load", REBUILD, async || {
+        dev.stdout().iter().any(|l| l.contains("did not load"))
+    })
+    .await;
     let staged = std::env::temp_dir().join(format!("edgechain-dev-{}", dev.pid()));
+    let staged_name = staged.display().to_string();
+    let user_manifest = manifest
+        .canonicalize()
+        .expect("manifest path")
+        .display()
+        .to_string();
+    wait_until(
+        "the server's JSON line about the failed load",
+        WAIT,
+        async || dev.logs().iter().any(|l| l.contains("reload failed")),
+    )
+    .await;
+    for line in dev.logs().iter().chain(dev.stdout().iter()) {
+        assert!(
+            !line.contains(&staged_name),
+            "a message names the staged copy: {line}"
+        );
+    }
+    let failed = dev
+        .logs()
+        .into_iter()
+        .find(|l| l.contains("reload failed"))
+        .unwrap_or_default();
+    let failed: serde_json::Value = serde_json::from_str(&failed).expect("a JSON line");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&user_manifest)),
+        "the error names the user's manifest ({user_manifest}): {failed}"
+    );
+    save(&manifest, &good, Save::RenameOver);
+    assert!(dev.is_running(), "dev kept one process throughout");
     assert!(
         staged.is_dir(),
         "dev serves a staged copy at {}",
