@@ -21,8 +21,9 @@ pub const MAX_LINE_BYTES: usize = 4096;
 pub const LINES_PER_SECOND: f64 = 50.0;
 /// Shortest time between two "lines dropped" summaries of one plugin: a
 /// plugin logging steadily over its rate would otherwise get a summary with
-/// nearly every line let through.
-pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+/// nearly every line let through. A pending summary is logged when the
+/// interval ends even if the plugin writes nothing more.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy)]
@@ -52,18 +53,22 @@ struct LineState {
     summarised: Option<Instant>,
     /// Summaries logged (for tests).
     summaries: u64,
+    /// A task will log the pending summary when it is due.
+    flush_scheduled: bool,
 }
 
 /// The output sink of one link, shared by all of its instances.
 pub struct LinkOutput {
     plugin: Arc<str>,
     state: Mutex<LineState>,
+    /// Itself, for the task that logs a pending summary.
+    this: std::sync::Weak<LinkOutput>,
 }
 
 impl LinkOutput {
     /// A sink for plugin `plugin`.
     pub fn new(plugin: Arc<str>) -> Arc<LinkOutput> {
-        Arc::new(LinkOutput {
+        Arc::new_cyclic(|this| LinkOutput {
             plugin,
             state: Mutex::new(LineState {
                 partial: Vec::new(),
@@ -73,7 +78,9 @@ impl LinkOutput {
                 suppressed: 0,
                 summarised: None,
                 summaries: 0,
+                flush_scheduled: false,
             }),
+            this: this.clone(),
         })
     }
 
@@ -120,6 +127,7 @@ impl LinkOutput {
         s.refilled = now;
         if s.tokens < 1.0 {
             s.suppressed += 1;
+            self.schedule_summary(s, now);
             return false;
         }
         s.tokens -= 1.0;
@@ -127,17 +135,48 @@ impl LinkOutput {
             .summarised
             .is_none_or(|at| now.duration_since(at) >= SUMMARY_INTERVAL);
         if s.suppressed > 0 && due {
-            tracing::warn!(
-                target: "plugin",
-                plugin = &*self.plugin,
-                suppressed = s.suppressed,
-                "plugin output over {LINES_PER_SECOND} lines/s; lines dropped"
-            );
-            s.suppressed = 0;
-            s.summarised = Some(now);
-            s.summaries += 1;
+            self.summarise(s, now);
         }
         true
+    }
+
+    /// Log how many lines were dropped since the last summary.
+    fn summarise(&self, s: &mut LineState, now: Instant) {
+        tracing::warn!(
+            target: "plugin",
+            plugin = &*self.plugin,
+            suppressed = s.suppressed,
+            "plugin output over {LINES_PER_SECOND} lines/s; lines dropped"
+        );
+        s.suppressed = 0;
+        s.summarised = Some(now);
+        s.summaries += 1;
+    }
+
+    /// Make sure the lines dropped so far are summarised once the next
+    /// summary is due, whether or not the plugin writes again: a task on the
+    /// current runtime (none outside one; the next line let through then
+    /// says it).
+    fn schedule_summary(&self, s: &mut LineState, now: Instant) {
+        if s.flush_scheduled {
+            return;
+        }
+        let (Ok(runtime), Some(this)) =
+            (tokio::runtime::Handle::try_current(), self.this.upgrade())
+        else {
+            return;
+        };
+        let due = s.summarised.unwrap_or(now) + SUMMARY_INTERVAL;
+        s.flush_scheduled = true;
+        runtime.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+            if let Ok(mut s) = this.state.lock() {
+                s.flush_scheduled = false;
+                if s.suppressed > 0 {
+                    this.summarise(&mut s, Instant::now());
+                }
+            }
+        });
     }
 
     /// Whether a `host.log` call may be logged now (shares the output's rate).
@@ -271,5 +310,21 @@ mod tests {
             "{} summaries for {passed} lines",
             s.summaries
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_summary_is_logged_when_the_plugin_stops_writing() {
+        let out = LinkOutput::new("p".into());
+        out.write(Stream::Stdout, "line\n".repeat(200).as_bytes());
+        let pending = |out: &LinkOutput| {
+            let s = out.state.lock().unwrap_or_else(|e| e.into_inner());
+            (s.suppressed, s.summaries)
+        };
+        let (dropped, summaries) = pending(&out);
+        assert!(dropped >= 100, "{dropped} dropped");
+        assert_eq!(summaries, 0, "no line has been let through since");
+        // The clock is paused: this returns once the summary task has run.
+        tokio::time::sleep(SUMMARY_INTERVAL * 2).await;
+        assert_eq!(pending(&out), (0, 1), "summarised without another line");
     }
 }
