@@ -276,6 +276,68 @@ fn prepare(
     Ok((authority, request))
 }
 
+/// The link's side of `wasi:http/outgoing-handler`: only granted
+/// authorities, over the same pooled client as the `http` import.
+pub struct Egress {
+    outbound: Arc<Outbound>,
+    link: Arc<str>,
+    grant: Arc<OutboundGrant>,
+}
+
+impl Egress {
+    /// Egress for the link named `link`, which may call what `grant` says.
+    pub fn new(outbound: Arc<Outbound>, link: Arc<str>, grant: Arc<OutboundGrant>) -> Egress {
+        Egress {
+            outbound,
+            link,
+            grant,
+        }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for Egress {
+    fn is_supported_scheme(&mut self, scheme: &http::uri::Scheme) -> bool {
+        *scheme == http::uri::Scheme::HTTP
+    }
+
+    fn default_scheme(&mut self) -> Option<http::uri::Scheme> {
+        Some(http::uri::Scheme::HTTP)
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let (outbound, link, grant) =
+            (self.outbound.clone(), self.link.clone(), self.grant.clone());
+        Box::new(async move {
+            let within = options
+                .and_then(|o| o.first_byte_timeout)
+                .unwrap_or(Duration::from_secs(30));
+            let resp = outbound.send_wasi(&link, &grant, request, within).await?;
+            let resp = resp.map(|b| {
+                b.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            });
+            Ok((
+                resp,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

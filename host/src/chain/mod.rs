@@ -12,7 +12,7 @@ use crate::engine::Runtime;
 use crate::kv::KvStore;
 use crate::limits::HeadLimits;
 use crate::plugin::preinit::{self, PreinitError};
-use crate::plugin::{Plugin, PluginError};
+use crate::plugin::{Filter, Handler, Link, LinkError, Loaded};
 use crate::telemetry::metrics::PluginMetrics;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// An immutable, fully loaded chain.
 #[derive(Debug)]
 pub struct ChainSnapshot {
-    links: Vec<Plugin>,
+    filters: Vec<Filter>,
+    terminal: Option<Handler>,
     limits: HeadLimits,
     /// The largest `max_body_bytes` of the links that read the request body.
     request_body_limit: Option<u64>,
@@ -38,7 +39,8 @@ impl ChainSnapshot {
     /// A chain with no links: requests go straight to the next hop.
     pub fn empty() -> ChainSnapshot {
         ChainSnapshot {
-            links: Vec::new(),
+            filters: Vec::new(),
+            terminal: None,
             limits: HeadLimits::default(),
             request_body_limit: None,
             hash: hex(&Sha256::digest(b"")),
@@ -50,22 +52,25 @@ impl ChainSnapshot {
     }
 
     /// The links in request order.
-    pub fn links(&self) -> &[Plugin] {
-        &self.links
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        let filters = self.filters.iter().map(|f| &**f);
+        filters.chain(self.terminal.iter().map(|h| &**h))
     }
 
-    /// The links that filter (all but a terminal `wasi:http` handler).
-    pub fn filters(&self) -> &[Plugin] {
-        match self.links.split_last() {
-            Some((last, filters)) if last.is_handler() => filters,
-            _ => &self.links,
-        }
+    /// How many links the chain has.
+    pub fn link_count(&self) -> usize {
+        self.filters.len() + usize::from(self.terminal.is_some())
+    }
+
+    /// The links that filter: all but a terminal `wasi:http` handler.
+    pub fn filters(&self) -> &[Filter] {
+        &self.filters
     }
 
     /// The `wasi:http` handler that answers instead of the next hop, if the
     /// chain ends in one.
-    pub fn terminal(&self) -> Option<&Plugin> {
-        self.links.last().filter(|l| l.is_handler())
+    pub fn terminal(&self) -> Option<&Handler> {
+        self.terminal.as_ref()
     }
 
     /// The head limits a link's decision must keep.
@@ -460,7 +465,7 @@ impl ChainLoader {
             files,
             links: link_files,
         } = source;
-        let mut links = Vec::with_capacity(manifest.links.len());
+        let mut links: Vec<Loaded> = Vec::with_capacity(manifest.links.len());
         let mut errors = Vec::new();
         let mut cache_keys = Vec::new();
         for (spec, read) in manifest.links.into_iter().zip(link_files) {
@@ -474,8 +479,8 @@ impl ChainLoader {
             let (name, module) = (spec.name.clone(), dir.join(&spec.module));
             let left = self.load_timeout.saturating_sub(started.elapsed());
             match tokio::time::timeout(left, self.load_link(&dir, spec, read)).await {
-                Ok(Ok((plugin, keys))) => {
-                    links.push(plugin);
+                Ok(Ok((link, keys))) => {
+                    links.push(link);
                     cache_keys.extend(keys);
                 }
                 Ok(Err(e)) => errors.push(e),
@@ -493,14 +498,18 @@ impl ChainLoader {
             }
         }
         // A handler answers the request: nothing can come after it.
-        let last = links.len().saturating_sub(1);
-        for (i, link) in links.iter().enumerate() {
-            if link.is_handler() && i != last {
-                errors.push(LinkLoadError {
-                    link: link.name().to_owned(),
-                    file: dir.join(&link.spec().module),
+        let count = links.len();
+        let mut filters = Vec::with_capacity(count);
+        let mut terminal = None;
+        for (i, loaded) in links.into_iter().enumerate() {
+            match loaded {
+                Loaded::Filter(f) => filters.push(*f),
+                Loaded::Handler(h) if i + 1 == count => terminal = Some(*h),
+                Loaded::Handler(h) => errors.push(LinkLoadError {
+                    link: h.name().to_owned(),
+                    file: dir.join(&h.spec().module),
                     reason: "a wasi:http handler answers the request, so it must be the last link of the chain".into(),
-                });
+                }),
             }
         }
         if !errors.is_empty() {
@@ -510,15 +519,15 @@ impl ChainLoader {
         // response is done (a `reuse` link's then waits idle in its pool,
         // still holding its slot), so one request needs one per link.
         if let Some(bound) = self.instance_bound
-            && links.len() > bound as usize
+            && count > bound as usize
         {
             return Err(LoadError::TooFewInstances {
                 manifest: dir.join(crate::config::MANIFEST_FILE),
-                links: links.len(),
+                links: count,
                 bound,
             });
         }
-        let request_body_limit = links
+        let request_body_limit = filters
             .iter()
             .filter(|l| l.needs().request_body)
             .map(|l| l.spec().max_body_bytes)
@@ -526,7 +535,8 @@ impl ChainLoader {
         let snapshot = ChainSnapshot {
             request_body_limit,
             limits: self.limits,
-            links,
+            filters,
+            terminal,
             hash,
             files,
             cache_keys,
@@ -535,7 +545,7 @@ impl ChainLoader {
         };
         tracing::debug!(
             dir = %snapshot.dir.display(),
-            links = snapshot.links.len(),
+            links = snapshot.link_count(),
             hash = %snapshot.hash,
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "chain built"
@@ -550,7 +560,7 @@ impl ChainLoader {
         dir: &Path,
         spec: LinkSpec,
         files: LinkFiles,
-    ) -> Result<(Plugin, Vec<[u8; 32]>), LinkLoadError> {
+    ) -> Result<(Loaded, Vec<[u8; 32]>), LinkLoadError> {
         let module_path = dir.join(&spec.module);
         let config_file = match &spec.config {
             ConfigSource::File(p) => Some(dir.join(p)),
@@ -561,9 +571,9 @@ impl ChainLoader {
             file: file.to_owned(),
             reason,
         };
-        let plugin_error = |e: PluginError| {
+        let plugin_error = |e: LinkError| {
             let file = match (&e, &config_file) {
-                (PluginError::InitRejected(_), Some(cfg)) => cfg.clone(),
+                (LinkError::InitRejected(_), Some(cfg)) => cfg.clone(),
                 _ => module_path.clone(),
             };
             fail(&file, e.to_string())
@@ -614,10 +624,10 @@ impl ChainLoader {
                     tracing::debug!(link = %spec.name, reason = %why, "serving the plugin without a snapshot");
                 }
                 Err(PreinitError::Rejected(why)) => {
-                    return Err(plugin_error(PluginError::InitRejected(why)));
+                    return Err(plugin_error(LinkError::InitRejected(why)));
                 }
                 Err(PreinitError::Init(failure)) => {
-                    return Err(plugin_error(PluginError::InitFailed(failure)));
+                    return Err(plugin_error(LinkError::InitFailed(failure)));
                 }
             }
         }
@@ -632,7 +642,7 @@ impl ChainLoader {
             }
         };
         let metrics = self.metrics.clone();
-        let plugin = Plugin::load(
+        let link = crate::plugin::load(
             &self.runtime,
             spec.clone(),
             context,
@@ -642,7 +652,7 @@ impl ChainLoader {
         )
         .await
         .map_err(plugin_error)?;
-        Ok((plugin, keys))
+        Ok((link, keys))
     }
 }
 

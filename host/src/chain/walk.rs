@@ -11,7 +11,7 @@ use super::ChainSnapshot;
 use crate::config::OnError;
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
-use crate::plugin::{LinkFailure, LinkInstance, Plugin};
+use crate::plugin::{FilterInstance, Link, LinkFailure};
 use crate::proxy::client_body::ClientBodyFailed;
 use crate::proxy::convert::{self, ValidRequest};
 use bytes::Bytes;
@@ -40,7 +40,7 @@ pub enum RequestOutcome<'c, B> {
 
 /// Instances waiting for the response phase, and the request they passed on.
 pub struct ResponseWalk<'c> {
-    pending: Vec<LinkInstance<'c>>,
+    pending: Vec<FilterInstance<'c>>,
     limits: &'c HeadLimits,
     /// The request as passed on; `None` when no link ran.
     request: Option<WitRequest>,
@@ -73,7 +73,7 @@ pub struct LinkRecord {
 impl WalkLog {
     pub(crate) fn record(
         &mut self,
-        link: &Plugin,
+        link: &Link,
         phase: &'static str,
         outcome: impl Into<Cow<'static, str>>,
     ) {
@@ -96,7 +96,7 @@ pub const CANCELLED: &str = "cancelled";
 /// recorded by its real outcome.
 #[must_use = "a hook call must be marked returned, or it counts as cancelled"]
 pub(crate) struct HookCall<'l> {
-    link: &'l Plugin,
+    link: &'l Link,
     started: Instant,
     returned: bool,
 }
@@ -104,7 +104,7 @@ pub(crate) struct HookCall<'l> {
 impl<'l> HookCall<'l> {
     /// Start a call of `link` in `phase`, timed from `started`.
     pub(crate) fn begin(
-        link: &'l Plugin,
+        link: &'l Link,
         phase: &'static str,
         started: Instant,
         log: &mut WalkLog,
@@ -159,7 +159,7 @@ pub fn host_response(status: StatusCode, message: &str) -> Response<Full<Bytes>>
 
 /// Apply the link's policy to a failure: log it, then skip or reject.
 pub(crate) fn on_failure(
-    link: &Plugin,
+    link: &Link,
     failure: &LinkFailure,
     phase: &'static str,
     log: &mut WalkLog,
@@ -594,7 +594,7 @@ impl<'c> ResponseWalk<'c> {
         let mut wit: WitResponse = convert::response_to_wit(parts.status, &parts.headers);
         let mut rewritten: Option<(StatusCode, HeaderMap)> = None;
         while let Some(mut instance) = pending.pop() {
-            let link = instance.plugin();
+            let link = instance.filter();
             let needs = link.needs();
             if needs.response_body && !bodiless {
                 match body
@@ -648,7 +648,7 @@ impl<'c> ResponseWalk<'c> {
             };
             instance.poison();
             settle_body(&mut body, lent, None);
-            let link = instance.plugin();
+            let link = instance.filter();
             if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
                 return r.map(Either::Right);
             }

@@ -5,7 +5,7 @@
 //! Everything here is set up once; the request path only reads it.
 
 use crate::config::MAX_MEMORY_LIMIT_MB;
-use crate::plugin::preinit::Snapshot;
+use crate::plugin::bindings;
 use crate::plugin::state::HostState;
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
@@ -19,6 +19,19 @@ pub mod ticker;
 /// granularity, so a runaway call overruns its `timeout_ms` by at most about
 /// one tick.
 pub use ticker::EPOCH_TICK;
+
+/// A pre-initialised component (see `plugin::preinit`) and what its `init`
+/// declared, kept here with the other compiled components so that links
+/// with the same key share it.
+#[derive(Clone)]
+pub struct Snapshot {
+    /// The initialised component, compiled.
+    pub component: Component,
+    /// SHA-256 of the snapshot's bytes (its key in the compile cache).
+    pub content_hash: [u8; 32],
+    /// What `init` returned when the snapshot was taken.
+    pub needs: bindings::Needs,
+}
 
 /// Most core instances one component may have (see the pool sizing).
 pub const CORE_INSTANCES_PER_COMPONENT: u32 = 16;

@@ -48,7 +48,7 @@ const IDLE: u64 = u64::MAX;
 /// the OS preempting the thread (a busy machine), which is not the plugin's
 /// time. A starved ticker can only make a poll undercount, and the
 /// wall-clock [`backstop`] bounds that.
-const POLL_CHARGE_CAP: u64 = 2 * 1_000_000 * crate::engine::EPOCH_TICK.as_millis() as u64;
+const POLL_CHARGE_CAP: u64 = 2 * 1_000_000 * crate::engine::ticker::EPOCH_TICK.as_millis() as u64;
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)

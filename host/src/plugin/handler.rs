@@ -13,15 +13,16 @@
 //!
 //! Outbound requests a handler makes through `wasi:http/outgoing-handler`
 //! obey the link's `"grants": {"http": [...]}` like a plugin's (see
-//! [`Egress`]).
+//! [`crate::outbound::Egress`]).
 
-use super::LinkFailure;
-use super::clock::{Bounded, Overrun};
-use super::state::{DeadlineExceeded, HostState, LinkContext};
+use super::Link;
+use super::call::{LinkFailure, guarded};
+use super::state::{HostState, LinkContext};
 use bytes::Bytes;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -34,6 +35,70 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// The export that makes a component a `wasi:http` handler (any 0.2.x).
 pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.0";
+
+/// A loaded `wasi:http` handler: the chain's terminal link.
+pub struct Handler {
+    link: Link,
+    pre: ProxyPre<HostState>,
+}
+
+/// A handler is a link: its name, policy and accounting are the link's.
+impl Deref for Handler {
+    type Target = Link;
+
+    fn deref(&self) -> &Link {
+        &self.link
+    }
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("name", &self.spec().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handler {
+    /// A handler of `pre`; refuses the manifest settings a handler cannot
+    /// honour.
+    pub(super) fn load(link: Link, pre: ProxyPre<HostState>) -> Result<Handler, super::LinkError> {
+        if link.spec().instance == crate::config::InstanceMode::Reuse {
+            return Err(super::LinkError::World(
+                "a wasi:http handler gets a fresh instance per request: \"instance\": \"reuse\" does not apply".into(),
+            ));
+        }
+        if &*link.context.config != "null" {
+            return Err(super::LinkError::World(
+                "a wasi:http handler has no `init` to read \"config\": give it settings through \"grants\" (\"env\" or \"config_dir\")".into(),
+            ));
+        }
+        Ok(Handler { link, pre })
+    }
+
+    /// Serve `req`: the response head, or why there is none.
+    pub async fn handle<B>(
+        &self,
+        client_ip: Option<std::net::IpAddr>,
+        req: http::Request<B>,
+    ) -> Result<Response<HandlerBody>, LinkFailure>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        self.handles.instances.inc();
+        let served = serve(
+            &self.pre,
+            self.context.clone(),
+            client_ip,
+            req,
+            self.timeout,
+        )
+        .await;
+        self.handles.instances.dec();
+        served
+    }
+}
 
 /// A handler's response body: the guest's stream, and the end of its task,
 /// so a failure after the head is an error, not a clean end.
@@ -72,7 +137,7 @@ impl Body for HandlerBody {
 
 /// Serve `req` with a fresh instance of the handler `pre`, within `budget`
 /// of own time. The response head, or why there is none.
-pub async fn serve<B>(
+async fn serve<B>(
     pre: &ProxyPre<HostState>,
     context: Arc<LinkContext>,
     client_ip: Option<std::net::IpAddr>,
@@ -104,21 +169,14 @@ where
     let (done_tx, done_rx) = oneshot::channel();
     let pre = pre.clone();
     tokio::spawn(async move {
-        store.data().clock.arm(budget);
-        store.set_epoch_deadline(1);
-        let clock = store.data().clock.clone();
-        let call = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
+        let result = guarded(&mut store, budget, async |s| {
+            let proxy = pre.instantiate_async(&mut *s).await?;
             proxy
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, out)
+                .call_handle(s, incoming, out)
                 .await
-        };
-        let result = match Bounded::new(clock, budget, call).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(classify(e, &store, budget)),
-            Err(Overrun) => Err(LinkFailure::Timeout(millis(budget))),
-        };
+        })
+        .await;
         // Told before the store (and with it the body's sender) goes, so
         // the body sees the failure when it sees its end.
         let _ = done_tx.send(result);
@@ -145,81 +203,5 @@ where
             Ok(Err(failure)) => failure,
             _ => LinkFailure::Invalid("the handler returned without a response".into()),
         }),
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn classify(
-    e: wasmtime::Error,
-    store: &wasmtime::Store<HostState>,
-    budget: Duration,
-) -> LinkFailure {
-    if e.downcast_ref::<DeadlineExceeded>().is_some() {
-        LinkFailure::Timeout(millis(budget))
-    } else if store.data().limiter.hit {
-        LinkFailure::Memory(store.data().limiter.limit_mb())
-    } else {
-        LinkFailure::Trap(format!("{e:#}"))
-    }
-}
-
-/// The link's side of `wasi:http/outgoing-handler`: only granted
-/// authorities, over the same pooled client as the `http` import.
-pub struct Egress {
-    link: Arc<LinkContext>,
-}
-
-impl Egress {
-    /// Egress for `link`.
-    pub fn new(link: Arc<LinkContext>) -> Egress {
-        Egress { link }
-    }
-}
-
-type SendFuture = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                Response<wasmtime_wasi_http::WasiBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
-
-impl wasmtime_wasi_http::WasiHttpHooks for Egress {
-    fn is_supported_scheme(&mut self, scheme: &http::uri::Scheme) -> bool {
-        *scheme == http::uri::Scheme::HTTP
-    }
-
-    fn default_scheme(&mut self) -> Option<http::uri::Scheme> {
-        Some(http::uri::Scheme::HTTP)
-    }
-
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> SendFuture {
-        let link = self.link.clone();
-        Box::new(async move {
-            let within = options
-                .and_then(|o| o.first_byte_timeout)
-                .unwrap_or(Duration::from_secs(30));
-            let resp = link
-                .outbound
-                .send_wasi(&link.name, &link.grant, request, within)
-                .await?;
-            let resp = resp.map(|b| {
-                b.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
-                    .boxed_unsync()
-            });
-            Ok((
-                resp,
-                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
     }
 }

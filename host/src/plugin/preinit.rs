@@ -21,27 +21,15 @@
 //! The whole job (instrumenting, two compilations, `init`, the snapshot) runs
 //! on a blocking thread, never on a thread that serves requests.
 
-use super::LinkFailure;
 use super::bindings;
-use super::clock::{Bounded, Overrun};
-use super::state::{DeadlineExceeded, HostState, LinkContext};
-use crate::engine::Runtime;
+use super::call::{LinkFailure, arm, guarded};
+use super::state::{HostState, LinkContext};
+use crate::engine::{Runtime, Snapshot};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
-
-/// A snapshot and what its `init` declared.
-#[derive(Clone)]
-pub struct Snapshot {
-    /// The initialised component, compiled.
-    pub component: Component,
-    /// SHA-256 of the snapshot's bytes (its key in the compile cache).
-    pub content_hash: [u8; 32],
-    /// What `init` returned when the snapshot was taken.
-    pub needs: bindings::Needs,
-}
 
 /// The snapshot cache key of a link: everything `init` can depend on (the
 /// component, its config, the link's name, grants and limits).
@@ -94,10 +82,6 @@ fn unsupported(e: impl std::fmt::Display) -> PreinitError {
     PreinitError::Unsupported(format!("{e:#}"))
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Pre-initialise the component `bytes` with `config` for the link
 /// `context`, within `budget` of the plugin's own time for instantiating and
 /// running `init`.
@@ -136,28 +120,17 @@ async fn take(
         .map_err(|e| PreinitError::Init(LinkFailure::Instantiate(e)))?;
     // Wizer's accessor grows each memory by a page or two to copy it out.
     store.data_mut().limiter.allow_extra(1 << 20);
-    arm(&mut store, budget);
-    let timeout = || PreinitError::Init(LinkFailure::Timeout(millis(budget)));
-    let clock = store.data().clock.clone();
-    let instance = Bounded::new(
-        clock.clone(),
-        budget,
-        linker.instantiate_async(&mut store, &component),
-    )
+    let instance = guarded(&mut store, budget, async |s| {
+        linker.instantiate_async(s, &component).await
+    })
     .await
-    .map_err(|Overrun| timeout())?
-    .map_err(|e| PreinitError::Init(classify(e, &store, budget)))?;
+    .map_err(PreinitError::Init)?;
     let guest = bindings::Plugin::new(&mut store, &instance).map_err(unsupported)?;
-    let declared = Bounded::new(
-        clock,
-        budget,
-        guest
-            .edgechain_plugin_filter()
-            .call_init(&mut store, config),
-    )
+    let declared = guarded(&mut store, budget, async |s| {
+        guest.edgechain_plugin_filter().call_init(s, config).await
+    })
     .await
-    .map_err(|Overrun| timeout())?
-    .map_err(|e| PreinitError::Init(classify(e, &store, budget)))?;
+    .map_err(PreinitError::Init)?;
     let needs = declared.map_err(PreinitError::Rejected)?;
     if !store.data_mut().resources_are_closed() {
         return Err(PreinitError::Unsupported(
@@ -186,21 +159,6 @@ async fn take(
         .into(),
         needs,
     })
-}
-
-fn arm(store: &mut Store<HostState>, budget: Duration) {
-    store.data().clock.arm(budget);
-    store.set_epoch_deadline(1);
-}
-
-fn classify(e: wasmtime::Error, store: &Store<HostState>, budget: Duration) -> LinkFailure {
-    if e.downcast_ref::<DeadlineExceeded>().is_some() {
-        LinkFailure::Timeout(millis(budget))
-    } else if store.data().limiter.hit {
-        LinkFailure::Memory(store.data().limiter.limit_mb())
-    } else {
-        LinkFailure::Trap(format!("{e:#}"))
-    }
 }
 
 /// Wizer's view of the initialised instance: its accessor functions, called

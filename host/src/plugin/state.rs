@@ -40,7 +40,7 @@ pub struct LinkContext {
     /// Outbound HTTP clients, and what this link may call.
     pub outbound: Arc<crate::outbound::Outbound>,
     /// The link's outbound grant.
-    pub grant: crate::outbound::OutboundGrant,
+    pub grant: Arc<crate::outbound::OutboundGrant>,
 }
 
 /// Store data of one plugin instance.
@@ -49,8 +49,8 @@ pub struct HostState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
     http: wasmtime_wasi_http::WasiHttpCtx,
-    egress: super::handler::Egress,
-    link: Arc<LinkContext>,
+    egress: crate::outbound::Egress,
+    pub(crate) link: Arc<LinkContext>,
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) clock: Arc<CallClock>,
@@ -92,7 +92,11 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            egress: super::handler::Egress::new(link.clone()),
+            egress: crate::outbound::Egress::new(
+                link.outbound.clone(),
+                link.name.clone(),
+                link.grant.clone(),
+            ),
             link: link.clone(),
             client_ip: None,
             limiter,
@@ -253,7 +257,7 @@ impl ResourceLimiter for MemoryLimiter {
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     // wasi:http (types, outgoing-handler) for `wasi:http` handlers; outbound
-    // requests go through `handler::Egress` and the link's grants.
+    // requests go through `outbound::Egress` and the link's grants.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
 }

@@ -235,7 +235,7 @@ impl Proxy {
     /// sent again, so such a request is failed closed).
     async fn serve_terminal(
         &self,
-        handler: &crate::plugin::Plugin,
+        handler: &crate::plugin::Handler,
         mut req: Request<ForwardBody>,
         client_ip: Option<std::net::IpAddr>,
         pending: &mut Pending,

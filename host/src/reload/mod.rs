@@ -238,8 +238,7 @@ impl Reloader {
 
     fn publish(&self, snapshot: ChainSnapshot) {
         self.loader.runtime().retain_cache(snapshot.cache_keys());
-        self.metrics
-            .success(snapshot.hash(), snapshot.links().len());
+        self.metrics.success(snapshot.hash(), snapshot.link_count());
         self.chain.store(Arc::new(snapshot));
     }
 }

@@ -291,7 +291,7 @@ impl Starting {
             admin = %admin_addr,
             next_hop = %opts.next_hop,
             config = %opts.config_dir.display(),
-            links = chain.load().links().len(),
+            links = chain.load().link_count(),
             hash = %chain.load().hash(),
             workers = opts.workers.max(1),
             load_ms,
