@@ -132,15 +132,22 @@ impl Runtime {
             .wasm_component_model(true)
             .epoch_interruption(settings.limits)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        if let Some(dir) = settings
+        // On disk, for both engines: the instrumented copy a snapshot is
+        // taken from is compiled at every load too (its entries differ by
+        // the engine's settings, so the two never collide).
+        let disk_cache = match settings
             .compile_cache
             .as_deref()
             .filter(|d| usable_cache_dir(d))
         {
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
-            config.cache(Some(wasmtime::Cache::new(cache).map_err(setup)?));
-        }
+            Some(dir) => {
+                let mut cache = wasmtime::CacheConfig::new();
+                cache.with_directory(dir);
+                Some(wasmtime::Cache::new(cache).map_err(setup)?)
+            }
+            None => None,
+        };
+        config.cache(disk_cache.clone());
         lower_compile_priority();
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
@@ -151,7 +158,8 @@ impl Runtime {
             .map_err(setup)?
             .wasm_component_model(true)
             .epoch_interruption(settings.limits)
-            .cranelift_opt_level(wasmtime::OptLevel::None);
+            .cranelift_opt_level(wasmtime::OptLevel::None)
+            .cache(disk_cache);
         let preinit_engine = Engine::new(&quick).map_err(setup)?;
         let mut preinit_linker = Linker::new(&preinit_engine);
         crate::plugin::state::add_to_linker(&mut preinit_linker).map_err(setup)?;
