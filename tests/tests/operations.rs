@@ -479,9 +479,10 @@ async fn a_request_cut_off_at_the_drain_timeout_is_logged_as_such() {
 }
 
 /// `edgechain serve` with `args` on free loopback ports, expected to refuse
-/// to start: its stderr.
+/// to start: its stderr. One that serves instead fails the test after
+/// [`WAIT`].
 fn refused_start(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(BIN)
+    let mut child = std::process::Command::new(BIN)
         .arg("serve")
         .arg("--config")
         .arg(dir)
@@ -489,8 +490,23 @@ fn refused_start(dir: &Path, args: &[&str]) -> String {
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run edgechain serve");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > WAIT {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{args:?}: serve did not refuse to start within {WAIT:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{args:?} started: {stderr}");
     assert!(
