@@ -8,7 +8,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use edgechain::chain::ChainLoader;
+use edgechain::chain::load::ChainLoader;
 use edgechain::engine::{EngineSettings, Runtime};
 use edgechain::kv::KvStore;
 use edgechain::limits::{

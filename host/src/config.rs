@@ -407,7 +407,7 @@ fn granted_authority(text: &str) -> Result<String, String> {
     if authority.as_str().contains('@')
         || !host_ok
         || authority.port_u16().is_none_or(|p| p == 0)
-        || !crate::proxy::front::valid_port(&authority)
+        || !crate::limits::valid_port(&authority)
     {
         return Err(bad());
     }

@@ -287,7 +287,7 @@ pub fn request_from_wit(
     } else {
         let bad = || InvalidDecision::Authority(quote(req.authority.as_bytes()));
         let authority = Authority::try_from(req.authority.as_str()).map_err(|_| bad())?;
-        if authority.as_str().contains('@') || !super::front::valid_port(&authority) {
+        if authority.as_str().contains('@') || !crate::limits::valid_port(&authority) {
             return Err(bad());
         }
         Some(HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?)

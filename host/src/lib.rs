@@ -1,29 +1,66 @@
 //! edgechain: an HTTP reverse proxy that runs a chain of WebAssembly components
 //! in-process, in front of a next hop.
 //!
-//! The crate is organised in rooms that each own one idea; a request only
-//! touches [`proxy`], [`chain`], [`plugin`] and [`upstream`], and never the
-//! filesystem or a global lock:
+//! The crate is built in floors: a module imports only modules on lower
+//! floors (its own children included), never one beside or above it, so
+//! there is no import cycle and each room can be read knowing only what is
+//! below it. `tests/floors.rs` reads the table below and fails on any module
+//! that names a room on its own floor or higher, or that stands on no floor.
+//! One request reads top to bottom: [`server`] accepts it, [`proxy`] answers
+//! what a proxy must refuse ([`proxy::front`]) and drives [`chain::walk`]
+//! (request), [`upstream`] (the next hop) and the walk again (response);
+//! [`proxy::completion`] reports it to [`telemetry::access`].
 //!
-//! - [`config`]: the chain manifest (`proxychain.json`) and its validation.
-//! - [`engine`]: the shared wasmtime engine, its epoch ticker and compile cache.
-//! - [`plugin`]: one loaded component: limits, failure policy, instances, hooks.
+//! | floor | rooms |
+//! |---|---|
+//! | 0 | `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
+//! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
+//! | 2 | `outbound` |
+//! | 3 | `plugin::state` |
+//! | 4 | `engine`, `plugin::call` |
+//! | 5 | `plugin::link` |
+//! | 6 | `plugin::filter`, `plugin::handler`, `plugin::preinit` |
+//! | 7 | `plugin` |
+//! | 8 | `chain`, `chain::body`, `chain::granted`, `chain::revalidate` |
+//! | 9 | `chain::failure`, `chain::load` |
+//! | 10 | `chain::walk` |
+//! | 11 | `proxy::completion`, `proxy::date`, `proxy::front` |
+//! | 12 | `proxy::tunnel` |
+//! | 13 | `proxy` |
+//! | 14 | `reload` |
+//! | 15 | `admin`, `reload::watch` |
+//! | 16 | `server::accept` |
+//! | 17 | `server::workers` |
+//! | 18 | `server` |
+//!
+//! What each room owns:
+//!
+//! - [`limits`]: what a message head may be and spell, for clients and plugins alike.
 //! - [`kv`]: the per-plugin in-memory key-value store behind the `kv` import.
-//! - [`limits`]: head size and header count, for clients and plugins alike.
-//! - [`outbound`]: the HTTP calls plugins may make to authorities they are granted.
-//! - [`chain`]: loading a whole chain into an immutable [`chain::ChainSnapshot`]
-//!   and walking a request through it.
-//! - [`proxy`]: the hyper service: conversions, hop-by-hop rules, streaming.
+//! - [`conn`]: one client connection's watch (timeouts), hold on its slot, and drain.
+//! - [`client_body`]: the client's request body on its way out (idle timeout, read-ahead).
+//! - [`telemetry`]: JSON diagnostics on stderr, the access log, metrics.
+//! - [`config`]: the chain manifest (`proxychain.json`) and its validation.
+//! - [`convert`]: hyper types ⇄ WIT records, hop-by-hop rules, plugin decisions checked.
 //! - [`upstream`]: the pooled keep-alive client to the next hop.
-//! - [`server`]: listeners, connection limits and graceful shutdown.
-//! - [`admin`]: health endpoints on the admin port.
+//! - [`outbound`]: the HTTP calls plugins may make to authorities they are granted.
+//! - [`engine`]: the shared wasmtime engine, its epoch ticker and compile cache.
+//! - [`plugin`]: one loaded link, a filter or a `wasi:http` handler, and its guarded calls.
+//! - [`chain`]: a whole chain: loading it into an immutable [`chain::ChainSnapshot`]
+//!   and walking a request through it.
+//! - [`proxy`]: the hyper service: the front door, the walk, the next hop, the report.
+//! - [`reload`]: deciding on content hashes whether to load, and publishing.
+//! - [`admin`]: health, readiness, reload and metrics on the admin port.
+//! - [`server`]: listeners, workers, connection limits and graceful shutdown.
 //! - [`demo_origin`]: a tiny echo origin for the demo and for trying things out.
-//! - [`telemetry`]: JSON diagnostics on stderr.
 #![deny(missing_docs)]
 
 pub mod admin;
 pub mod chain;
+pub mod client_body;
 pub mod config;
+pub mod conn;
+pub mod convert;
 pub mod demo_origin;
 pub mod engine;
 pub mod kv;

@@ -85,6 +85,17 @@ impl Default for HeadLimits {
     }
 }
 
+/// A port, if the authority has one, is digits of a number that fits in 16
+/// bits: the rule for a client's `Host`, a plugin's authority and a granted
+/// one alike.
+pub fn valid_port(authority: &http::uri::Authority) -> bool {
+    let text = authority.as_str();
+    let after_host = text.rsplit_once(']').map_or(text, |(_, rest)| rest);
+    after_host.split_once(':').is_none_or(|(_, port)| {
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
+    })
+}
+
 /// Bytes counted for a response's status line (`HTTP/1.1 200 OK\r\n`, with
 /// room for a long reason) when a response head is measured.
 pub const STATUS_LINE_BYTES: usize = 48;

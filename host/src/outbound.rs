@@ -9,11 +9,11 @@
 //! import is async). Responses are read whole, up to the link's
 //! `max_body_bytes`.
 
+use crate::convert;
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::edgechain::plugin::http::{
     Error as HttpError, IncomingResponse, OutgoingRequest,
 };
-use crate::proxy::convert;
 use crate::telemetry::metrics::PluginMetrics;
 use crate::upstream::{Upstream, UpstreamError, UpstreamSettings};
 use bytes::Bytes;

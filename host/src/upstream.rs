@@ -373,7 +373,7 @@ fn classify(e: hyper::Error) -> UpstreamError {
     let text = error_chain(&e);
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        if s.is::<crate::proxy::client_body::ClientBodyFailed>() {
+        if s.is::<crate::client_body::ClientBodyFailed>() {
             return UpstreamError::ClientBody(text);
         }
         source = s.source();

@@ -10,10 +10,12 @@
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use edgechain::chain::walk::{RequestOutcome, WalkLog};
-use edgechain::chain::{ChainLoader, ChainSnapshot};
+use edgechain::chain::ChainSnapshot;
+use edgechain::chain::load::ChainLoader;
+use edgechain::chain::walk::RequestOutcome;
 use edgechain::engine::{EngineSettings, Runtime};
 use edgechain::kv::KvStore;
+use edgechain::telemetry::access::WalkLog;
 use edgechain_tests::ConfigDir;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Rust projects: `cargo build --target wasm32-wasip2` (the author's own
 //! cargo, output on the terminal) and the host's own check that the result
 //! loads: compiled by the host's engine and linked against its imports, as
-//! `edgechain::plugin::Plugin::load` does.
+//! `edgechain::plugin::load` does.
 
 use super::BuildError;
 use crate::dev::cargo::{self, PluginCrate};

@@ -2,29 +2,27 @@
 //! next hop has answered, `on-response` in reverse on the links that ran and
 //! asked for it.
 //!
-//! Bodies stay streams unless a link declared it needs one; only then is the
-//! body buffered, up to that link's `max_body_bytes`. Every failure goes
-//! through the failing link's `on_error` policy, and every path ends in a
-//! response.
+//! Bodies are lent as [`super::body`] says, answers are checked as
+//! [`super::revalidate`] says, and failures go through [`super::failure`];
+//! every path ends in a response.
 
 use super::ChainSnapshot;
-use crate::config::OnError;
+use super::body::{Body, BufferError, ChainBody, declared_length, lend_body, settle_body};
+use super::failure::{Flow, HookCall, host_response, on_failure};
+use super::revalidate::{
+    revalidate_request, revalidate_response, settle_normalized_path, strip_request_headers,
+};
+use crate::convert::{self, ValidRequest};
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
-use crate::plugin::{FilterInstance, Link, LinkFailure};
-use crate::proxy::client_body::ClientBodyFailed;
-use crate::proxy::convert::{self, ValidRequest};
+use crate::plugin::{FilterInstance, LinkFailure};
+use crate::telemetry::access::WalkLog;
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
-use std::borrow::Cow;
+use http_body_util::{Either, Full};
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// A body that is either the original stream or one the chain rebuilt.
-pub type ChainBody<B> = Either<B, Full<Bytes>>;
+use std::time::Instant;
 
 /// Where a request goes after `on-request`.
 pub enum RequestOutcome<'c, B> {
@@ -44,335 +42,6 @@ pub struct ResponseWalk<'c> {
     limits: &'c HeadLimits,
     /// The request as passed on; `None` when no link ran.
     request: Option<WitRequest>,
-}
-
-/// What the chain did to one request, for the access log and metrics.
-#[derive(Debug, Default)]
-pub struct WalkLog {
-    /// One entry per hook call (or failure), in call order.
-    pub links: Vec<LinkRecord>,
-    /// The link that answered at the edge, if one did.
-    pub answered_by: Option<Arc<str>>,
-    /// Time spent getting instances and running hooks.
-    pub plugin_time: Duration,
-}
-
-/// One link's part in a request.
-#[derive(Debug, Clone)]
-pub struct LinkRecord {
-    /// The link's name.
-    pub link: Arc<str>,
-    /// `request` or `response`.
-    pub phase: &'static str,
-    /// `next`, `respond`, `ok`, `handle`, `failed:<cause>` (fail-closed),
-    /// `skipped:<cause>` (fail-open) or `cancelled` (the client left while
-    /// it ran).
-    pub outcome: Cow<'static, str>,
-}
-
-impl WalkLog {
-    pub(crate) fn record(
-        &mut self,
-        link: &Link,
-        phase: &'static str,
-        outcome: impl Into<Cow<'static, str>>,
-    ) {
-        self.links.push(LinkRecord {
-            link: link.name_arc(),
-            phase,
-            outcome: outcome.into(),
-        });
-    }
-}
-
-/// The outcome logged for a hook call its request outlived no longer: the
-/// client went away while the link ran, and the request's future was dropped.
-pub const CANCELLED: &str = "cancelled";
-
-/// A hook call under way. It is logged as [`CANCELLED`] from the start and
-/// counted as such if dropped unfinished, so a call cut short by a client
-/// that left (499) is in the access log's `links` and in the metrics; a
-/// call that returns is taken back out with [`HookCall::returned`] and
-/// recorded by its real outcome.
-#[must_use = "a hook call must be marked returned, or it counts as cancelled"]
-pub(crate) struct HookCall<'l> {
-    link: &'l Link,
-    started: Instant,
-    returned: bool,
-}
-
-impl<'l> HookCall<'l> {
-    /// Start a call of `link` in `phase`, timed from `started`.
-    pub(crate) fn begin(
-        link: &'l Link,
-        phase: &'static str,
-        started: Instant,
-        log: &mut WalkLog,
-    ) -> Self {
-        log.record(link, phase, CANCELLED);
-        HookCall {
-            link,
-            started,
-            returned: false,
-        }
-    }
-
-    /// The call returned: its provisional record is removed, for the caller
-    /// to record what it did.
-    pub(crate) fn returned(mut self, log: &mut WalkLog) {
-        self.returned = true;
-        // Nothing else records while the call runs: it is the last record.
-        if log.links.last().is_some_and(|r| r.outcome == CANCELLED) {
-            log.links.pop();
-        }
-    }
-}
-
-impl Drop for HookCall<'_> {
-    fn drop(&mut self) {
-        if !self.returned {
-            self.link.record_cancelled_call(self.started.elapsed());
-        }
-    }
-}
-
-enum Body<B> {
-    Stream(B),
-    Buffered(Vec<u8>),
-}
-
-pub(crate) enum Flow {
-    Skip,
-    Reject(Response<Full<Bytes>>),
-}
-
-/// A short plain-text response the host itself produces.
-pub fn host_response(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-/// Apply the link's policy to a failure: log it, then skip or reject.
-pub(crate) fn on_failure(
-    link: &Link,
-    failure: &LinkFailure,
-    phase: &'static str,
-    log: &mut WalkLog,
-) -> Flow {
-    link.record_failure(failure);
-    tracing::warn!(
-        plugin = link.name(),
-        cause = failure.cause(),
-        phase,
-        error = %failure,
-        policy = ?link.on_error(),
-        "plugin failed"
-    );
-    let flow = match (link.on_error(), failure) {
-        (_, LinkFailure::BodyTooLarge(_)) if phase == "request" => Flow::Reject(host_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large",
-        )),
-        (_, LinkFailure::BodyTooLarge(_)) => Flow::Reject(host_response(
-            StatusCode::BAD_GATEWAY,
-            "response body too large",
-        )),
-        (OnError::FailOpen, _) => Flow::Skip,
-        (OnError::FailClosed, LinkFailure::Instantiate(_)) => Flow::Reject(host_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "edge module unavailable",
-        )),
-        (OnError::FailClosed, _) => Flow::Reject(host_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "edge module failed",
-        )),
-    };
-    let verdict = match flow {
-        Flow::Skip => "skipped",
-        Flow::Reject(_) => "failed",
-    };
-    log.record(link, phase, format!("{verdict}:{}", failure.cause()));
-    flow
-}
-
-/// Buffer a body up to `limit` bytes.
-async fn buffer<B>(body: B, limit: u64) -> Result<Vec<u8>, BufferError>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().into()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BufferError::TooLarge),
-        // A client body that stalled is a timeout (408), not a bad body.
-        Err(e) if matches!(e.downcast_ref(), Some(ClientBodyFailed::Stalled(_))) => {
-            Err(BufferError::TimedOut)
-        }
-        Err(e) => Err(BufferError::Read(e.to_string())),
-    }
-}
-
-enum BufferError {
-    TooLarge,
-    Read(String),
-    TimedOut,
-}
-
-/// Longest time to receive a whole body a link asked for. Without it a client
-/// (or next hop) trickling a body would hold its instances and memory forever.
-pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The body length a message declares in `Content-Length`, if valid.
-pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-impl<B> Body<B>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    /// Make sure the body is in memory and within `limit`.
-    async fn ensure_buffered(
-        &mut self,
-        limit: u64,
-        declared: Option<u64>,
-    ) -> Result<(), BufferError> {
-        match self {
-            Body::Buffered(b) if b.len() as u64 > limit => Err(BufferError::TooLarge),
-            Body::Buffered(_) => Ok(()),
-            Body::Stream(_) if declared.is_some_and(|n| n > limit) => Err(BufferError::TooLarge),
-            Body::Stream(_) => {
-                // Only a body that was read (partly) is lost on error, and the
-                // caller then answers without forwarding it.
-                let Body::Stream(s) = std::mem::replace(self, Body::Buffered(Vec::new())) else {
-                    return Ok(());
-                };
-                match tokio::time::timeout(BODY_READ_TIMEOUT, buffer(s, limit)).await {
-                    Ok(read) => {
-                        *self = Body::Buffered(read?);
-                        Ok(())
-                    }
-                    Err(_) => Err(BufferError::TimedOut),
-                }
-            }
-        }
-    }
-
-    fn into_chain_body(
-        self,
-        headers: &mut HeaderMap,
-        original_length: Option<HeaderValue>,
-    ) -> ChainBody<B> {
-        match self {
-            Body::Stream(s) => {
-                if let Some(len) = original_length {
-                    // At most as many fields as the head limits allow.
-                    let _ = headers.try_insert(header::CONTENT_LENGTH, len);
-                }
-                Either::Left(s)
-            }
-            Body::Buffered(b) => {
-                let _ = headers.try_insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
-                Either::Right(Full::new(Bytes::from(b)))
-            }
-        }
-    }
-}
-
-/// Validate a request a link passed on, unless its head is exactly what the
-/// link was given (most links only look): comparing is far cheaper than
-/// parsing every header again. `Ok(None)` means unchanged.
-fn revalidate_request(
-    given: &WitRequest,
-    next: &WitRequest,
-    limits: &HeadLimits,
-) -> Result<Option<ValidRequest>, convert::InvalidDecision> {
-    let unchanged = next.method == given.method
-        && next.path_with_query == given.path_with_query
-        && next.authority == given.authority
-        && next.headers == given.headers;
-    if unchanged {
-        Ok(None)
-    } else {
-        convert::request_from_wit(next, limits).map(Some)
-    }
-}
-
-/// The normalised path the next link sees: the host's, never the plugin's
-/// (moved out of `given`, which `next` replaces). A target whose encoded `/`
-/// the host decoded is shown as it will be forwarded.
-fn settle_normalized_path(
-    given: &mut WitRequest,
-    next: &mut WitRequest,
-    valid: Option<&ValidRequest>,
-) {
-    next.normalized_path = match valid {
-        Some(v) if next.path_with_query != given.path_with_query => {
-            if edgechain_wire::path::has_escaped_slash(&next.path_with_query) {
-                v.path.as_str().clone_into(&mut next.path_with_query);
-            }
-            v.normalized_path.clone()
-        }
-        _ => std::mem::take(&mut given.normalized_path),
-    };
-}
-
-/// Like [`revalidate_request`], for a response head.
-fn revalidate_response(
-    given: &WitResponse,
-    next: &WitResponse,
-    limits: &HeadLimits,
-) -> Result<Option<(StatusCode, HeaderMap)>, convert::InvalidDecision> {
-    if next.status != given.status {
-        return convert::response_from_wit(next, limits).map(Some);
-    }
-    if next.headers == given.headers {
-        return Ok(None);
-    }
-    // A status the plugin kept is the next hop's (a 101 that switches
-    // protocols included), not a decision of its own to check.
-    let status = StatusCode::from_u16(next.status)
-        .map_err(|_| convert::InvalidDecision::Status(next.status))?;
-    Ok(Some((
-        status,
-        convert::response_headers_from_wit(next, limits)?,
-    )))
-}
-
-/// Drop hop-by-hop headers (and `expect`, which this hop has answered), and
-/// `content-length` unless the body is forwarded as is.
-fn strip_request_headers(headers: &mut HeaderMap, keep_length: bool) {
-    convert::strip_hop_by_hop(headers);
-    headers.remove(header::EXPECT);
-    if !keep_length {
-        headers.remove(header::CONTENT_LENGTH);
-    }
-}
-
-/// Call one hook with the body moved in only if the link asked for it; a
-/// `None` body in the answer keeps the current one.
-fn lend_body(slot: &mut Option<Vec<u8>>, body: &mut Body<impl Sized>, wants: bool) {
-    if wants && let Body::Buffered(b) = body {
-        *slot = Some(std::mem::take(b));
-    }
-}
-
-fn settle_body<S>(body: &mut Body<S>, lent: Option<Vec<u8>>, answered: Option<Vec<u8>>) {
-    match (answered, lent) {
-        (Some(new), _) => *body = Body::Buffered(new),
-        (None, Some(old)) => *body = Body::Buffered(old),
-        (None, None) => {}
-    }
 }
 
 impl ChainSnapshot {
@@ -495,7 +164,7 @@ impl ChainSnapshot {
                                 valid = Some(v);
                             }
                             wit = next;
-                            log.record(link, "request", "next");
+                            log.record(link.name_arc(), "request", "next");
                             if needs.response_phase {
                                 pending.push(instance);
                             }
@@ -511,7 +180,7 @@ impl ChainSnapshot {
                         let mut answer = Response::new(Full::new(Bytes::from(body)));
                         *answer.status_mut() = status;
                         *answer.headers_mut() = headers;
-                        log.record(link, "request", "respond");
+                        log.record(link.name_arc(), "request", "respond");
                         log.answered_by = Some(link.name_arc());
                         return RequestOutcome::Answered(
                             answer,
@@ -639,7 +308,7 @@ impl<'c> ResponseWalk<'c> {
                             rewritten = Some(head);
                         }
                         wit = next;
-                        log.record(link, "response", "ok");
+                        log.record(link.name_arc(), "response", "ok");
                         continue;
                     }
                     Err(e) => LinkFailure::Invalid(e.to_string()),

@@ -6,9 +6,9 @@
 //! Instances come fresh from the pooling allocator (`per-request`, the
 //! default) or from a pool of idle ones (`reuse`, at most `max_warm`).
 
-use super::Link;
 use super::bindings;
 use super::call::{LinkFailure, guarded};
+use super::link::{Link, LinkError};
 use super::state::HostState;
 use crossbeam_queue::ArrayQueue;
 use prometheus_client::metrics::gauge::Gauge;
@@ -154,7 +154,7 @@ impl Filter {
         pre: bindings::PluginPre<HostState>,
         component: &Component,
         declared: Option<bindings::Needs>,
-    ) -> Result<Filter, super::LinkError> {
+    ) -> Result<Filter, LinkError> {
         let warm = (link.spec().instance == crate::config::InstanceMode::Reuse).then(|| {
             ArrayQueue::new(
                 link.spec()
@@ -179,12 +179,12 @@ impl Filter {
                 let mut instance = filter
                     .instance_within(None, budget)
                     .await
-                    .map_err(super::LinkError::InitFailed)?;
+                    .map_err(LinkError::InitFailed)?;
                 instance
                     .init(&config, budget)
                     .await
-                    .map_err(super::LinkError::InitFailed)?
-                    .map_err(super::LinkError::InitRejected)?
+                    .map_err(LinkError::InitFailed)?
+                    .map_err(LinkError::InitRejected)?
             }
         };
         filter.needs = declared.into();

@@ -15,8 +15,8 @@
 //! obey the link's `"grants": {"http": [...]}` like a plugin's (see
 //! [`crate::outbound::Egress`]).
 
-use super::Link;
 use super::call::{LinkFailure, guarded};
+use super::link::{Link, LinkError};
 use super::state::{HostState, LinkContext};
 use bytes::Bytes;
 use http::Response;
@@ -62,14 +62,14 @@ impl std::fmt::Debug for Handler {
 impl Handler {
     /// A handler of `pre`; refuses the manifest settings a handler cannot
     /// honour.
-    pub(super) fn load(link: Link, pre: ProxyPre<HostState>) -> Result<Handler, super::LinkError> {
+    pub(super) fn load(link: Link, pre: ProxyPre<HostState>) -> Result<Handler, LinkError> {
         if link.spec().instance == crate::config::InstanceMode::Reuse {
-            return Err(super::LinkError::World(
+            return Err(LinkError::World(
                 "a wasi:http handler gets a fresh instance per request: \"instance\": \"reuse\" does not apply".into(),
             ));
         }
         if &*link.context.config != "null" {
-            return Err(super::LinkError::World(
+            return Err(LinkError::World(
                 "a wasi:http handler has no `init` to read \"config\": give it settings through \"grants\" (\"env\" or \"config_dir\")".into(),
             ));
         }

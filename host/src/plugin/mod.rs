@@ -14,6 +14,7 @@ pub mod call;
 pub mod clock;
 pub mod filter;
 pub mod handler;
+pub mod link;
 pub mod output;
 pub mod preinit;
 pub mod state;
@@ -21,81 +22,17 @@ pub mod state;
 pub use call::LinkFailure;
 pub use filter::{Filter, FilterInstance, Needs};
 pub use handler::Handler;
+pub use link::{Link, LinkError};
 
-use crate::config::{LinkSpec, OnError};
+use crate::config::LinkSpec;
 use crate::engine::Runtime;
 use crate::kv::Namespace;
-use crate::telemetry::metrics::{PluginHandles, PluginMetrics};
+use crate::telemetry::metrics::PluginMetrics;
 use output::LinkOutput;
 use state::LinkContext;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::component::Component;
-
-/// Why a link could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    /// The component's imports or exports do not match the `edgechain:plugin`
-    /// world (or the `wasi:http` proxy world, for a handler).
-    #[error("does not match the edgechain:plugin world: {0}")]
-    World(String),
-    /// `init` returned an error for this config.
-    #[error("init rejected the config: {0}")]
-    InitRejected(String),
-    /// `init` could not run to completion.
-    #[error("init failed: {0}")]
-    InitFailed(LinkFailure),
-}
-
-/// What every link is, whatever its kind: its manifest entry, what its
-/// instances share, its call budget, and its metrics.
-pub struct Link {
-    spec: LinkSpec,
-    context: Arc<LinkContext>,
-    timeout: Duration,
-    metrics: Arc<PluginMetrics>,
-    handles: PluginHandles,
-}
-
-impl Link {
-    /// The link's manifest entry.
-    pub fn spec(&self) -> &LinkSpec {
-        &self.spec
-    }
-
-    /// The link's name.
-    pub fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    /// The link's name, shared (for logs that outlive the request).
-    pub fn name_arc(&self) -> Arc<str> {
-        self.context.name.clone()
-    }
-
-    /// The failure policy.
-    pub fn on_error(&self) -> OnError {
-        self.spec.on_error
-    }
-
-    /// Count a failure of this link in the metrics.
-    pub fn record_failure(&self, failure: &LinkFailure) {
-        self.metrics.failure(&self.spec.name, failure.cause());
-    }
-
-    /// Count one hook call and its duration (instantiation included).
-    pub fn record_call(&self, took: Duration) {
-        self.handles.calls.inc();
-        self.handles.duration.observe(took.as_secs_f64());
-    }
-
-    /// Count one hook call cut short because its request was dropped.
-    pub fn record_cancelled_call(&self, took: Duration) {
-        self.record_call(took);
-        self.handles.cancelled.inc();
-    }
-}
 
 /// A loaded link, by kind (boxed: both are large, and moved once, into
 /// their chain).
@@ -138,13 +75,7 @@ pub async fn load(
         .get_export_index(None, handler::INCOMING_HANDLER)
         .is_some();
     let pre = runtime.linker().instantiate_pre(component).map_err(world)?;
-    let link = Link {
-        timeout: Duration::from_millis(spec.timeout_ms),
-        handles: metrics.handles(&context.name),
-        spec,
-        context,
-        metrics,
-    };
+    let link = Link::new(spec, context, metrics);
     match (is_filter, is_handler) {
         (true, _) => {
             let pre = bindings::PluginPre::new(pre).map_err(world)?;

@@ -2,8 +2,8 @@
 //! sent (or the client went away) the request is counted and its access log
 //! line written, with the number of body bytes that actually left.
 
-use crate::chain::walk::WalkLog;
-use crate::server::conn::ConnWatch;
+use crate::conn::ConnWatch;
+use crate::telemetry::access::WalkLog;
 use crate::telemetry::access::{self, AccessLog, Finished, RequestFacts};
 use crate::telemetry::metrics::RequestMetrics;
 use bytes::Bytes;

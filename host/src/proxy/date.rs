@@ -14,7 +14,7 @@ thread_local! {
 
 /// The current date as an HTTP `Date` value (RFC 9110 §5.6.7).
 pub fn now() -> HeaderValue {
-    let second = crate::server::conn::coarse_nanos() / 1_000_000_000;
+    let second = crate::conn::coarse_nanos() / 1_000_000_000;
     CACHED.with(|cell| {
         let mut cached = cell.borrow_mut();
         if let Some((at, value)) = cached.as_ref()

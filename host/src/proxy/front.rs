@@ -15,8 +15,8 @@
 //!   [`EscapedSlashPolicy`]: 400 (the default), 308 to the decoded target,
 //!   decoded in place, or kept.
 
-use super::convert;
-use crate::chain::walk::host_response;
+use crate::chain::failure::host_response;
+use crate::convert;
 use crate::limits::EscapedSlashPolicy;
 use bytes::Bytes;
 use edgechain_wire::path;
@@ -153,7 +153,9 @@ fn check_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
     }
     if let Some(authority) = parts.uri.authority() {
         // The same rules as for a `Host` header: it becomes one.
-        if authority.as_str().contains('@') || authority.host().is_empty() || !valid_port(authority)
+        if authority.as_str().contains('@')
+            || authority.host().is_empty()
+            || !crate::limits::valid_port(authority)
         {
             return Err("invalid authority");
         }
@@ -173,7 +175,7 @@ fn check_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
                 .ok()
                 .filter(|h| !h.is_empty() && !h.contains('@'))
                 .and_then(|h| h.parse::<Authority>().ok())
-                .is_some_and(|a| valid_port(&a));
+                .is_some_and(|a| crate::limits::valid_port(&a));
             if valid {
                 Ok(())
             } else {
@@ -181,16 +183,6 @@ fn check_host(parts: &mut http::request::Parts) -> Result<(), &'static str> {
             }
         }
     }
-}
-
-/// A port, if the authority has one, is digits of a number that fits in 16
-/// bits.
-pub(crate) fn valid_port(authority: &Authority) -> bool {
-    let text = authority.as_str();
-    let after_host = text.rsplit_once(']').map_or(text, |(_, rest)| rest);
-    after_host.split_once(':').is_none_or(|(_, port)| {
-        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
-    })
 }
 
 #[cfg(test)]

@@ -5,22 +5,22 @@
 //! The request path does one atomic load of the chain pointer and never
 //! touches the filesystem or a global lock.
 
-pub mod client_body;
 pub mod completion;
-pub mod convert;
 pub mod date;
 pub mod front;
 pub mod tunnel;
 
-use crate::chain::ChainSnapshot;
-use crate::chain::walk::{ChainBody, RequestOutcome, declared_length, host_response};
+use crate::chain::SharedChain;
+use crate::chain::body::{ChainBody, declared_length};
+use crate::chain::failure::host_response;
+use crate::chain::walk::RequestOutcome;
+use crate::client_body::{self, BodyProgress, ClientBody, PREBUFFER_BYTES};
+use crate::conn::ConnInfo;
+use crate::convert;
 use crate::plugin::handler::HandlerBody;
-use crate::server::conn::ConnInfo;
 use crate::telemetry::access::RequestFacts;
 use crate::upstream::{Upstream, UpstreamBody, UpstreamError};
-use arc_swap::ArcSwap;
 use bytes::Bytes;
-use client_body::{BodyProgress, ClientBody, PREBUFFER_BYTES};
 use completion::{Completion, Observer, Pending, Report};
 use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
@@ -38,9 +38,6 @@ pub type AnswerBody = Either<UpstreamBody<ForwardBody>, HandlerBody>;
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = Completion<Either<AnswerBody, Full<Bytes>>>;
-
-/// The current chain, swapped atomically on reload.
-pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
@@ -154,14 +151,7 @@ impl Proxy {
     ) -> Forwarded {
         let chain = self.chain.load_full();
         match chain.run_request(req, client_ip, &mut pending.walk).await {
-            RequestOutcome::Forward(req, walk) if chain.terminal().is_some() => {
-                let Some(handler) = chain.terminal() else {
-                    return (
-                        host_response(StatusCode::INTERNAL_SERVER_ERROR, "no handler")
-                            .map(Either::Right),
-                        None,
-                    );
-                };
+            RequestOutcome::Forward(req, walk) if let Some(handler) = chain.terminal() => {
                 match self.serve_terminal(handler, req, client_ip, pending).await {
                     Ok(resp) => (walk.run(resp, &mut pending.walk).await, None),
                     Err(answer) => (answer, None),
@@ -240,7 +230,7 @@ impl Proxy {
         client_ip: Option<std::net::IpAddr>,
         pending: &mut Pending,
     ) -> Result<Response<AnswerBody>, Response<Either<AnswerBody, Full<Bytes>>>> {
-        use crate::chain::walk::{Flow, HookCall, on_failure};
+        use crate::chain::failure::{Flow, HookCall, on_failure};
         convert::add_forwarded(req.headers_mut(), client_ip);
         let replay = (http_body::Body::is_end_stream(req.body())
             && handler.on_error() == crate::config::OnError::FailOpen)
@@ -260,7 +250,7 @@ impl Proxy {
         handler.record_call(took);
         let failure = match served {
             Ok(resp) => {
-                pending.walk.record(handler, "request", "handle");
+                pending.walk.record(handler.name_arc(), "request", "handle");
                 pending.walk.answered_by = Some(handler.name_arc());
                 return Ok(resp.map(Either::Right));
             }

@@ -11,7 +11,7 @@
 //! client.
 
 use super::completion::Report;
-use crate::server::conn::ConnHold;
+use crate::conn::ConnHold;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;

@@ -11,8 +11,9 @@
 
 pub mod watch;
 
-use crate::chain::{ChainLoader, ChainSnapshot, LoadError};
-use crate::proxy::SharedChain;
+use crate::chain::ChainSnapshot;
+use crate::chain::SharedChain;
+use crate::chain::load::{ChainLoader, LoadError};
 use crate::telemetry::metrics::ReloadMetrics;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -115,7 +116,7 @@ impl Reloader {
     /// Directories to watch now: the config directory and every directory the
     /// manifest names files in.
     pub fn watch_dirs(&self) -> Vec<PathBuf> {
-        crate::chain::watch_dirs(&self.dir, self.loader.module_dirs())
+        crate::chain::granted::watch_dirs(&self.dir, self.loader.module_dirs())
     }
 
     /// Load the directory once at startup; there is no previous chain to keep.

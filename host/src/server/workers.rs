@@ -5,9 +5,10 @@
 //! metrics (atomics) and the plugins' warm pools (lock-free queues). Nothing
 //! on the request path crosses threads.
 
-use super::{ConnLimits, accept_loop};
+use super::accept::{ConnLimits, LISTEN_BACKLOG, accept_loop};
+use crate::chain::SharedChain;
+use crate::proxy::Proxy;
 use crate::proxy::completion::Observer;
-use crate::proxy::{Proxy, SharedChain};
 use crate::upstream::{Upstream, UpstreamSettings};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,7 +93,7 @@ impl Serving {
             .spawn(move || {
                 runtime.block_on(async move {
                     // The listener registers with this thread's runtime.
-                    match socket.listen(super::LISTEN_BACKLOG) {
+                    match socket.listen(LISTEN_BACKLOG) {
                         Ok(listener) => {
                             let _ = listening.send(Ok(()));
                             self.run(listener).await;

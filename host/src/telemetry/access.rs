@@ -6,10 +6,11 @@
 //! dropped and counted in `edgechain_access_log_dropped_total`.
 
 use super::stdout::{Priority, Stdout};
-use crate::chain::walk::WalkLog;
 use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Where access log lines go.
@@ -51,6 +52,46 @@ impl AccessLog {
         {
             self.dropped.inc();
         }
+    }
+}
+
+/// What the chain did to one request, for the access log and metrics.
+#[derive(Debug, Default)]
+pub struct WalkLog {
+    /// One entry per hook call (or failure), in call order.
+    pub links: Vec<LinkRecord>,
+    /// The link that answered at the edge, if one did.
+    pub answered_by: Option<Arc<str>>,
+    /// Time spent getting instances and running hooks.
+    pub plugin_time: Duration,
+}
+
+/// One link's part in a request.
+#[derive(Debug, Clone)]
+pub struct LinkRecord {
+    /// The link's name.
+    pub link: Arc<str>,
+    /// `request` or `response`.
+    pub phase: &'static str,
+    /// `next`, `respond`, `ok`, `handle`, `failed:<cause>` (fail-closed),
+    /// `skipped:<cause>` (fail-open) or `cancelled` (the client left while
+    /// it ran).
+    pub outcome: Cow<'static, str>,
+}
+
+impl WalkLog {
+    /// Add what link `link` did in `phase`.
+    pub fn record(
+        &mut self,
+        link: Arc<str>,
+        phase: &'static str,
+        outcome: impl Into<Cow<'static, str>>,
+    ) {
+        self.links.push(LinkRecord {
+            link,
+            phase,
+            outcome: outcome.into(),
+        });
     }
 }
 

@@ -70,7 +70,8 @@ impl Plugin for Trace {
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         req.set_header(&format!("x-ip-{}", self.tag), ip);
-        req.set_header(&format!("x-path-{}", self.tag), req.path().to_owned());
+        let path = req.path().to_owned();
+        req.set_header(&format!("x-path-{}", self.tag), path);
         if let Some(to) = self
             .rewrite_to
             .as_deref()
