@@ -4,9 +4,10 @@
 
 use crate::conn::ConnWatch;
 use crate::telemetry::access::WalkLog;
-use crate::telemetry::access::{self, AccessLog, Finished, RequestFacts};
+use crate::telemetry::access::{AccessLog, Finished, RequestFacts, RequestLine};
 use crate::telemetry::metrics::RequestMetrics;
 use bytes::Bytes;
+use http::HeaderValue;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -65,15 +66,18 @@ impl Observer {
         self.metrics.listener_rejection(status);
         if self.access.enabled() {
             let facts = RequestFacts {
-                request: request_line.to_owned(),
+                request: RequestLine::Raw(request_line.to_owned()),
                 remote_addr: Some(client),
                 ..RequestFacts::default()
             };
-            self.access.write(access::line(&Finished {
+            let content_type = Some(sent.content_type)
+                .filter(|t| !t.is_empty())
+                .map(HeaderValue::from_static);
+            self.access.write(&Finished {
                 time: SystemTime::now(),
                 facts: &facts,
                 status,
-                content_type: sent.content_type,
+                content_type: content_type.as_ref(),
                 header_bytes: sent.head_bytes,
                 body_bytes: sent.body_bytes,
                 upstream_status: None,
@@ -81,7 +85,7 @@ impl Observer {
                 request_time: Duration::ZERO,
                 walk: &WalkLog::default(),
                 cause: None,
-            }));
+            });
         }
     }
 }
@@ -96,7 +100,7 @@ pub struct Pending {
     /// Status sent; 499 until a response exists (the client went away).
     pub status: u16,
     /// `Content-Type` sent.
-    pub content_type: String,
+    pub content_type: Option<http::HeaderValue>,
     /// Estimated bytes of the response head.
     pub header_bytes: u64,
     /// The next hop's status, if asked.
@@ -122,7 +126,7 @@ impl Pending {
             started: Instant::now(),
             facts,
             status: CLIENT_CLOSED,
-            content_type: String::new(),
+            content_type: None,
             header_bytes: 0,
             upstream_status: None,
             upstream_time: None,
@@ -201,11 +205,11 @@ impl Report {
             let time = SystemTime::now()
                 .checked_sub(request_time)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            observer.access.write(access::line(&Finished {
+            observer.access.write(&Finished {
                 time,
                 facts: &p.facts,
                 status,
-                content_type: &p.content_type,
+                content_type: p.content_type.as_ref(),
                 header_bytes: p.header_bytes,
                 body_bytes: self.sent,
                 upstream_status: p.upstream_status,
@@ -213,7 +217,7 @@ impl Report {
                 request_time,
                 walk: &p.walk,
                 cause,
-            }));
+            });
         }
     }
 }

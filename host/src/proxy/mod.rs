@@ -124,11 +124,7 @@ impl Proxy {
         let pending = report.pending();
         pending.status = parts.status.as_u16();
         if self.observer.access.enabled() {
-            pending.content_type = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default();
+            pending.content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
             pending.header_bytes = head_bytes(&parts);
         }
         match tunnel {

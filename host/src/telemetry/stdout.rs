@@ -1,14 +1,19 @@
 //! The process's one writer to stdout, shared by the access log and every
 //! other line a command prints (`dev`'s progress, `demo`'s banner).
 //!
-//! Callers only append to an in-memory queue under a short-held mutex; a
-//! writer thread takes everything queued, then writes and flushes it with the
-//! stdout lock held only for that write. Nobody ever holds stdout while
-//! waiting for something else, so one writer cannot stall another, and a slow
-//! or blocked stdout delays output but never a caller: access-log lines beyond
-//! [`DROPPABLE_LINES`] are dropped and counted, other lines always queue.
+//! Callers only copy their line into one in-memory buffer under a
+//! short-held mutex; a writer thread takes the whole buffer, then writes and
+//! flushes it with the stdout lock held only for that write. Nobody ever
+//! holds stdout while waiting for something else, so one writer cannot stall
+//! another, and a slow or blocked stdout delays output but never a caller:
+//! access-log lines beyond [`DROPPABLE_LINES`] are dropped and counted, other
+//! lines always queue.
+//!
+//! Under load the writer is not woken per line: the first line into an empty
+//! buffer wakes it, and it then lets lines gather for [`LINGER`] before one
+//! write, as nginx's `access_log ... buffer= flush=` does. A line a person
+//! waits for ([`Priority::Always`]) is written without the wait.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,6 +21,10 @@ use std::time::{Duration, Instant};
 /// Droppable lines (the access log) that may wait for the writer before new
 /// ones are dropped.
 pub const DROPPABLE_LINES: usize = 16 * 1024;
+
+/// How long the writer lets access-log lines gather before it writes them:
+/// one write per this much time under load, instead of one per line.
+pub const LINGER: Duration = Duration::from_millis(5);
 
 /// Whether a line may be dropped when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +37,13 @@ pub enum Priority {
 
 #[derive(Default)]
 struct Queue {
-    lines: VecDeque<String>,
+    /// Lines waiting, each ending in a newline.
+    buf: Vec<u8>,
+    /// Droppable lines in `buf`.
     droppable: usize,
-    /// Lines taken by the writer and not yet flushed.
+    /// A line in `buf` must not wait for [`LINGER`].
+    urgent: bool,
+    /// Bytes taken by the writer and not yet flushed.
     writing: usize,
 }
 
@@ -82,6 +95,12 @@ impl Stdout {
     /// Queue one line (without its newline). Never blocks on stdout; returns
     /// `false` if a droppable line was dropped because the queue is full.
     pub fn line(&self, line: String, priority: Priority) -> bool {
+        self.bytes(line.as_bytes(), priority)
+    }
+
+    /// [`Stdout::line`] for a line already in bytes (the access log writes
+    /// its lines into a reused buffer); the newline is added here.
+    pub fn bytes(&self, line: &[u8], priority: Priority) -> bool {
         let Ok(mut q) = self.shared.queue.lock() else {
             return false;
         };
@@ -91,9 +110,14 @@ impl Stdout {
             }
             q.droppable += 1;
         }
-        q.lines.push_back(line);
+        let wake = q.buf.is_empty() || (priority == Priority::Always && !q.urgent);
+        q.urgent |= priority == Priority::Always;
+        q.buf.extend_from_slice(line);
+        q.buf.push(b'\n');
         drop(q);
-        self.shared.ready.notify_one();
+        if wake {
+            self.shared.ready.notify_one();
+        }
         true
     }
 
@@ -104,7 +128,7 @@ impl Stdout {
         let Ok(mut q) = self.shared.queue.lock() else {
             return false;
         };
-        while !q.lines.is_empty() || q.writing > 0 {
+        while !q.buf.is_empty() || q.writing > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -121,25 +145,31 @@ impl Stdout {
 fn write_lines(shared: &Shared, mut out: Box<dyn Write + Send>) {
     let mut batch = Vec::with_capacity(64 * 1024);
     loop {
-        let lines = {
+        {
             let Ok(mut q) = shared.queue.lock() else {
                 return;
             };
-            while q.lines.is_empty() {
+            while q.buf.is_empty() {
                 q = match shared.ready.wait(q) {
                     Ok(q) => q,
                     Err(_) => return,
                 };
             }
-            let lines = std::mem::take(&mut q.lines);
+            if !q.urgent {
+                // Let the lines of the requests in flight gather: one write
+                // for all of them, and no wake-up per line.
+                q = match shared.ready.wait_timeout_while(q, LINGER, |q| !q.urgent) {
+                    Ok((q, _)) => q,
+                    Err(_) => return,
+                };
+            }
+            // The callers get the last batch's buffer back, emptied: the two
+            // alternate, so neither is allocated again once grown.
+            batch.clear();
+            std::mem::swap(&mut batch, &mut q.buf);
             q.droppable = 0;
-            q.writing = lines.len();
-            lines
-        };
-        batch.clear();
-        for line in &lines {
-            batch.extend_from_slice(line.as_bytes());
-            batch.push(b'\n');
+            q.urgent = false;
+            q.writing = batch.len();
         }
         // The stdout lock (inside `Stdout::write_all`) is held for this write only.
         let _ = out.write_all(&batch).and_then(|()| out.flush());
