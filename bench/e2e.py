@@ -11,6 +11,15 @@ proxy. Keep-alive everywhere, access logs off everywhere. Each case runs a
 warm-up (discarded), then ROUNDS measured rounds; the tables show medians and
 ratios to the one-hop nginx of the same table.
 
+The first table is the configuration users run in production: every nginx hop
+writes a JSON access line per request (the same fields as edgechain's, unbuffered,
+to a file), edgechain runs with its defaults (access log on, stdout to a file),
+and the links are `add-headers` setting one request and one response header. The
+tables after it switch the access logs off everywhere, to show what the proxies
+cost without them. `TABLES=production` runs only the first; `EDGECHAIN_BEFORE`
+(a path to another `edgechain` binary) adds its rows to the first table, to
+compare two builds in one run.
+
 The wasi:http rows serve a standard `wasi:http/incoming-handler` component
 (wstd's `http_server` example, built by `cargo xtask wasi-http` into
 target/wasi-http/components/) as edgechain's only link and under `wasmtime
@@ -32,7 +41,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EDGECHAIN = ROOT / "target/release/edgechain"
+EDGECHAIN = Path(os.environ.get("EDGECHAIN") or ROOT / "target/release/edgechain")
+EDGECHAIN_BEFORE = os.environ.get("EDGECHAIN_BEFORE")
+TABLES = os.environ.get("TABLES", "all")
 PLUGINS = ROOT / "target/plugins"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "5"))
@@ -51,7 +62,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {access_log}
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     client_body_temp_path {dir}/body;
@@ -62,6 +73,16 @@ http {{
     {body}
 }}
 """
+
+# The fields of edgechain's access line, as nginx writes them (escape=json).
+NGINX_LOG = """log_format edge escape=json '{{"time":"$time_iso8601","request":"$request",'
+        '"status":$status,"bytes":$bytes_sent,"response_body_bytes":$body_bytes_sent,'
+        '"content_type":"$sent_http_content_type","hostname":"$host","referrer":"$http_referer",'
+        '"useragent":"$http_user_agent","http_x_forwarded_proto":"$http_x_forwarded_proto",'
+        '"section_io_id":"$http_section_io_id","remote_addr":"$remote_addr",'
+        '"upstream_status":"$upstream_status","request_time_seconds":$request_time,'
+        '"upstream_time_seconds":"$upstream_response_time"}}';
+    access_log {dir}/access.log edge;"""
 
 ORIGIN = """
     server {{
@@ -85,11 +106,12 @@ HOP = """
 """
 
 
-def nginx(work, name, body, cpu, workers=1):
+def nginx(work, name, body, cpu, workers=1, log=False):
     d = Path(work) / name
     d.mkdir()
     conf = d / "nginx.conf"
-    conf.write_text(NGINX_MAIN.format(dir=d, body=body, workers=workers))
+    access_log = NGINX_LOG.format(dir=d) if log else "access_log off;"
+    conf.write_text(NGINX_MAIN.format(dir=d, body=body, workers=workers, access_log=access_log))
     return subprocess.Popen(
         ["taskset", "-c", cpu, "nginx", "-c", str(conf), "-p", str(d)],
         stdout=subprocess.DEVNULL,
@@ -222,19 +244,23 @@ def chain_dir(work, name, links, instance):
     return d
 
 
-def edgechain(config, port, workers=1, cpus=SUT_CPU):
+def edgechain(config, port, workers=1, cpus=SUT_CPU, log=False, binary=None):
+    """`edgechain serve`; with `log`, its defaults (the access log to stdout,
+    redirected to a file as a container runtime would)."""
+    out = open(Path(config) / "access.log", "w") if log else subprocess.DEVNULL
     return subprocess.Popen(
-        ["taskset", "-c", cpus, str(EDGECHAIN), "serve", "--config", str(config),
+        ["taskset", "-c", cpus, str(binary or EDGECHAIN), "serve", "--config", str(config),
          "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{port + 1}",
-         "--next-hop", f"127.0.0.1:{ORIGIN_PORT}", "--access-log", "off",
+         "--next-hop", f"127.0.0.1:{ORIGIN_PORT}", "--access-log", "stdout" if log else "off",
          "--worker-threads", str(workers), "--poll-interval", "0", "--log-level", "warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=out, stderr=subprocess.DEVNULL,
     )
 
 
-def edgechain_case(work, name, links, instance, port, workers=1, sut_cpus=SUT_CPU, **load):
+def edgechain_case(work, name, links, instance, port, workers=1, sut_cpus=SUT_CPU, log=False,
+                   binary=None, **load):
     config = chain_dir(work, f"e{port}", links, instance)
-    proc = edgechain(config, port, workers, sut_cpus)
+    proc = edgechain(config, port, workers, sut_cpus, log, binary)
     try:
         wait_http(port + 1, "/readyz", timeout=180)
         return measure(name, port, [proc.pid], **load)
@@ -277,9 +303,44 @@ def versions():
             "cores": os.cpu_count()}
 
 
+FIVE_HEADERS = ["add-headers"] * 5
+
+
+def production_rows(work):
+    """The headline: every proxy logging as in production, links doing work in
+    both phases, one core each."""
+    rows = []
+    origin = nginx(work, "origin-p", ORIGIN.format(port=ORIGIN_PORT), LOAD_CPU)
+    wait_http(ORIGIN_PORT)
+    try:
+        rows += nginx_cases(work, "p", SUT_CPU, 1, log=True)
+        builds = [("", None)]
+        if EDGECHAIN_BEFORE:
+            builds.append((" (before)", EDGECHAIN_BEFORE))
+        port = 18300
+        for suffix, binary in builds:
+            for name, links, instance, log in [
+                ("edgechain, 0 plugins", [], "per-request", True),
+                ("edgechain, 0 plugins, access log off", [], "per-request", False),
+                ("edgechain, 1 add-headers, per-request", ["add-headers"], "per-request", True),
+                ("edgechain, 5 add-headers, per-request (default)", FIVE_HEADERS, "per-request", True),
+                ("edgechain, 5 add-headers, reuse", FIVE_HEADERS, "reuse", True),
+            ]:
+                rows.append(edgechain_case(work, name + suffix, links, instance, port, log=log,
+                                           binary=binary))
+                port += 2
+    finally:
+        stop([origin])
+    return rows
+
+
 def main():
     one_core, two_cores = [], []
     with tempfile.TemporaryDirectory() as work:
+        production = production_rows(work)
+        if TABLES == "production":
+            write_report(production, [], [], versions())
+            return
         origin = nginx(work, "origin", ORIGIN.format(port=ORIGIN_PORT), LOAD_CPU)
         wait_http(ORIGIN_PORT)
         try:
@@ -325,21 +386,22 @@ def main():
                                                 workers=2, sut_cpus=BOTH_CPUS, **load))
         finally:
             stop([origin])
-    write_report(one_core, two_cores, versions())
+    write_report(production, one_core, two_cores, versions())
 
 
-def nginx_cases(work, tag, sut_cpus, workers, **load):
+def nginx_cases(work, tag, sut_cpus, workers, log=False, **load):
     """One nginx hop and the daisy chain of five, each process with `workers` workers."""
     rows = []
-    label = "" if workers == 1 else f"{workers} workers, "
-    hop = nginx(work, f"hop1{tag}", HOP.format(port=18001, next=ORIGIN_PORT), sut_cpus, workers)
+    label = ("" if workers == 1 else f"{workers} workers, ") + ("logging, " if log else "")
+    hop = nginx(work, f"hop1{tag}", HOP.format(port=18001, next=ORIGIN_PORT), sut_cpus, workers, log)
     wait_http(18001)
     rows.append(measure(f"nginx, {label}1 hop", 18001, [hop.pid], **load))
     stop([hop])
     hops = []
     for i in range(5, 0, -1):
         nxt = ORIGIN_PORT if i == 5 else 18010 + i + 1
-        hops.append(nginx(work, f"chain{i}{tag}", HOP.format(port=18010 + i, next=nxt), sut_cpus, workers))
+        hops.append(nginx(work, f"chain{i}{tag}", HOP.format(port=18010 + i, next=nxt), sut_cpus, workers,
+                          log))
     wait_http(18011)
     rows.append(measure(f"nginx, {label}daisy chain of 5 hops", 18011, [h.pid for h in hops], **load))
     stop(hops)
@@ -348,24 +410,37 @@ def nginx_cases(work, tag, sut_cpus, workers, **load):
 
 def table(results):
     base = next(r for r in results if r["name"].startswith("nginx") and r["name"].endswith("1 hop"))
-    rows = ["| setup | req/s | vs 1 nginx hop | p50 ms | p99 ms | p99 vs 1 hop | CPU µs/req | RSS MiB |",
-            "|---|---|---|---|---|---|---|---|"]
+    chain5 = next(r for r in results if r["name"].startswith("nginx") and "daisy chain" in r["name"])
+    rows = ["| setup | req/s | vs 1 nginx hop | vs 5-hop chain | p50 ms | p99 ms | p99 vs 1 hop | CPU µs/req "
+            "| RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        rows.append(f"| {r['name']} | {r['rps']:.0f} | {r['rps'] / base['rps']:.2f}× | {r['p50']:.2f} | "
+        rows.append(f"| {r['name']} | {r['rps']:.0f} | {r['rps'] / base['rps']:.2f}× | "
+                    f"{r['rps'] / chain5['rps']:.2f}× | {r['p50']:.2f} | "
                     f"{r['p99']:.2f} | {r['p99'] / base['p99']:.2f}× | {r['cpu_us']:.1f} | {r['rss']:.1f} |")
     return "\n".join(rows)
 
 
-def write_report(one_core, two_cores, v):
-    tables = f"""One core for the system under test (wrk and the origin on the other):
+def write_report(production, one_core, two_cores, v):
+    tables = f"""Production configuration, one core for the system under test (wrk and the origin on
+the other): every nginx hop writes a JSON access line per request, edgechain runs with
+its defaults (access log on), links are `add-headers` setting a header in each phase:
+
+{table(production)}"""
+    if one_core:
+        tables += f"""
+
+Access logs off everywhere, one core for the system under test:
 
 {table(one_core)}
 
-Two cores shared by everything (system under test, wrk with 2 threads, a 2-worker origin):
+Access logs off, two cores shared by everything (system under test, wrk with 2 threads,
+a 2-worker origin):
 
 {table(two_cores)}"""
+    command = "bash bench/run.sh" if TABLES == "all" else f"TABLES={TABLES} bash bench/run.sh"
     section = f"""<!-- e2e:start -->
-Command: `bash bench/run.sh` (ROUNDS={ROUNDS}, DURATION={DURATION} s, WARMUP={WARMUP} s,
+Command: `{command}` (ROUNDS={ROUNDS}, DURATION={DURATION} s, WARMUP={WARMUP} s,
 {CONNECTIONS} connections). Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {v['cpu']},
 {v['cores']} cores; {v['nginx']}; {v['wrk']}; {v['edgechain']}; {v['wasmtime']}; {v['rustc']}.
 
