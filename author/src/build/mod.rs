@@ -11,6 +11,7 @@
 //! output goes where the project's own chain (`proxy_config/proxychain.json`)
 //! expects it, unless `-o` says otherwise.
 
+pub mod cargo;
 pub mod js;
 pub mod project;
 pub mod python;
@@ -213,41 +214,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     std::fs::rename(&tmp, path).map_err(io(format!("replacing {}", path.display())))
 }
 
-/// Run `cmd` to completion with its output captured, in a process group of
-/// its own that is killed if the returned future is dropped first (so a
-/// stopped `edgechain dev` leaves no build running).
-pub(crate) async fn run_captured(
-    cmd: &mut tokio::process::Command,
-) -> std::io::Result<std::process::Output> {
-    #[cfg(unix)]
-    cmd.process_group(0);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut group = KillGroup(child.id());
-    let out = child.wait_with_output().await;
-    group.0 = None;
-    out
-}
-
-/// A child's process group, killed when dropped while still set.
-struct KillGroup(Option<u32>);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: killpg only sends a signal to the group created for
-            // this child.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
 /// Run an SDK's build script (`cmd`, spawned as `program`) and read the JSON
 /// summary it prints last on stdout. A failed run is reported with its stderr
 /// less the tool's own `error_prefixes`.
@@ -256,7 +222,7 @@ pub(crate) async fn run_sdk_build<T: serde::de::DeserializeOwned>(
     program: &Path,
     error_prefixes: &[&str],
 ) -> Result<T, BuildError> {
-    let output = run_captured(cmd)
+    let output = crate::process::run_captured(cmd)
         .await
         .map_err(|e| BuildError::MissingTool(format!("cannot run {}: {e}", program.display())))?;
     if !output.status.success() {

@@ -3,7 +3,7 @@
 //!
 //! A project is a cargo crate (`Cargo.toml`), a JavaScript/TypeScript project
 //! (`package.json`) or a Python project (`pyproject.toml`), checked in that
-//! order. Cargo crates are described by cargo itself (`dev::cargo`); this
+//! order. Cargo crates are described by cargo itself ([`super::cargo`]); this
 //! module reads the other two.
 
 use super::BuildError;

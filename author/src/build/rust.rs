@@ -4,7 +4,7 @@
 //! `edgechain::plugin::load` does.
 
 use super::BuildError;
-use crate::dev::cargo::{self, PluginCrate};
+use super::cargo::{self, PluginCrate};
 use std::path::{Path, PathBuf};
 
 /// Build the crate in `dir` with cargo profile `profile`; the crate and the

@@ -241,7 +241,7 @@ async fn install(
     dir: &Path,
 ) -> Result<(), BuildError> {
     cmd.stdin(Stdio::null());
-    let out = super::run_captured(&mut cmd).await.map_err(|e| {
+    let out = crate::process::run_captured(&mut cmd).await.map_err(|e| {
         BuildError::Install(format!("cannot run `{what}` in {}: {e}", dir.display()))
     })?;
     if out.status.success() {

@@ -18,13 +18,12 @@
 //! `--next-hop`); only its own filesystem triggers are off, because this loop
 //! decides when the staged directory is complete.
 
-pub mod cargo;
 pub mod project;
 pub mod sources;
 pub mod stage;
 
+use crate::build::cargo::{self, CargoError, PluginCrate};
 use crate::build::{BuildError, Lang, ScriptProject, sdk};
-use cargo::PluginCrate;
 use edgechain::reload::{ReloadReport, Trigger};
 use edgechain::server::{ServeOptions, Server};
 use project::Project;
@@ -39,9 +38,10 @@ use tokio::sync::mpsc;
 /// Why `edgechain dev` could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    /// Cargo could not be run or said something unexpected.
-    #[error("{0}")]
-    Cargo(String),
+    /// Cargo could not be run or said something unexpected, or a `--plugin`
+    /// crate has no plugin library.
+    #[error(transparent)]
+    Cargo(#[from] CargoError),
     /// The manifest could not be read as JSON.
     #[error("invalid manifest: {0}")]
     Manifest(String),
@@ -161,10 +161,11 @@ async fn crates_in(dir: &Path) -> Result<Vec<PluginCrate>, DevError> {
     let found = cargo::discover(Some(&manifest)).await?;
     let mine: Vec<_> = found.into_iter().filter(|c| c.dir() == dir).collect();
     if mine.is_empty() {
-        return Err(DevError::Cargo(format!(
+        return Err(CargoError(format!(
             "{} is not a plugin crate (no `cdylib` library)",
             dir.display()
-        )));
+        ))
+        .into());
     }
     Ok(mine)
 }

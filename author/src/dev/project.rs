@@ -3,7 +3,7 @@
 //! `--plugin DIR`, or the current directory), each built the way
 //! `edgechain build` builds it.
 
-use super::cargo::PluginCrate;
+use crate::build::cargo::PluginCrate;
 use crate::build::sdk::Toolchain;
 use crate::build::{Lang, ScriptProject};
 use std::path::{Path, PathBuf};

@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(terms.plain("nothing staged"), "nothing staged");
     }
 
-    use crate::dev::cargo::PluginCrate;
+    use crate::build::cargo::PluginCrate;
 
     fn krate(name: &str) -> Project {
         Project::Crate(PluginCrate {

@@ -1,17 +1,24 @@
-//! Finding plugin crates and building them with the user's own cargo.
+//! Finding plugin crates and building them with the user's own cargo, for
+//! `edgechain build` (one crate) and `edgechain dev` (crates of a workspace).
 //!
-//! `edgechain dev` runs exactly the build a plugin author would run by hand
+//! Both run exactly the build a plugin author would run by hand
 //! (`cargo build --target wasm32-wasip2 --release`), with cargo's progress and
 //! rendered compiler errors going straight to the terminal, and reads the
 //! path of the built component from cargo's JSON messages rather than
 //! guessing target directories and profiles.
 
-use super::DevError;
+use crate::process;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Cargo could not be run or said something unexpected; the message says
+/// which (a crate's compile errors are not this: cargo shows them itself).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CargoError(pub String);
 
 /// The target plugins are built for.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -89,7 +96,7 @@ fn cargo() -> PathBuf {
 
 /// Plugin crates of the cargo workspace at `manifest` (a `Cargo.toml`, or the
 /// workspace around the current directory when `None`).
-pub async fn discover(manifest: Option<&Path>) -> Result<Vec<PluginCrate>, DevError> {
+pub async fn discover(manifest: Option<&Path>) -> Result<Vec<PluginCrate>, CargoError> {
     let mut cmd = tokio::process::Command::new(cargo());
     cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
     if let Some(m) = manifest {
@@ -99,16 +106,13 @@ pub async fn discover(manifest: Option<&Path>) -> Result<Vec<PluginCrate>, DevEr
         .stdin(Stdio::null())
         .output()
         .await
-        .map_err(|e| DevError::Cargo(format!("cannot run cargo: {e}")))?;
+        .map_err(|e| CargoError(format!("cannot run cargo: {e}")))?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
-        return Err(DevError::Cargo(format!(
-            "cargo metadata failed: {}",
-            why.trim()
-        )));
+        return Err(CargoError(format!("cargo metadata failed: {}", why.trim())));
     }
     let meta: Metadata = serde_json::from_slice(&out.stdout)
-        .map_err(|e| DevError::Cargo(format!("unexpected cargo metadata output: {e}")))?;
+        .map_err(|e| CargoError(format!("unexpected cargo metadata output: {e}")))?;
     Ok(plugin_crates(meta))
 }
 
@@ -174,7 +178,7 @@ pub struct BuildOutcome {
 /// build in parallel; `--keep-going` so one crate's error does not stop the
 /// others. Cargo's own output (progress, rendered errors) goes to this
 /// process's stderr.
-pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcome, DevError> {
+pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcome, CargoError> {
     let started = Instant::now();
     let Some(first) = crates.first() else {
         return Ok(BuildOutcome {
@@ -196,16 +200,12 @@ pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcom
     }
     // Its own process group, so stopping a build stops the compilers cargo
     // started too, not only cargo.
-    #[cfg(unix)]
-    cmd.process_group(0);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| DevError::Cargo(format!("cannot run cargo: {e}")))?;
-    let mut group = ProcessGroup(child.id());
+    let (mut child, group) = process::spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    )
+    .map_err(|e| CargoError(format!("cannot run cargo: {e}")))?;
     let mut artifacts = vec![None; crates.len()];
     if let Some(stdout) = child.stdout.take() {
         let mut lines = BufReader::new(stdout).lines();
@@ -220,31 +220,14 @@ pub async fn build(crates: &[&PluginCrate], profile: &str) -> Result<BuildOutcom
     child
         .wait()
         .await
-        .map_err(|e| DevError::Cargo(format!("waiting for cargo: {e}")))?;
-    group.0 = None;
+        .map_err(|e| CargoError(format!("waiting for cargo: {e}")))?;
+    group.finished();
     // With `--keep-going` a failed run may still have built some crates: the
     // artifact messages say which.
     Ok(BuildOutcome {
         artifacts,
         elapsed: started.elapsed(),
     })
-}
-
-/// A build's process group, killed if the build is abandoned (dropped before
-/// cargo exited): `dev` stopping mid-build leaves no compiler running.
-struct ProcessGroup(Option<u32>);
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: killpg only sends a signal; the group was created for
-            // this build and holds nothing else.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-            }
-        }
-    }
 }
 
 /// The `.wasm` path in a `compiler-artifact` message for library `lib_name`.
