@@ -45,8 +45,9 @@ pub struct Cli {
 enum Command {
     /// Serve the chain in DIR in front of the next hop.
     Serve(serve::ServeArgs),
-    /// Check that DIR would load: exit 0 and print nothing, or exit 1 with the
-    /// reasons on stderr (one JSON object per problem). Works offline.
+    /// Check that DIR would load: exit 0 (with a warning on stderr for a
+    /// JavaScript or Python link that should run in `reuse`), or exit 1 with
+    /// the reasons on stderr (one JSON object per problem). Works offline.
     Validate(validate::ValidateArgs),
     /// Serve the chain in DIR in front of a built-in echo origin, for trying
     /// plugins out.
