@@ -9,12 +9,12 @@
 
 use crate::limits::{self, HeadLimits};
 use crate::plugin::bindings::{Request as WitRequest, Response as WitResponse};
-use edgechain_wire::path::{self, EscapedSlashes};
+use edgechain_wire::decision::{self as rules, Refusal};
+use edgechain_wire::managed::{HOP_BY_HOP, is_managed};
+use edgechain_wire::path::{self, EscapedSlashes, PathError};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use http::{Method, StatusCode};
-
-use edgechain_wire::managed::{HOP_BY_HOP, is_managed};
 
 /// Names listed in `Connection` headers; they are hop-by-hop for this message.
 fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
@@ -211,7 +211,8 @@ pub struct ValidRequest {
 
 /// Validate and convert a plugin's packed header block: at most
 /// `max_headers` fields, and at most `max_bytes` of head once `used` bytes
-/// (the start line) are counted.
+/// (the start line) are counted. Each field follows
+/// `edgechain_wire::decision::check_field`, the SDKs' rule too.
 pub fn headers_from_wit(
     block: &[u8],
     max_headers: usize,
@@ -229,11 +230,11 @@ pub fn headers_from_wit(
         if bytes > max_bytes {
             return Err(InvalidDecision::HeadTooLarge(max_bytes));
         }
+        rules::check_field(name, value).map_err(refused)?;
+        // `http` takes what the rule takes (the tests hold them together);
+        // a name longer than it stores is still a bad name.
         let n =
             HeaderName::from_bytes(name).map_err(|_| InvalidDecision::HeaderName(quote(name)))?;
-        if is_managed(n.as_str()) {
-            return Err(InvalidDecision::Managed(n.as_str().to_owned()));
-        }
         let v = HeaderValue::from_bytes(value)
             .map_err(|_| InvalidDecision::HeaderValue(quote(name)))?;
         map.try_append(n, v)
@@ -242,7 +243,27 @@ pub fn headers_from_wit(
     Ok(map)
 }
 
+/// The host's error for a refusal of `edgechain_wire::decision`.
+fn refused(refusal: Refusal<'_>) -> InvalidDecision {
+    match refusal {
+        Refusal::Method(m) => InvalidDecision::Method(quote(m.as_bytes())),
+        Refusal::NotForwarded(m) => InvalidDecision::NotForwarded(m.to_owned()),
+        Refusal::Path(t, PathError::EncodedSlash) => {
+            InvalidDecision::EscapedSlash(quote(t.as_bytes()))
+        }
+        Refusal::Target(t) | Refusal::Path(t, _) => InvalidDecision::Path(quote(t.as_bytes())),
+        Refusal::Authority(a) => InvalidDecision::Authority(quote(a.as_bytes())),
+        Refusal::HeaderName(n) => InvalidDecision::HeaderName(quote(n)),
+        Refusal::HeaderValue(n) => InvalidDecision::HeaderValue(quote(n)),
+        Refusal::Managed(n) => InvalidDecision::Managed(quote(n).to_ascii_lowercase()),
+        Refusal::Status(s) => InvalidDecision::Status(s),
+    }
+}
+
 /// Validate a request a plugin passed on, within the request head limits.
+/// What it may contain is `edgechain_wire::decision`'s rule (the SDKs'
+/// harnesses apply it too), with the target checked under this host's
+/// `--escaped-slashes`; the limits and the HTTP types are the host's own.
 pub fn request_from_wit(
     req: &WitRequest,
     limits: &HeadLimits,
@@ -257,39 +278,29 @@ pub fn request_from_wit(
     if start > limits.max_request_head_bytes {
         return Err(InvalidDecision::HeadTooLarge(limits.max_request_head_bytes));
     }
+    rules::check_method(&req.method).map_err(refused)?;
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| InvalidDecision::Method(quote(req.method.as_bytes())))?;
-    if edgechain_wire::decision::is_not_forwarded(method.as_str()) {
-        return Err(InvalidDecision::NotForwarded(req.method.clone()));
-    }
-    let bad_path = || InvalidDecision::Path(quote(req.path_with_query.as_bytes()));
-    // A `#fragment` is never sent (the URI parser drops it unchecked).
-    let sent = req.path_with_query.split('#').next().unwrap_or_default();
-    if !req.path_with_query.starts_with('/') || !sent.is_ascii() {
-        return Err(bad_path());
-    }
-    let path = match limits.escaped_slashes.for_decisions() {
-        EscapedSlashes::Keep => PathAndQuery::try_from(req.path_with_query.as_str()),
-        _ if !path::has_escaped_slash(sent) => PathAndQuery::try_from(req.path_with_query.as_str()),
-        EscapedSlashes::Reject => {
-            return Err(InvalidDecision::EscapedSlash(quote(
-                req.path_with_query.as_bytes(),
-            )));
-        }
-        EscapedSlashes::Decode => {
-            PathAndQuery::try_from(path::decode_escaped_slashes(sent).as_str())
-        }
+    let target = req.path_with_query.as_str();
+    let escaped_slashes = limits.escaped_slashes.for_decisions();
+    rules::check_target_with(target, escaped_slashes).map_err(refused)?;
+    let bad_path = || InvalidDecision::Path(quote(target.as_bytes()));
+    // Forwarded as written, or (`decode`) with each `%2F` decoded; a
+    // `#fragment` is never sent (the URI parser drops it).
+    let sent = target.split('#').next().unwrap_or_default();
+    let path = if escaped_slashes == EscapedSlashes::Decode && path::has_escaped_slash(sent) {
+        PathAndQuery::from_maybe_shared(bytes::Bytes::from(path::decode_escaped_slashes(sent)))
+    } else {
+        PathAndQuery::try_from(target)
     }
     .map_err(|_| bad_path())?;
     let normalized_path = normalized_path(path.as_str()).map_err(|_| bad_path())?;
+    rules::check_authority(&req.authority).map_err(refused)?;
     let host = if req.authority.is_empty() {
         None
     } else {
         let bad = || InvalidDecision::Authority(quote(req.authority.as_bytes()));
         let authority = Authority::try_from(req.authority.as_str()).map_err(|_| bad())?;
-        if authority.as_str().contains('@') || !crate::limits::valid_port(&authority) {
-            return Err(bad());
-        }
         Some(HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?)
     };
     Ok(ValidRequest {
@@ -312,9 +323,7 @@ pub fn response_from_wit(
     resp: &WitResponse,
     limits: &HeadLimits,
 ) -> Result<(StatusCode, HeaderMap), InvalidDecision> {
-    if !(200..=599).contains(&resp.status) {
-        return Err(InvalidDecision::Status(resp.status));
-    }
+    rules::check_status(resp.status).map_err(refused)?;
     let status =
         StatusCode::from_u16(resp.status).map_err(|_| InvalidDecision::Status(resp.status))?;
     Ok((status, response_headers_from_wit(resp, limits)?))
@@ -510,6 +519,87 @@ mod tests {
         assert!(response_from_wit(&r(302), &HeadLimits::default()).is_ok());
     }
 
+    /// The host gives every verdict of the wire rules' shared vectors (the
+    /// SDKs' suites read the same file), with its default limits.
+    #[test]
+    fn the_host_gives_the_shared_vectors_verdicts() {
+        use serde_json::Value;
+        let vectors: Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../wire/vectors.json"
+        )))
+        .unwrap_or_else(|e| panic!("wire/vectors.json: {e}"));
+        // The host names fewer classes than the rules: every path refusal
+        // but an encoded `/` is one `Path`.
+        let class = |verdict: &str| {
+            match verdict {
+                "target" => "path",
+                "path:encoded-slash" => "escaped-slash",
+                v if v.starts_with("path:") => "path",
+                v => v,
+            }
+            .to_owned()
+        };
+        let host = |r: Result<(), InvalidDecision>| match r {
+            Ok(()) => "ok",
+            Err(InvalidDecision::Method(_)) => "method",
+            Err(InvalidDecision::NotForwarded(_)) => "not-forwarded",
+            Err(InvalidDecision::Path(_)) => "path",
+            Err(InvalidDecision::EscapedSlash(_)) => "escaped-slash",
+            Err(InvalidDecision::Authority(_)) => "authority",
+            Err(InvalidDecision::HeaderName(_)) => "header-name",
+            Err(InvalidDecision::HeaderValue(_)) => "header-value",
+            Err(InvalidDecision::Managed(_)) => "managed",
+            Err(InvalidDecision::Status(_)) => "status",
+            Err(e) => panic!("not a rule's refusal: {e}"),
+        };
+        let text = |entry: &Value, key: &str| {
+            entry[key]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("{entry}: no {key}"))
+        };
+        let request = |method: &str, path: &str, authority: &str, field: (&str, &str)| {
+            let req = WitRequest {
+                method: method.into(),
+                normalized_path: String::new(),
+                path_with_query: path.into(),
+                authority: authority.into(),
+                headers: edgechain_wire::encode([(field.0.as_bytes(), field.1.as_bytes())]),
+                body: None,
+            };
+            request_from_wit(&req, &HeadLimits::default()).map(drop)
+        };
+        let decide = |part: &str, e: &Value| match part {
+            "method" => request(&text(e, "method"), "/", "h", ("x", "")),
+            "target" => request("GET", &text(e, "target"), "h", ("x", "")),
+            "authority" => request("GET", "/", &text(e, "authority"), ("x", "")),
+            "field" => request("GET", "/", "h", (&text(e, "name"), &text(e, "value"))),
+            _ => {
+                let status = e["status"].as_u64().and_then(|s| u16::try_from(s).ok());
+                let status = status.unwrap_or_else(|| panic!("{e}: no status"));
+                let resp = WitResponse {
+                    status,
+                    headers: Vec::new(),
+                    body: None,
+                };
+                response_from_wit(&resp, &HeadLimits::default()).map(drop)
+            }
+        };
+        let mut checked = 0;
+        for part in ["method", "target", "authority", "field", "status"] {
+            let Some(Value::Array(entries)) = vectors.pointer(&format!("/decision/{part}")) else {
+                panic!("wire/vectors.json has no decision.{part}");
+            };
+            for entry in entries {
+                let verdict = class(&text(entry, "verdict"));
+                assert_eq!(host(decide(part, entry)), verdict, "{part}: {entry}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} vectors");
+    }
+
     mod generated {
         use super::*;
         use proptest::prelude::*;
@@ -564,7 +654,7 @@ mod tests {
             #[test]
             fn the_wire_rules_agree_with_the_host(
                 method in "[A-Za-z /!-]{0,6}|CONNECT|TRACE|connect",
-                path in "[/a-z0-9%.?#:@\\[\\] <>\"`{}\\\\é\u{7f}-]{0,16}",
+                path in "/?[/a-z0-9%.?#:@\\[\\] <>\"`{}\\\\é\u{7f}-]{0,16}",
                 authority in "[a-z0-9.:@\\[\\]% /?#_-]{0,12}|\\[::1\\]:[0-9+]{0,6}|[a-z]{1,3}:[0-9+]{0,6}",
                 name in "[A-Za-z -]{0,8}|host|Content-Length|connection",
                 value in proptest::collection::vec(any::<u8>(), 0..6),
@@ -593,6 +683,53 @@ mod tests {
                     response_from_wit(&resp, &HeadLimits::default()).is_ok(),
                     wire::check_status(status).is_ok()
                 );
+            }
+
+            /// The host checks decisions with `edgechain_wire::decision`
+            /// and then builds `http` types: the rules must take exactly
+            /// what `http` takes (with the host's port and userinfo rules),
+            /// so that building never refuses what the rules accepted, and
+            /// the rules refuse nothing a valid message could hold.
+            #[test]
+            fn the_wire_rules_agree_with_http(
+                method in "[ -~]{0,8}|CONNECT|TRACE|G\u{e9}T",
+                path in "/?([/a-z0-9%.?#:@\\[\\] <>\"`{}|^\\\\\u{e9}\u{7f}\t-]|%2[fF]|\\.\\.){0,16}",
+                authority in "[ -~]{0,12}|\\[::1\\]:[0-9+]{0,6}|[a-z]{1,3}:[0-9+]{0,6}",
+                name in proptest::collection::vec(any::<u8>(), 0..6),
+                value in proptest::collection::vec(any::<u8>(), 0..6),
+                status in any::<u16>(),
+            ) {
+                use edgechain_wire::decision as wire;
+                let http_method = Method::from_bytes(method.as_bytes()).is_ok()
+                    && !matches!(method.as_str(), "CONNECT" | "TRACE");
+                prop_assert_eq!(wire::check_method(&method).is_ok(), http_method, "method {:?}", method);
+                // As each `--escaped-slashes` policy forwards the target.
+                let sent = path.split('#').next().unwrap_or_default();
+                let parses = |t: &str| {
+                    PathAndQuery::try_from(t).is_ok_and(|p| normalized_path(p.as_str()).is_ok())
+                };
+                for policy in [EscapedSlashes::Reject, EscapedSlashes::Decode, EscapedSlashes::Keep] {
+                    let http_path = path.starts_with('/')
+                        && sent.is_ascii()
+                        && match policy {
+                            _ if !path::has_escaped_slash(sent) => parses(&path),
+                            EscapedSlashes::Reject => false,
+                            EscapedSlashes::Decode => parses(&path::decode_escaped_slashes(sent)),
+                            EscapedSlashes::Keep => parses(&path),
+                        };
+                    prop_assert_eq!(wire::check_target_with(&path, policy).is_ok(), http_path, "path {:?} ({:?})", path, policy);
+                }
+                prop_assert_eq!(wire::check_target(&path).is_ok(), wire::check_target_with(&path, EscapedSlashes::Reject).is_ok());
+                let http_authority = authority.is_empty()
+                    || Authority::try_from(authority.as_str()).is_ok_and(|a| {
+                        !a.as_str().contains('@') && crate::limits::valid_port(&a)
+                    });
+                prop_assert_eq!(wire::check_authority(&authority).is_ok(), http_authority, "authority {:?}", authority);
+                let http_field = HeaderName::from_bytes(&name).is_ok_and(|n| !is_managed(n.as_str()))
+                    && HeaderValue::from_bytes(&value).is_ok();
+                prop_assert_eq!(wire::check_field(&name, &value).is_ok(), http_field, "field {:?}: {:?}", name, value);
+                let http_status = StatusCode::from_u16(status).is_ok() && (200..=599).contains(&status);
+                prop_assert_eq!(wire::check_status(status).is_ok(), http_status);
             }
 
             #[test]

@@ -2,7 +2,11 @@
 //! hands back and any path a client sends decode or normalise cleanly or
 //! fail cleanly, never panic, and the properties the host relies on hold.
 
-use edgechain_wire::path::{check, normalize, path_of};
+use edgechain_wire::decision::{check_target, check_target_with};
+use edgechain_wire::managed::{is_managed, is_managed_name};
+use edgechain_wire::path::{
+    EscapedSlashes, check, check_decoding_slashes, decode_escaped_slashes, normalize, path_of,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -70,5 +74,38 @@ proptest! {
     fn the_query_never_changes_the_path(path in "/[a-z/]{0,20}", query in "[ -~]{0,20}") {
         let target = format!("{path}?{query}");
         prop_assert_eq!(path_of(&target), path.as_str());
+    }
+
+    /// Of a path that starts with `/` (a leading `%2F` is not one).
+    #[test]
+    fn checking_while_decoding_is_checking_the_decoded_path(
+        path in "/(/|%|[a-z.]|%2[eEfF]|%5[cC]|%00|%2|\\.\\.|//){0,24}"
+    ) {
+        prop_assert_eq!(
+            check_decoding_slashes(&path),
+            check(&decode_escaped_slashes(&path)),
+            "{}", path
+        );
+    }
+
+    /// A host set to decode `%2F` forwards the decoded target: checking
+    /// with the policy is checking what is forwarded.
+    #[test]
+    fn a_decoding_host_checks_the_target_it_forwards(
+        target in "/(%2[fF]|%|[a-z.]|/|\\.\\.){0,16}(\\?[a-z%2F]{0,5})?"
+    ) {
+        let decoded = decode_escaped_slashes(&target);
+        prop_assert_eq!(
+            check_target_with(&target, EscapedSlashes::Decode).is_ok(),
+            check_target(&decoded).is_ok(),
+            "{} as {}", target, decoded
+        );
+    }
+
+    #[test]
+    fn managed_names_match_in_any_case(
+        name in "(?i:host|content-length|expect|te|connection|proxy-authorization)|[a-zA-Z-]{0,12}"
+    ) {
+        prop_assert_eq!(is_managed_name(name.as_bytes()), is_managed(&name.to_ascii_lowercase()));
     }
 }

@@ -1,6 +1,8 @@
-// The host's rules for what a plugin hands back (a port of the checks in
-// host/src/proxy/convert.rs): the test harness applies them to every decision
-// so that a plugin test fails where the host would fail the link.
+// The host's rules for what a plugin hands back (a port of
+// edgechain_wire::decision, which the host calls): the test harness applies
+// them to every decision so that a plugin test fails where the host would
+// fail the link. test/wire-vectors.test.js holds the port to
+// wire/vectors.json, the verdicts the host's and the Python suites check too.
 
 import { isManagedHeader } from "./headers.js";
 import { PathError, hasEscapedSlash, normalizePath } from "./path.js";

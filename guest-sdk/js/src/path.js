@@ -1,6 +1,7 @@
 // The normalised request path plugins match on: a port of wire/src/path.rs,
 // which the host uses to compute `request.normalized-path`. Both sides must
-// agree byte for byte; test/path.test.js carries the Rust test vectors.
+// agree byte for byte; test/wire-vectors.test.js checks this port against
+// wire/vectors.json, the verdicts the Rust and Python suites check too.
 
 import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 

@@ -280,37 +280,8 @@ test("onResponse decisions are checked too", async () => {
   assert.throws(() => h.roundTrip(Request.get("/")), /header `upgrade` is managed by the host/);
 });
 
-test("the SDK's host-owned headers are the host's list", async () => {
-  const { readFileSync } = await import("node:fs");
-  const { MANAGED_HEADERS, isManagedHeader } = await import("../src/index.js");
-  const rust = readFileSync(new URL("../../../wire/src/managed.rs", import.meta.url), "utf8");
-  const code = rust.slice(0, rust.indexOf("#[cfg(test)]"));
-  const hostList = [...new Set([...code.matchAll(/"([a-z-]+)"/g)].map((m) => m[1]))];
-  assert.ok(hostList.length >= 12, "found the host's list");
-  assert.deepEqual([...MANAGED_HEADERS].sort(), hostList.sort());
-  assert.ok(isManagedHeader("Transfer-Encoding") && !isManagedHeader("x-user"));
-});
-
-test("targets and authorities: the vectors of edgechain_wire::decision", async () => {
-  const { checkRawRequest, InvalidDecision } = await import("../src/decision.js");
-  const raw = (pathWithQuery, authority = "h") => ({ method: "GET", pathWithQuery, authority, headers: new Uint8Array(0), body: null });
-  for (const ok of ["/", '/a/%2A"{}?y={}`', "/a/%252F?next=%2F", "/a#frag ment", "/%61dmin//x", "/%C3%A9", "/a#é"]) checkRawRequest(raw(ok));
-  for (const bad of ["/%2Fadmin", "/x/..%2fadmin", "/a%2F?q"]) {
-    assert.throws(() => checkRawRequest(raw(bad)), (e) => e instanceof InvalidDecision && /encoded `\/` \(%2F\)/.test(e.message), bad);
-  }
-  for (const bad of ["a", "", "/a b", "/a\r\n", "/<x>", "/a?<", '/a?"', "/`", "/../x", "/é", "/a?q=é", "/\x7f"]) {
-    assert.throws(() => checkRawRequest(raw(bad)), InvalidDecision, bad);
-  }
-  for (const ok of ["", "shop.example", "shop.example:8080", "[::1]:80", "10.0.0.1", "[::1]x", "h:0", "h:65535"]) checkRawRequest(raw("/", ok));
-  for (const bad of ["u@h", "a:b:c", "a b", "[::1", "h/x", "a%20b", "[[::1]]", "h:99999", "h:", "h:+80", "[::1]:", "[::1]:70000"]) {
-    assert.throws(() => checkRawRequest(raw("/", bad)), InvalidDecision, bad);
-  }
-  const method = (m) => ({ ...raw("/"), method: m });
-  for (const m of ["CONNECT", "TRACE"]) {
-    assert.throws(() => checkRawRequest(method(m)), (e) => e instanceof InvalidDecision && /is never forwarded/.test(e.message), m);
-  }
-  checkRawRequest(method("connect"));
-});
+// The host-owned headers and the targets, authorities and methods the host
+// accepts are wire/vectors.json's, checked in wire-vectors.test.js.
 
 test("a response that keeps the next hop's status passes, a 101 included", async () => {
   class Tag {

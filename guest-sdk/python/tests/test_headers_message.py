@@ -126,18 +126,5 @@ def test_the_raw_record_is_updated_in_place():
     assert raw.headers == _wire.encode([(b"x", b"1"), (b"y", b"2")])
 
 
-def test_managed_headers_are_the_hosts_list():
-    """The SDK's list is the one the host enforces (edgechain-wire's `managed`)."""
-    import pathlib
-    import re as _re
-
-    from edgechain_sdk import is_managed_header
-    from edgechain_sdk.headers import MANAGED_HEADERS
-
-    rust = (pathlib.Path(__file__).resolve().parents[3] / "wire/src/managed.rs").read_text()
-    hop_by_hop = _re.search(r"HOP_BY_HOP: \[&str; \d+\] = \[(.*?)\];", rust, _re.S)
-    framing = _re.search(r'matches!\(name, (.*?)\)', rust)
-    assert hop_by_hop and framing
-    listed = set(_re.findall(r'"([a-z-]+)"', hop_by_hop.group(1) + framing.group(1)))
-    assert MANAGED_HEADERS == listed
-    assert is_managed_header("Transfer-Encoding") and not is_managed_header("x-user")
+# That the SDK's host-owned headers are the host's list is checked against
+# wire/vectors.json in test_wire_vectors.py.

@@ -1,4 +1,6 @@
-"""The normalised request path plugins match on: a port of ``wire/src/path.rs``.
+"""The normalised request path plugins match on: a port of ``wire/src/path.rs``,
+held to ``wire/vectors.json`` (the host's and the other SDKs' verdicts too) by
+``tests/test_wire_vectors.py``.
 
 The host computes ``request.normalized-path`` with these rules; the SDK needs
 them only when a plugin (or a test) writes a new target, so that

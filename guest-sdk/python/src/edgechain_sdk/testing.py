@@ -247,7 +247,8 @@ def current_host() -> FakeHost:
 
 # -- the host's rules for what a plugin returns ---------------------------------
 
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
+# Matched whole (``fullmatch``): ``$`` alone would pass a trailing newline.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 _METHOD = _TOKEN
 
 
@@ -258,7 +259,7 @@ def check_headers(block: bytes) -> None:
     except _wire.MalformedBlock as e:
         raise InvalidDecision(f"invalid header block: {e}") from None
     for name, value in fields:
-        if not _TOKEN.match(name):
+        if not _TOKEN.fullmatch(name):
             raise InvalidDecision(f"invalid header name {name!r}")
         if is_managed_header(name.decode()):
             raise InvalidDecision(
@@ -269,7 +270,8 @@ def check_headers(block: bytes) -> None:
 
 
 def _check_target(target: str) -> None:
-    """The host's URI rules for a target (as ``edgechain_wire::decision``)."""
+    """The host's URI rules for a target (as ``edgechain_wire::decision``;
+    ``tests/test_wire_vectors.py`` holds them to ``wire/vectors.json``)."""
     sent = target.split("#", 1)[0]
     if not sent.startswith("/"):
         raise InvalidDecision(f"invalid path {target!r}: must be origin-form, starting with `/`")
@@ -320,7 +322,7 @@ def _authority_ok(authority: str) -> bool:
 
 def check_request(req: Request) -> None:
     """Raise :class:`InvalidDecision` for a request the host would refuse."""
-    if not _METHOD.match(req.method.encode("utf-8", "replace")):
+    if not _METHOD.fullmatch(req.method.encode("utf-8", "replace")):
         raise InvalidDecision(f"invalid method {req.method!r}")
     if req.method in ("CONNECT", "TRACE"):
         raise InvalidDecision(f"method `{req.method}` is never forwarded")

@@ -1,0 +1,199 @@
+//! `vectors.json`, the wire rules' verdicts shared with the host's tests and
+//! the JavaScript and Python SDKs' suites: this crate must give every one.
+
+use edgechain_wire::decision::{self, Refusal};
+use edgechain_wire::managed::{HOP_BY_HOP, OWNED, is_managed, is_managed_name};
+use edgechain_wire::path::{self, PathError};
+use serde_json::Value;
+
+fn vectors() -> Value {
+    serde_json::from_str(include_str!("../vectors.json"))
+        .unwrap_or_else(|e| panic!("vectors.json: {e}"))
+}
+
+/// The entries of `section` (a path such as `/decision/target`).
+fn entries(v: &Value, section: &str) -> Vec<Value> {
+    match v.pointer(section) {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        _ => panic!("vectors.json has no entries at {section}"),
+    }
+}
+
+fn text<'a>(entry: &'a Value, key: &str) -> &'a str {
+    entry[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{entry}: no text `{key}`"))
+}
+
+fn code(e: PathError) -> &'static str {
+    match e {
+        PathError::NotAbsolute => "not-absolute",
+        PathError::BadEscape => "bad-escape",
+        PathError::Nul => "nul",
+        PathError::Backslash => "backslash",
+        PathError::AboveRoot => "above-root",
+        PathError::EncodedSlash => "encoded-slash",
+    }
+}
+
+/// The verdict of `checked`, as `vectors.json` spells it; a refusal must name
+/// the `input` it refuses (the name, for a field).
+fn verdict(checked: Result<(), Refusal<'_>>, input: &[u8]) -> String {
+    let Err(refusal) = checked else {
+        return "ok".into();
+    };
+    let named = match &refusal {
+        Refusal::Method(s)
+        | Refusal::NotForwarded(s)
+        | Refusal::Target(s)
+        | Refusal::Path(s, _)
+        | Refusal::Authority(s) => s.as_bytes(),
+        Refusal::HeaderName(n) | Refusal::HeaderValue(n) | Refusal::Managed(n) => n,
+        Refusal::Status(_) => input,
+    };
+    assert_eq!(named, input, "{refusal:?} names its input");
+    match refusal {
+        Refusal::Method(_) => "method".into(),
+        Refusal::NotForwarded(_) => "not-forwarded".into(),
+        Refusal::Target(_) => "target".into(),
+        Refusal::Path(_, e) => format!("path:{}", code(e)),
+        Refusal::Authority(_) => "authority".into(),
+        Refusal::HeaderName(_) => "header-name".into(),
+        Refusal::HeaderValue(_) => "header-value".into(),
+        Refusal::Managed(_) => "managed".into(),
+        Refusal::Status(_) => "status".into(),
+    }
+}
+
+#[test]
+fn path_errors_read_as_the_vectors_say() {
+    let v = vectors();
+    let all = [
+        PathError::NotAbsolute,
+        PathError::BadEscape,
+        PathError::Nul,
+        PathError::Backslash,
+        PathError::AboveRoot,
+        PathError::EncodedSlash,
+    ];
+    let listed = v["path_errors"].as_object().map_or(0, |m| m.len());
+    assert_eq!(listed, all.len(), "one message per PathError");
+    for e in all {
+        assert_eq!(v["path_errors"][code(e)], e.to_string(), "{e:?}");
+    }
+}
+
+#[test]
+fn paths_normalise_as_the_vectors_say() {
+    let v = vectors();
+    for entry in entries(&v, "/path/normalize") {
+        let input = text(&entry, "path");
+        let got = path::normalize(input);
+        let got = got.as_deref().map_err(|&e| code(e));
+        let want = match entry.get("normalized") {
+            Some(_) => Ok(text(&entry, "normalized")),
+            None => Err(text(&entry, "error")),
+        };
+        assert_eq!(got, want, "normalize {input:?}");
+        assert_eq!(
+            path::check(input).map_err(code),
+            want.map(|_| ()),
+            "check {input:?}"
+        );
+    }
+    for entry in entries(&v, "/path/escaped_slash") {
+        let target = text(&entry, "target");
+        assert_eq!(
+            Some(path::has_escaped_slash(target)),
+            entry["has"].as_bool(),
+            "{target}"
+        );
+        assert_eq!(
+            path::decode_escaped_slashes(target),
+            text(&entry, "decoded"),
+            "{target}"
+        );
+    }
+    for entry in entries(&v, "/path/path_of") {
+        let target = text(&entry, "target");
+        assert_eq!(path::path_of(target), text(&entry, "path"), "{target}");
+    }
+}
+
+#[test]
+fn the_managed_headers_are_the_vectors_list() {
+    let v = vectors();
+    let names = entries(&v, "/managed/managed");
+    let listed: Vec<&str> = names
+        .iter()
+        .map(|n| n.as_str().unwrap_or_default())
+        .collect();
+    let mut ours: Vec<&str> = HOP_BY_HOP.iter().chain(&OWNED).copied().collect();
+    let mut theirs = listed.clone();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(ours, theirs);
+    for name in &listed {
+        assert!(is_managed(name), "{name}");
+        assert!(
+            is_managed_name(name.to_ascii_uppercase().as_bytes()),
+            "{name}"
+        );
+    }
+    for entry in entries(&v, "/managed/not_managed") {
+        let name = entry.as_str().unwrap_or_default();
+        assert!(
+            !is_managed(name) && !is_managed_name(name.as_bytes()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn decisions_get_the_vectors_verdicts() {
+    let v = vectors();
+    for entry in entries(&v, "/decision/method") {
+        let m = text(&entry, "method");
+        assert_eq!(
+            verdict(decision::check_method(m), m.as_bytes()),
+            entry["verdict"],
+            "method {m:?}"
+        );
+    }
+    for entry in entries(&v, "/decision/target") {
+        let t = text(&entry, "target");
+        assert_eq!(
+            verdict(decision::check_target(t), t.as_bytes()),
+            entry["verdict"],
+            "target {t:?}"
+        );
+    }
+    for entry in entries(&v, "/decision/authority") {
+        let a = text(&entry, "authority");
+        assert_eq!(
+            verdict(decision::check_authority(a), a.as_bytes()),
+            entry["verdict"],
+            "authority {a:?}"
+        );
+    }
+    for entry in entries(&v, "/decision/field") {
+        let (n, val) = (text(&entry, "name"), text(&entry, "value"));
+        assert_eq!(
+            verdict(
+                decision::check_field(n.as_bytes(), val.as_bytes()),
+                n.as_bytes()
+            ),
+            entry["verdict"],
+            "field {n:?}: {val:?}"
+        );
+    }
+    for entry in entries(&v, "/decision/status") {
+        let s = entry["status"].as_u64().and_then(|s| u16::try_from(s).ok());
+        let s = s.unwrap_or_else(|| panic!("{entry}: no status"));
+        assert_eq!(
+            verdict(decision::check_status(s), &[]),
+            entry["verdict"],
+            "status {s}"
+        );
+    }
+}
