@@ -314,6 +314,11 @@ def production_rows(work):
     wait_http(ORIGIN_PORT)
     try:
         rows += nginx_cases(work, "p", SUT_CPU, 1, log=True)
+        # What nginx's own access line costs, in the same run.
+        hop = nginx(work, "hop-nolog", HOP.format(port=18002, next=ORIGIN_PORT), SUT_CPU)
+        wait_http(18002)
+        rows.append(measure("nginx, 1 hop, access log off", 18002, [hop.pid]))
+        stop([hop])
         builds = [("", None)]
         if EDGECHAIN_BEFORE:
             builds.append((" (before)", EDGECHAIN_BEFORE))
@@ -324,6 +329,8 @@ def production_rows(work):
                 ("edgechain, 0 plugins, access log off", [], "per-request", False),
                 ("edgechain, 1 add-headers, per-request", ["add-headers"], "per-request", True),
                 ("edgechain, 5 add-headers, per-request (default)", FIVE_HEADERS, "per-request", True),
+                ("edgechain, 5 add-headers, per-request, access log off", FIVE_HEADERS, "per-request",
+                 False),
                 ("edgechain, 5 add-headers, reuse", FIVE_HEADERS, "reuse", True),
             ]:
                 rows.append(edgechain_case(work, name + suffix, links, instance, port, log=log,
