@@ -15,23 +15,24 @@
 //! |---|---|
 //! | 0 | `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
 //! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
-//! | 2 | `outbound` |
-//! | 3 | `plugin::state` |
-//! | 4 | `engine`, `plugin::call` |
-//! | 5 | `plugin::link` |
-//! | 6 | `plugin::filter`, `plugin::handler`, `plugin::preinit` |
-//! | 7 | `plugin` |
-//! | 8 | `chain`, `chain::body`, `chain::granted`, `chain::revalidate` |
-//! | 9 | `chain::failure`, `chain::load` |
-//! | 10 | `chain::walk` |
-//! | 11 | `proxy::completion`, `proxy::date`, `proxy::front` |
-//! | 12 | `proxy::tunnel` |
-//! | 13 | `proxy` |
-//! | 14 | `reload` |
-//! | 15 | `admin`, `reload::watch` |
-//! | 16 | `server::accept` |
-//! | 17 | `server::workers` |
-//! | 18 | `server` |
+//! | 2 | `decision` |
+//! | 3 | `outbound` |
+//! | 4 | `plugin::state` |
+//! | 5 | `engine`, `plugin::call` |
+//! | 6 | `plugin::link` |
+//! | 7 | `plugin::filter`, `plugin::handler`, `plugin::preinit` |
+//! | 8 | `plugin` |
+//! | 9 | `chain`, `chain::body`, `chain::granted`, `chain::revalidate` |
+//! | 10 | `chain::failure`, `chain::load` |
+//! | 11 | `chain::walk` |
+//! | 12 | `proxy::completion`, `proxy::date`, `proxy::front` |
+//! | 13 | `proxy::tunnel` |
+//! | 14 | `proxy` |
+//! | 15 | `reload` |
+//! | 16 | `admin`, `reload::watch` |
+//! | 17 | `server::accept` |
+//! | 18 | `server::workers` |
+//! | 19 | `server` |
 //!
 //! What each room owns:
 //!
@@ -41,7 +42,8 @@
 //! - [`client_body`]: the client's request body on its way out (idle timeout, read-ahead).
 //! - [`telemetry`]: JSON diagnostics on stderr, the access log, metrics.
 //! - [`config`]: the chain manifest (`proxychain.json`) and its validation.
-//! - [`convert`]: hyper types ⇄ WIT records, hop-by-hop rules, plugin decisions checked.
+//! - [`convert`]: hyper types ⇄ WIT records, hop-by-hop rules, the normalised path.
+//! - [`decision`]: a plugin's decision checked and turned into HTTP types.
 //! - [`upstream`]: the pooled keep-alive client to the next hop.
 //! - [`outbound`]: the HTTP calls plugins may make to authorities they are granted.
 //! - [`engine`]: the shared wasmtime engine, its epoch ticker and compile cache.
@@ -61,6 +63,7 @@ pub mod client_body;
 pub mod config;
 pub mod conn;
 pub mod convert;
+pub mod decision;
 pub mod demo_origin;
 pub mod engine;
 pub mod kv;

@@ -252,7 +252,7 @@ fn prepare(
         .map_err(|_| HttpError::Invalid(format!("`{named}` is not an authority")))?;
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| HttpError::Invalid(format!("`{}` is not a method", req.method)))?;
-    let headers = convert::headers_from_wit(
+    let headers = crate::decision::headers_from_wit(
         &req.headers,
         REQUEST_LIMITS.max_headers,
         REQUEST_LIMITS.max_request_head_bytes,

@@ -3,7 +3,8 @@
 //! validated into HTTP types, so an invalid decision is charged to the link
 //! that made it.
 
-use crate::convert::{self, ValidRequest};
+use crate::convert;
+use crate::decision::{self, ValidRequest};
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, Response as WitResponse};
 use http::StatusCode;
@@ -16,7 +17,7 @@ pub(super) fn revalidate_request(
     given: &WitRequest,
     next: &WitRequest,
     limits: &HeadLimits,
-) -> Result<Option<ValidRequest>, convert::InvalidDecision> {
+) -> Result<Option<ValidRequest>, decision::InvalidDecision> {
     let unchanged = next.method == given.method
         && next.path_with_query == given.path_with_query
         && next.authority == given.authority
@@ -24,7 +25,7 @@ pub(super) fn revalidate_request(
     if unchanged {
         Ok(None)
     } else {
-        convert::request_from_wit(next, limits).map(Some)
+        decision::request_from_wit(next, limits).map(Some)
     }
 }
 
@@ -52,9 +53,9 @@ pub(super) fn revalidate_response(
     given: &WitResponse,
     next: &WitResponse,
     limits: &HeadLimits,
-) -> Result<Option<(StatusCode, HeaderMap)>, convert::InvalidDecision> {
+) -> Result<Option<(StatusCode, HeaderMap)>, decision::InvalidDecision> {
     if next.status != given.status {
-        return convert::response_from_wit(next, limits).map(Some);
+        return decision::response_from_wit(next, limits).map(Some);
     }
     if next.headers == given.headers {
         return Ok(None);
@@ -62,10 +63,10 @@ pub(super) fn revalidate_response(
     // A status the plugin kept is the next hop's (a 101 that switches
     // protocols included), not a decision of its own to check.
     let status = StatusCode::from_u16(next.status)
-        .map_err(|_| convert::InvalidDecision::Status(next.status))?;
+        .map_err(|_| decision::InvalidDecision::Status(next.status))?;
     Ok(Some((
         status,
-        convert::response_headers_from_wit(next, limits)?,
+        decision::response_headers_from_wit(next, limits)?,
     )))
 }
 

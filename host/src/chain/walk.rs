@@ -12,7 +12,8 @@ use super::failure::{Flow, HookCall, host_response, on_failure};
 use super::revalidate::{
     revalidate_request, revalidate_response, settle_normalized_path, strip_request_headers,
 };
-use crate::convert::{self, ValidRequest};
+use crate::convert;
+use crate::decision::{self, ValidRequest};
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
 use crate::plugin::{FilterInstance, LinkFailure};
@@ -173,26 +174,27 @@ impl ChainSnapshot {
                         Err(e) => LinkFailure::Invalid(e.to_string()),
                     }
                 }
-                Ok(RequestAction::Respond(resp)) => match convert::response_from_wit(&resp, limits)
-                {
-                    Ok((status, headers)) => {
-                        let body = resp.body.unwrap_or_default();
-                        let mut answer = Response::new(Full::new(Bytes::from(body)));
-                        *answer.status_mut() = status;
-                        *answer.headers_mut() = headers;
-                        log.record(link.name_arc(), "request", "respond");
-                        log.answered_by = Some(link.name_arc());
-                        return RequestOutcome::Answered(
-                            answer,
-                            ResponseWalk {
-                                pending,
-                                limits,
-                                request: Some(wit),
-                            },
-                        );
+                Ok(RequestAction::Respond(resp)) => {
+                    match decision::response_from_wit(&resp, limits) {
+                        Ok((status, headers)) => {
+                            let body = resp.body.unwrap_or_default();
+                            let mut answer = Response::new(Full::new(Bytes::from(body)));
+                            *answer.status_mut() = status;
+                            *answer.headers_mut() = headers;
+                            log.record(link.name_arc(), "request", "respond");
+                            log.answered_by = Some(link.name_arc());
+                            return RequestOutcome::Answered(
+                                answer,
+                                ResponseWalk {
+                                    pending,
+                                    limits,
+                                    request: Some(wit),
+                                },
+                            );
+                        }
+                        Err(e) => LinkFailure::Invalid(e.to_string()),
                     }
-                    Err(e) => LinkFailure::Invalid(e.to_string()),
-                },
+                }
                 Err(failure) => failure,
             };
             // The link failed: restore what it was lent and apply its policy.
