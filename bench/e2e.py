@@ -306,6 +306,25 @@ def versions():
 FIVE_HEADERS = ["add-headers"] * 5
 
 
+# The language examples, built by `edgechain build` (.ci/languages, or by hand),
+# with their own manifests (`"instance": "reuse"`).
+LANGUAGE_EXAMPLES = [
+    ("edgechain, 1 JavaScript link (QuickJS, examples/js/ab-router), reuse", ROOT / "examples/js/ab-router"),
+    ("edgechain, 1 Python link (examples/python/header-policy), reuse", ROOT / "examples/python/header-policy"),
+]
+
+
+def example_case(work, name, example, port):
+    config = Path(work) / f"x{port}"
+    shutil.copytree(example / "proxy_config", config)
+    proc = edgechain(config, port, log=True)
+    try:
+        wait_http(port + 1, "/readyz", timeout=180)
+        return measure(name, port, [proc.pid])
+    finally:
+        stop([proc])
+
+
 def production_rows(work):
     """The headline: every proxy logging as in production, links doing work in
     both phases, one core each."""
@@ -332,10 +351,17 @@ def production_rows(work):
                 ("edgechain, 5 add-headers, per-request, access log off", FIVE_HEADERS, "per-request",
                  False),
                 ("edgechain, 5 add-headers, reuse", FIVE_HEADERS, "reuse", True),
+                ("edgechain, 1 add-headers, reuse", ["add-headers"], "reuse", True),
             ]:
                 rows.append(edgechain_case(work, name + suffix, links, instance, port, log=log,
                                            binary=binary))
                 port += 2
+        for name, example in LANGUAGE_EXAMPLES:
+            if not any((example / "proxy_config").glob("*.wasm")):
+                print(f"{example} is not built (edgechain build {example}): skipping its row", flush=True)
+                continue
+            rows.append(example_case(work, name, example, port))
+            port += 2
     finally:
         stop([origin])
     return rows
