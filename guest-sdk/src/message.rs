@@ -67,7 +67,8 @@ impl Request {
     /// one resource looks the same (`/%61dmin`, `//admin` and `/x/../admin`
     /// are all `/admin`), so match path rules against this. The rules are
     /// those of the WIT `request.normalized-path`; the host refuses targets
-    /// that cannot be normalised before any plugin sees them.
+    /// that cannot be normalised before any plugin sees them, and by default
+    /// (`--escaped-slashes reject`) any target with an encoded `/`.
     pub fn path(&self) -> &str {
         &self.normalized_path
     }
