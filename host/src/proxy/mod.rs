@@ -10,10 +10,10 @@ pub mod date;
 pub mod front;
 pub mod tunnel;
 
-use crate::chain::SharedChain;
 use crate::chain::body::{ChainBody, declared_length};
 use crate::chain::failure::host_response;
 use crate::chain::walk::RequestOutcome;
+use crate::chain::{ChainSnapshot, SharedChain};
 use crate::client_body::{self, BodyProgress, ClientBody, PREBUFFER_BYTES};
 use crate::conn::ConnInfo;
 use crate::convert;
@@ -92,8 +92,9 @@ impl Proxy {
             self.observer.clone(),
             Some(conn.watch.clone()),
         );
-        let escaped_slashes = self.chain.load().head_limits().escaped_slashes;
-        let (resp, tunnel) = match front::check(&mut parts, escaped_slashes) {
+        // One atomic load: the front door and the walk read the same chain.
+        let chain = self.chain.load_full();
+        let (resp, tunnel) = match front::check(&mut parts, chain.head_limits().escaped_slashes) {
             Ok(()) => {
                 if let Some(len) = declared_length(&parts.headers) {
                     self.observer.metrics.request_bytes.inc_by(len);
@@ -101,7 +102,7 @@ impl Proxy {
                 let upgrade = tunnel::Upgrade::requested(&mut parts);
                 let body = ClientBody::new(body, self.body_idle_timeout);
                 let req = Request::from_parts(parts, body);
-                self.forward(req, client_ip, upgrade, report.pending())
+                self.forward(&chain, req, client_ip, upgrade, report.pending())
                     .await
             }
             Err(refusal) => (refusal.answer().map(Either::Right), None),
@@ -140,12 +141,12 @@ impl Proxy {
     /// The chain, the next hop, and the chain again on the way back.
     async fn forward(
         &self,
+        chain: &ChainSnapshot,
         req: Request<ClientBody<Incoming>>,
         client_ip: Option<std::net::IpAddr>,
         upgrade: Option<tunnel::Upgrade>,
         pending: &mut Pending,
     ) -> Forwarded {
-        let chain = self.chain.load_full();
         match chain.run_request(req, client_ip, &mut pending.walk).await {
             RequestOutcome::Forward(req, walk) if let Some(handler) = chain.terminal() => {
                 match self.serve_terminal(handler, req, client_ip, pending).await {
