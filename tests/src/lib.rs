@@ -783,3 +783,36 @@ pub fn copy_checkout(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Send `GET path` to `host` on a connection of its own, wait until the
+/// metric sample `running` reads `value` (the call to cut short is under
+/// way), close the connection, and return the request's access-log line,
+/// which must say 499.
+pub async fn leave_while_running(
+    host: &HostProcess,
+    path: &str,
+    running: &str,
+    value: f64,
+) -> serde_json::Value {
+    use tokio::io::AsyncWriteExt;
+    let client = TestClient::new();
+    let mut s = tokio::net::TcpStream::connect(host.proxy)
+        .await
+        .expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    wait_for(&format!("{running} to read {value}"), || async {
+        (metric(&client, host.admin, running).await == Some(value)).then_some(())
+    })
+    .await;
+    drop(s);
+    let (line, _) = wait_for("the 499's access log line", || async {
+        host.stdout()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["status"] == 499)
+    })
+    .await;
+    line
+}

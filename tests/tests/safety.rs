@@ -702,77 +702,75 @@ async fn plugin_output_is_bounded_like_client_input() {
 }
 
 /// A client that leaves while a link runs (499) still finds that call in
-/// the access log's `links` and in the metrics, as `cancelled`.
+/// the access log's `links` and in the metrics, as `cancelled`, in either
+/// phase. (The `wasi:http` handler's case is in `wasi_http.rs`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_cut_short_by_a_client_that_left_is_logged_and_counted() {
-    let origin = Origin::start(Behaviour::Echo).await;
-    let dir = ConfigDir::new();
-    dir.add_plugin("hostile").add_plugin("add-headers");
-    dir.manifest(json!({ "proxychain": [
-        { "name": "tag", "module": "add-headers.wasm", "config": { "response": { "x-chain": "ran" } } },
-        { "name": "slow", "module": "hostile.wasm", "timeout_ms": 60000,
-          "config": { "mode": "sleep", "sleep_ms": 60000 } },
-    ]}));
-    let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
-    let client = TestClient::new();
-    let pinned = "edgechain_plugin_instances_in_use{plugin=\"slow\"}";
-    let mut s = TcpStream::connect(host.proxy).await.expect("connect");
-    s.write_all(b"GET /evil/slow HTTP/1.1\r\nhost: a\r\n\r\n")
-        .await
-        .expect("write");
-    wait_for("the slow link to be running", || async {
-        (metric(&client, host.admin, pinned).await == Some(1.0)).then_some(())
-    })
-    .await;
-    drop(s);
-    let (line, _) = wait_for("the 499's access log line", || async {
-        host.stdout()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|l| l["status"] == 499)
-    })
-    .await;
-    assert_eq!(
-        line["links"],
-        json!([
-            { "link": "tag", "phase": "request", "outcome": "next" },
-            { "link": "slow", "phase": "request", "outcome": "cancelled" },
-        ]),
-        "{line}"
-    );
-    let series = |name: &str| format!("{name}{{plugin=\"slow\"}}");
-    assert_eq!(
-        metric(
-            &client,
-            host.admin,
-            &series("edgechain_plugin_cancelled_calls_total")
-        )
-        .await,
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(&client, host.admin, &series("edgechain_plugin_calls_total")).await,
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(&client, host.admin, pinned).await,
-        Some(0.0),
-        "the instance is gone"
-    );
-    assert!(
-        origin.seen().is_empty(),
-        "the request never reached the next hop"
-    );
-    // A call that returns is recorded by its outcome, not as cancelled.
-    let reply = client.get(host.proxy, "/fine").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(
-        metric(
-            &client,
-            host.admin,
-            &series("edgechain_plugin_cancelled_calls_total")
-        )
-        .await,
-        Some(1.0)
-    );
+    let next = |link: &str, phase: &str| json!({ "link": link, "phase": phase, "outcome": "next" });
+    let cancelled = |phase: &str| json!({ "link": "slow", "phase": phase, "outcome": "cancelled" });
+    let cases = [
+        (
+            "sleep",
+            "edgechain_plugin_instances_in_use{plugin=\"slow\"}",
+            json!([next("tag", "request"), cancelled("request")]),
+        ),
+        (
+            "sleep-response",
+            "edgechain_upstream_duration_seconds_count",
+            json!([
+                next("tag", "request"),
+                next("slow", "request"),
+                cancelled("response")
+            ]),
+        ),
+    ];
+    for (mode, running, links) in cases {
+        let origin = Origin::start(Behaviour::Echo).await;
+        let dir = ConfigDir::new();
+        dir.add_plugin("hostile").add_plugin("add-headers");
+        dir.manifest(json!({ "proxychain": [
+            { "name": "tag", "module": "add-headers.wasm", "config": { "response": { "x-chain": "ran" } } },
+            { "name": "slow", "module": "hostile.wasm", "timeout_ms": 60000,
+              "config": { "mode": mode, "sleep_ms": 60000 } },
+        ]}));
+        let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+        let client = TestClient::new();
+        let line = leave_while_running(&host, "/evil/slow", running, 1.0).await;
+        assert_eq!(line["links"], links, "{mode}: {line}");
+        assert_eq!(line["cause"], "client_closed", "{mode}: {line}");
+        let sample = |name: &str| format!("{name}{{plugin=\"slow\"}}");
+        let cancelled_calls = sample("edgechain_plugin_cancelled_calls_total");
+        assert_eq!(
+            metric(&client, host.admin, &cancelled_calls).await,
+            Some(1.0),
+            "{mode}"
+        );
+        let calls = if mode == "sleep" { 1.0 } else { 2.0 };
+        let total = sample("edgechain_plugin_calls_total");
+        assert_eq!(
+            metric(&client, host.admin, &total).await,
+            Some(calls),
+            "{mode}"
+        );
+        let in_use = sample("edgechain_plugin_instances_in_use");
+        assert_eq!(
+            metric(&client, host.admin, &in_use).await,
+            Some(0.0),
+            "{mode}: the instance is gone"
+        );
+        if mode == "sleep" {
+            assert!(
+                origin.seen().is_empty(),
+                "the request never reached the next hop"
+            );
+        }
+        // A call that returns is recorded by its outcome, not as cancelled.
+        let reply = client.get(host.proxy, "/fine").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            metric(&client, host.admin, &cancelled_calls).await,
+            Some(1.0),
+            "{mode}"
+        );
+    }
 }

@@ -472,3 +472,38 @@ async fn an_authority_that_is_not_granted_is_never_contacted() {
     })
     .await;
 }
+
+/// A client that leaves while the terminal app runs (499) finds the app's
+/// call in the access log's `links` as `cancelled`, and counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_call_cut_short_by_a_client_that_left_is_logged_and_counted() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = app_chain(json!({}));
+    let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+    // The example app sleeps a second before answering `/wait-response`.
+    let running = "edgechain_plugin_instances_in_use{plugin=\"app\"}";
+    let line = leave_while_running(&host, "/wait-response", running, 1.0).await;
+    assert_eq!(
+        line["links"],
+        json!([
+            { "link": "tag", "phase": "request", "outcome": "next" },
+            { "link": "app", "phase": "request", "outcome": "cancelled" },
+        ]),
+        "{line}"
+    );
+    let client = TestClient::new();
+    let sample = |name: &str| format!("{name}{{plugin=\"app\"}}");
+    assert_eq!(
+        metric(
+            &client,
+            host.admin,
+            &sample("edgechain_plugin_cancelled_calls_total")
+        )
+        .await,
+        Some(1.0)
+    );
+    assert!(
+        origin.seen().is_empty(),
+        "the app answers, not the next hop"
+    );
+}

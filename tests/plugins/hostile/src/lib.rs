@@ -5,7 +5,7 @@
 //!
 //! Config: `{ "mode": "loop" | "grow" | "panic" | "trap-response" |
 //! "forbidden-header" | "forbidden-method" | "bad-status" | "flood" | "snoop" | "sleep" |
-//! "sleep-init" | "busy" | "many-headers" | "many-headers-answer" |
+//! "sleep-response" | "sleep-init" | "busy" | "many-headers" | "many-headers-answer" |
 //! "huge-head" | "huge-head-response" | "fetch-init" | "config-init", "sleep_ms": 10000, "busy_us": 1000,
 //! "url": "http://host:port/" }`.
 //! `busy` works on every request (a plugin whose calls take `busy_us` of
@@ -42,6 +42,8 @@ pub enum Mode {
     Snoop,
     /// Block in a host call (`std::thread::sleep`, a WASI poll) in on-request.
     Sleep,
+    /// Block in a host call in on-response.
+    SleepResponse,
     /// Block in a host call while building the plugin (so in `init`).
     SleepInit,
     /// Spin for `busy_us` of CPU on every request.
@@ -137,7 +139,9 @@ impl Plugin for Hostile {
 
     fn needs(&self) -> Needs {
         match self.mode {
-            Mode::TrapResponse | Mode::HugeHeadResponse => Needs::RESPONSE_PHASE,
+            Mode::TrapResponse | Mode::HugeHeadResponse | Mode::SleepResponse => {
+                Needs::RESPONSE_PHASE
+            }
             _ => Needs::empty(),
         }
     }
@@ -192,6 +196,7 @@ impl Plugin for Hostile {
             }
             Mode::TrapResponse
             | Mode::HugeHeadResponse
+            | Mode::SleepResponse
             | Mode::SleepInit
             | Mode::Busy
             | Mode::FetchInit => {}
@@ -204,6 +209,7 @@ impl Plugin for Hostile {
             match self.mode {
                 Mode::TrapResponse => std::process::abort(),
                 Mode::HugeHeadResponse => resp.set_header("x-huge", vec![b'a'; HUGE]),
+                Mode::SleepResponse => std::thread::sleep(self.sleep),
                 _ => {}
             }
         }
