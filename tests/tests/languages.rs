@@ -348,18 +348,7 @@ async fn javascript_edge_app_scaffold_passes_its_tests_builds_and_serves_as_the_
     ]}));
     validate(config.path());
     let origin = Origin::start(Behaviour::Echo).await;
-    let args: Vec<std::ffi::OsString> =
-        vec!["serve".into(), "--config".into(), config.path().into()];
-    let host = HostProcess::spawn_command(
-        BIN,
-        "serve",
-        &args,
-        Launch {
-            next_hop: Some(origin.addr),
-            start_within: DEV_START,
-            ..Launch::default()
-        },
-    );
+    let host = spawn_serve(config.path(), origin.addr);
     let client = TestClient::new();
     let hello = client.get(host.proxy, "/hello").await;
     assert_eq!(hello.status, 200);
@@ -409,6 +398,22 @@ async fn wait_until(what: &str, within: Duration, mut done: impl AsyncFnMut() ->
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     started.elapsed()
+}
+
+/// `edgechain serve --config config` in front of `next_hop`, allowed the time
+/// an interpreter's first load takes.
+fn spawn_serve(config: &Path, next_hop: std::net::SocketAddr) -> HostProcess {
+    let args: Vec<std::ffi::OsString> = vec!["serve".into(), "--config".into(), config.into()];
+    HostProcess::spawn_command(
+        BIN,
+        "serve",
+        &args,
+        Launch {
+            next_hop: Some(next_hop),
+            start_within: DEV_START,
+            ..Launch::default()
+        },
+    )
 }
 
 /// `edgechain dev --plugin . --config proxy_config` in `dir`, serving.
@@ -653,18 +658,7 @@ async fn a_rust_a_javascript_and_a_python_link_serve_one_chain() {
     validate(config.path());
 
     let origin = Origin::start(Behaviour::Echo).await;
-    let args: Vec<std::ffi::OsString> =
-        vec!["serve".into(), "--config".into(), config.path().into()];
-    let host = HostProcess::spawn_command(
-        BIN,
-        "serve",
-        &args,
-        Launch {
-            next_hop: Some(origin.addr),
-            start_within: DEV_START,
-            ..Launch::default()
-        },
-    );
+    let host = spawn_serve(config.path(), origin.addr);
     let client = TestClient::new();
     let reply = client.get(host.proxy, "/through").await;
     assert_eq!(reply.status, 200);
