@@ -194,12 +194,6 @@ const SDK_EXPORTS = {
 };
 
 async function bundle(project, engine, witVersion, opts) {
-  let esbuild;
-  try {
-    esbuild = await import("esbuild");
-  } catch {
-    fail(`esbuild is not installed: run \`npm ci\` in ${SDK}`);
-  }
   const v = witVersion;
   const setup = `
 import * as host from "edgechain:plugin/host@${v}";
@@ -233,29 +227,13 @@ export const filter = makeFilter(Plugin);
       }));
     },
   };
-  let result;
-  try {
-    result = await esbuild.build({
-      stdin: { contents: entry, resolveDir: dirname(project.entry), sourcefile: "edgechain-entry.js", loader: "js" },
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      mainFields: ["module", "main"],
-      conditions: ["edgechain", "module"],
-      external: ["edgechain:plugin/*", "wasi:*"],
-      define: { "process.env.NODE_ENV": '"production"' },
-      minify: opts.minify,
-      metafile: true,
-      legalComments: "none",
-      logLevel: "silent",
-      plugins: [sdkPlugin],
-    });
-  } catch (e) {
-    const messages = e.errors ? esbuild.formatMessagesSync(e.errors, { kind: "error", color: false }) : [String(e)];
-    fail(`bundling ${relative(process.cwd(), project.entry)} failed:\n${messages.join("").trimEnd()}`);
-  }
+  const result = await esbuildBundle(project, opts, {
+    stdin: { contents: entry, resolveDir: dirname(project.entry), sourcefile: "edgechain-entry.js", loader: "js" },
+    conditions: ["edgechain", "module"],
+    external: ["edgechain:plugin/*", "wasi:*"],
+    define: { "process.env.NODE_ENV": '"production"' },
+    plugins: [sdkPlugin],
+  });
   const js = result.outputFiles[0].text;
   if (!/export\s*\{[^}]*\bfilter\b/.test(js) && !/export\s+const\s+filter\b/.test(js)) fail("internal: the bundle does not export `filter`");
   // The files the bundle was made of (absolute paths): what a watcher should watch.
@@ -267,12 +245,6 @@ export const filter = makeFilter(Plugin);
 
 /** Bundle an edge app's entry as it is: it registers its own fetch handler. */
 async function bundleApp(project, opts) {
-  let esbuild;
-  try {
-    esbuild = await import("esbuild");
-  } catch {
-    fail(`esbuild is not installed: run \`npm ci\` in ${SDK}`);
-  }
   const refuse = {
     name: "edgechain-app",
     setup(build) {
@@ -284,27 +256,11 @@ async function bundleApp(project, opts) {
       }));
     },
   };
-  let result;
-  try {
-    result = await esbuild.build({
-      entryPoints: [project.entry],
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      mainFields: ["module", "main"],
-      conditions: ["worker", "browser", "module"],
-      minify: opts.minify,
-      metafile: true,
-      legalComments: "none",
-      logLevel: "silent",
-      plugins: [refuse],
-    });
-  } catch (e) {
-    const messages = e.errors ? esbuild.formatMessagesSync(e.errors, { kind: "error", color: false }) : [String(e)];
-    fail(`bundling ${relative(process.cwd(), project.entry)} failed:\n${messages.join("").trimEnd()}`);
-  }
+  const result = await esbuildBundle(project, opts, {
+    entryPoints: [project.entry],
+    conditions: ["worker", "browser", "module"],
+    plugins: [refuse],
+  });
   const js = result.outputFiles[0].text;
   if (!/addEventListener\s*\(\s*["'`]fetch["'`]/.test(js)) {
     fail(
@@ -494,3 +450,35 @@ main().catch((e) => {
   }
   process.exit(1);
 });
+
+/**
+ * Bundle `project` with esbuild: the options plugins and edge apps share, plus
+ * `options` (the entry and what each may import). A failure ends the build
+ * with esbuild's messages.
+ */
+async function esbuildBundle(project, opts, options) {
+  let esbuild;
+  try {
+    esbuild = await import("esbuild");
+  } catch {
+    fail(`esbuild is not installed: run \`npm ci\` in ${SDK}`);
+  }
+  try {
+    return await esbuild.build({
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "neutral",
+      target: "es2022",
+      mainFields: ["module", "main"],
+      minify: opts.minify,
+      metafile: true,
+      legalComments: "none",
+      logLevel: "silent",
+      ...options,
+    });
+  } catch (e) {
+    const messages = e.errors ? esbuild.formatMessagesSync(e.errors, { kind: "error", color: false }) : [String(e)];
+    fail(`bundling ${relative(process.cwd(), project.entry)} failed:\n${messages.join("").trimEnd()}`);
+  }
+}
