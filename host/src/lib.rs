@@ -13,7 +13,7 @@
 //!
 //! | floor | rooms |
 //! |---|---|
-//! | 0 | `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
+//! | 0 | `cache_directives`, `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
 //! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
 //! | 2 | `decision` |
 //! | 3 | `outbound` |
@@ -36,6 +36,7 @@
 //!
 //! What each room owns:
 //!
+//! - [`cache_directives`]: what links asked of the HTTP cache for one request.
 //! - [`limits`]: what a message head may be and spell, for clients and plugins alike.
 //! - [`kv`]: the per-plugin in-memory key-value store behind the `kv` import.
 //! - [`conn`]: one client connection's watch (timeouts), hold on its slot, and drain.
@@ -58,6 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod cache_directives;
 pub mod chain;
 pub mod client_body;
 pub mod config;
