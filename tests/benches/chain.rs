@@ -166,8 +166,32 @@ fn chains(c: &mut Criterion) {
             })
             .collect::<Vec<_>>()
     };
+    // The call path per phase, warm (`reuse`) and fresh (`per-request`):
+    // `add-headers` with only a request header asks for no response phase,
+    // so "both phases" minus "request phase" is what the response call costs.
+    let request_only = |mode: &str| {
+        vec![configured(
+            "h",
+            "add-headers",
+            mode,
+            json!({ "request": { "x-edge": "1" } }),
+        )]
+    };
     let limited = [
         ("empty chain", vec![]),
+        ("1 add-headers, request phase, reuse", request_only("reuse")),
+        (
+            "1 add-headers, request phase, per-request",
+            request_only("per-request"),
+        ),
+        (
+            "1 add-headers, both phases, reuse",
+            vec![link("h", "add-headers", "reuse")],
+        ),
+        (
+            "1 add-headers, both phases, per-request",
+            vec![link("h", "add-headers", "per-request")],
+        ),
         (
             "1 passthrough, per-request",
             vec![link("p", "passthrough", "per-request")],
