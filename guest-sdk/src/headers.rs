@@ -6,55 +6,33 @@
 /// Lookups are case-insensitive. Values are bytes because HTTP allows
 /// non-UTF-8 octets; the `_str` helpers cover the common UTF-8 case.
 ///
-/// Headers arrive from the host packed in one buffer. Reading scans that
-/// buffer without allocating, and a plugin that never changes a header hands
-/// the same buffer back untouched, so the host sees at a glance that nothing
-/// changed; the first change unpacks the fields once.
+/// The fields stay in the packed buffer they arrive in from the host (the
+/// `edgechain-wire` encoding): reading scans it without allocating, adding a
+/// field appends to it, and removing one copies the others once. A plugin
+/// that changes nothing hands the same bytes back, so the host sees at a
+/// glance that nothing changed; one that sets a header pays for that header,
+/// not for taking every field apart and packing it again.
 #[derive(Clone, Default)]
 pub struct HeaderList {
-    /// As received (the `edgechain-wire` encoding); when present it is the
-    /// whole truth and `fields` is empty.
-    packed: Option<Vec<u8>>,
-    /// Unpacked for editing.
-    fields: Vec<(String, Vec<u8>)>,
+    block: Vec<u8>,
 }
 
 impl HeaderList {
     /// A list of `(name, value)` fields; names are lower-cased.
     pub fn from_fields(fields: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
-        let fields = fields
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v))
-            .collect();
-        HeaderList {
-            packed: None,
-            fields,
+        let mut list = HeaderList::default();
+        for (name, value) in fields {
+            list.append(&name, value);
         }
+        list
     }
 
     pub(crate) fn from_packed(block: Vec<u8>) -> Self {
-        HeaderList {
-            packed: Some(block),
-            fields: Vec::new(),
-        }
+        HeaderList { block }
     }
 
     pub(crate) fn into_packed(self) -> Vec<u8> {
-        self.packed.unwrap_or_else(|| {
-            edgechain_wire::encode(
-                self.fields
-                    .iter()
-                    .map(|(n, v)| (n.as_bytes(), v.as_slice())),
-            )
-        })
-    }
-
-    /// The fields, unpacked for editing (once).
-    fn fields_mut(&mut self) -> &mut Vec<(String, Vec<u8>)> {
-        if let Some(block) = self.packed.take() {
-            self.fields = unpack(&block);
-        }
-        &mut self.fields
+        self.block
     }
 
     /// The first value of `name`, if any.
@@ -89,60 +67,47 @@ impl HeaderList {
 
     /// Add a value for `name`, keeping existing ones.
     pub fn append(&mut self, name: &str, value: impl AsRef<[u8]>) {
-        self.fields_mut()
-            .push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        let value = value.as_ref();
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            let lower = name.to_ascii_lowercase();
+            edgechain_wire::push(&mut self.block, lower.as_bytes(), value);
+        } else {
+            edgechain_wire::push(&mut self.block, name.as_bytes(), value);
+        }
     }
 
     /// Remove every value of `name`; returns how many were removed.
     pub fn remove(&mut self, name: &str) -> usize {
-        if !self.contains(name) {
-            return 0;
+        let removed = self.get_all(name).count();
+        if removed > 0 {
+            let kept = self
+                .iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case(name))
+                .map(|(n, v)| (n.as_bytes(), v));
+            self.block = edgechain_wire::encode(kept);
         }
-        let fields = self.fields_mut();
-        let before = fields.len();
-        fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        before - fields.len()
+        removed
     }
 
     /// Iterate over `(name, value)` pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        // The host only sends well-formed blocks with ASCII names.
-        let packed = self
-            .packed
-            .iter()
-            .flat_map(|block| edgechain_wire::fields(block))
-            .filter_map(|field| {
-                let (n, v) = field.ok()?;
-                Some((std::str::from_utf8(n).ok()?, v))
-            });
-        let fields = self.fields.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        packed.chain(fields)
+        // The host only sends well-formed blocks with ASCII names, and
+        // `append` writes nothing else.
+        edgechain_wire::fields(&self.block).filter_map(|field| {
+            let (n, v) = field.ok()?;
+            Some((std::str::from_utf8(n).ok()?, v))
+        })
     }
 
     /// Number of fields (a repeated name counts once per value).
     pub fn len(&self) -> usize {
-        match &self.packed {
-            Some(_) => self.iter().count(),
-            None => self.fields.len(),
-        }
+        self.iter().count()
     }
 
     /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
-        match &self.packed {
-            Some(block) => block.is_empty(),
-            None => self.fields.is_empty(),
-        }
+        self.block.is_empty()
     }
-}
-
-fn unpack(block: &[u8]) -> Vec<(String, Vec<u8>)> {
-    edgechain_wire::fields(block)
-        .filter_map(|field| {
-            let (n, v) = field.ok()?;
-            Some((String::from_utf8_lossy(n).into_owned(), v.to_vec()))
-        })
-        .collect()
 }
 
 impl PartialEq for HeaderList {
@@ -198,8 +163,11 @@ mod tests {
         assert_eq!(h.get_str("Accept"), Some("*/*"));
         assert_eq!(h.len(), 2);
         assert_eq!(h.remove("absent"), 0);
-        assert!(h.packed.is_some(), "reads and no-op removes keep it packed");
-        assert_eq!(h.clone().into_packed(), block);
+        assert_eq!(
+            h.clone().into_packed(),
+            block,
+            "reads and no-op removes hand the same bytes back"
+        );
 
         h.set("x-a", "2");
         assert_eq!(h.get_str("x-a"), Some("2"));
