@@ -100,6 +100,9 @@ fn conditions(value: &Value, at: &str) -> Result<Option<super::Conditions<String
                                     "must be `true` (present), a value or a list of values",
                                 )
                             })?;
+                            for (i, v) in values.iter().enumerate() {
+                                super::header_value(v, &indexed(&at_name, i, other))?;
+                            }
                             let values: Vec<&str> = values.iter().map(String::as_str).collect();
                             b.header(name, Some(&values), &at_name)?;
                         }
