@@ -157,7 +157,10 @@ mod tests {
     fn the_host_decides_as_the_vectors_say() {
         let v: serde_json::Value = serde_json::from_str(include_str!("../../wire/vectors.json"))
             .unwrap_or_else(|e| panic!("vectors.json: {e}"));
-        let cases = v["scope"]["matches"].as_array().cloned().unwrap_or_default();
+        let cases = v["scope"]["matches"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert!(!cases.is_empty(), "no scope vectors");
         for case in cases {
             let rule = &case["rule"];
@@ -168,7 +171,11 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             let m = Matcher::new([scope]);
             for r in case["requests"].as_array().cloned().unwrap_or_default() {
-                let text = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("{r}: {k}")).to_owned();
+                let text = |k: &str| {
+                    r[k].as_str()
+                        .unwrap_or_else(|| panic!("{r}: {k}"))
+                        .to_owned()
+                };
                 let target = text("target");
                 let path = edgechain_wire::path::normalize(edgechain_wire::path::path_of(&target))
                     .unwrap_or_else(|e| panic!("{r}: {e}"));
@@ -177,11 +184,14 @@ mod tests {
                     let (Some(n), Some(val)) = (f[0].as_str(), f[1].as_str()) else {
                         panic!("{r}: header pair")
                     };
-                    let name = HeaderName::from_bytes(n.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+                    let name =
+                        HeaderName::from_bytes(n.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
                     let value = http::HeaderValue::from_str(val).unwrap_or_else(|e| panic!("{e}"));
                     headers.append(name, value);
                 }
-                let runs = m.decide(&text("method"), &text("authority"), &path, &headers).contains(0);
+                let runs = m
+                    .decide(&text("method"), &text("authority"), &path, &headers)
+                    .contains(0);
                 assert_eq!(Some(runs), r["runs"].as_bool(), "{rule} on {r}");
             }
         }
