@@ -8,7 +8,9 @@
 //! link that rewrites the request does not change which later links run.
 
 use edgechain_wire::scope::{Facts, HeaderSource, Scope};
-use http::{HeaderMap, HeaderName};
+use http::header::GetAll;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::cell::OnceCell;
 
 /// The links of a chain that run for one request, by position (filters in
 /// manifest order, then a terminal handler).
@@ -33,11 +35,21 @@ impl LinkSet {
 
     /// All of `len` links.
     pub fn all(len: usize) -> Self {
-        let mut set = LinkSet::none(len);
-        for i in 0..len {
-            set.insert(i);
-        }
-        set
+        LinkSet(if len <= 128 {
+            Bits::Small(if len == 128 {
+                u128::MAX
+            } else {
+                (1 << len) - 1
+            })
+        } else {
+            let mut words = vec![u64::MAX; len.div_ceil(64)];
+            if len % 64 != 0
+                && let Some(last) = words.last_mut()
+            {
+                *last = (1 << (len % 64)) - 1;
+            }
+            Bits::Large(words)
+        })
     }
 
     fn insert(&mut self, i: usize) {
@@ -59,28 +71,54 @@ impl LinkSet {
 /// Every link's scope, in chain order, compiled at load.
 #[derive(Debug, Default)]
 pub struct Matcher {
-    scopes: Vec<Option<Scope<HeaderName>>>,
+    /// Header names are indices into `names`: each name a request is asked
+    /// about is looked up once per request, however many links name it.
+    scopes: Vec<Option<Scope<usize>>>,
+    names: Vec<HeaderName>,
     /// Whether any link has a scope; if none does, every link runs and
     /// nothing is read.
     scoped: bool,
 }
 
-/// A request's header map as the rules read it.
-struct Fields<'a>(&'a HeaderMap);
+/// A request's header map as the rules read it, each name looked up once.
+struct Fields<'a> {
+    map: &'a HeaderMap,
+    names: &'a [HeaderName],
+    found: Vec<OnceCell<GetAll<'a, HeaderValue>>>,
+}
 
-impl HeaderSource<HeaderName> for Fields<'_> {
-    fn any_value(&self, name: &HeaderName, mut f: impl FnMut(&[u8]) -> bool) -> bool {
-        self.0.get_all(name).iter().any(|v| f(v.as_bytes()))
+impl HeaderSource<usize> for Fields<'_> {
+    fn any_value(&self, name: &usize, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        let (Some(cell), Some(header)) = (self.found.get(*name), self.names.get(*name)) else {
+            return false;
+        };
+        cell.get_or_init(|| self.map.get_all(header))
+            .iter()
+            .any(|v| f(v.as_bytes()))
     }
 }
 
 impl Matcher {
     /// The matcher of links with these scopes, in chain order.
     pub fn new(scopes: impl IntoIterator<Item = Option<Scope<HeaderName>>>) -> Self {
-        let scopes: Vec<_> = scopes.into_iter().collect();
+        let mut names: Vec<HeaderName> = Vec::new();
+        let scopes: Vec<_> = scopes
+            .into_iter()
+            .map(|scope| {
+                scope.map(|s| {
+                    s.map_names(|n| {
+                        names.iter().position(|k| *k == n).unwrap_or_else(|| {
+                            names.push(n);
+                            names.len() - 1
+                        })
+                    })
+                })
+            })
+            .collect();
         Matcher {
             scoped: scopes.iter().any(Option::is_some),
             scopes,
+            names,
         }
     }
 
@@ -107,7 +145,11 @@ impl Matcher {
             return LinkSet::all(self.scopes.len());
         }
         let facts = Facts::new(method, authority, normalized_path);
-        let fields = Fields(headers);
+        let fields = Fields {
+            map: headers,
+            names: &self.names,
+            found: self.names.iter().map(|_| OnceCell::new()).collect(),
+        };
         let mut set = LinkSet::none(self.scopes.len());
         for (i, scope) in self.scopes.iter().enumerate() {
             if scope.as_ref().is_none_or(|s| s.applies(&facts, &fields)) {
