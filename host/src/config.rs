@@ -815,7 +815,7 @@ mod tests {
                 any::<bool>().prop_map(serde_json::Value::from),
                 any::<i64>().prop_map(serde_json::Value::from),
                 any::<f64>().prop_map(serde_json::Value::from),
-                "(\\.\\./|/|[a-z0-9._-]|\\PC){0,12}".prop_map(serde_json::Value::from),
+                "(\\.\\./|/|\\*\\*|[a-z0-9._*?%-]|\\PC){0,12}".prop_map(serde_json::Value::from),
             ];
             leaf.prop_recursive(4, 48, 6, |inner| {
                 prop_oneof![
@@ -836,6 +836,14 @@ mod tests {
                             Just("grants".to_owned()),
                             Just("env".to_owned()),
                             Just("config_dir".to_owned()),
+                            Just("when".to_owned()),
+                            Just("unless".to_owned()),
+                            Just("host".to_owned()),
+                            Just("path".to_owned()),
+                            Just("prefix".to_owned()),
+                            Just("glob".to_owned()),
+                            Just("method".to_owned()),
+                            Just("header".to_owned()),
                             "[a-z_]{1,8}",
                         ],
                         inner,

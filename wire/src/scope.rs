@@ -110,6 +110,7 @@ pub struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// The facts of a request with this method, authority (`Host`, any
     /// case, port optional) and normalised path.
+    #[inline]
     pub fn new(method: &'a str, authority: &'a str, normalized_path: &'a str) -> Self {
         Facts {
             method,
@@ -217,6 +218,7 @@ impl<N> Conditions<N> {
 
 /// The host of an authority: without a port and without one trailing dot,
 /// case kept (rules compare without case).
+#[inline]
 pub fn host_of(authority: &str) -> &str {
     let host = if authority.starts_with('[') {
         authority
@@ -231,6 +233,7 @@ pub fn host_of(authority: &str) -> &str {
 }
 
 impl HostPattern {
+    #[inline]
     fn matches(&self, host: &str) -> bool {
         let host = host.as_bytes();
         match self {
@@ -244,6 +247,7 @@ impl HostPattern {
 }
 
 impl PathPattern {
+    #[inline]
     fn matches(&self, path: &str) -> bool {
         match self {
             PathPattern::Exact(p) => bytes_eq(path.as_bytes(), p.as_bytes()),
@@ -262,19 +266,23 @@ impl PathPattern {
 /// 100 ns) whenever the masked-off bytes lie on an unmapped page, as they
 /// always do for an empty `String`'s dangling pointer (measured in
 /// `docs/benchmarks.md`).
+#[inline]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+#[inline]
 fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && bytes_eq(&s[..prefix.len()], prefix)
 }
 
+#[inline]
 fn ends_with(s: &[u8], suffix: &[u8]) -> bool {
     s.len() >= suffix.len() && bytes_eq(&s[s.len() - suffix.len()..], suffix)
 }
 
 /// `prefix` is `path` or an ancestor of it, by whole segments.
+#[inline]
 fn prefix_matches(prefix: &str, path: &str) -> bool {
     let (prefix, path) = (prefix.as_bytes(), path.as_bytes());
     starts_with(path, prefix)
