@@ -20,6 +20,11 @@ cost without them. `TABLES=production` runs only the first; `EDGECHAIN_BEFORE`
 (a path to another `edgechain` binary) adds its rows to the first table, to
 compare two builds in one run.
 
+`TABLES=scope` runs only the table of issue 27 (`when`): a chain of 10 per-request
+`add-headers` links of which the request is in scope of 2 (the other 8 scoped to other
+paths, hosts, methods and headers), against the same 2 links alone and 10 unscoped, one
+core each, access log on; it is written between the `e2e-scope` markers.
+
 The wasi:http rows serve a standard `wasi:http/incoming-handler` component
 (wstd's `http_server` example, built by `cargo xtask wasi-http` into
 target/wasi-http/components/) as edgechain's only link and under `wasmtime
@@ -229,6 +234,9 @@ def chain_dir(work, name, links, instance):
     d.mkdir()
     chain = []
     for i, spec in enumerate(links):
+        extra = {}
+        if isinstance(spec, tuple) and len(spec) == 3:
+            spec, extra = spec[:2], spec[2]
         plugin, config = spec if isinstance(spec, tuple) else (spec, None)
         source = plugin if isinstance(plugin, Path) else PLUGINS / f"{plugin}.wasm"
         shutil.copy(source, d / source.name)
@@ -239,6 +247,7 @@ def chain_dir(work, name, links, instance):
             config = ADD_HEADERS
         if config is not None:
             link["config"] = config
+        link.update(extra)
         chain.append(link)
     (d / "proxychain.json").write_text(json.dumps({"proxychain": chain}))
     return d
@@ -367,9 +376,71 @@ def production_rows(work):
     return rows
 
 
+# The benchmark's requests are `GET /` with `Host: 127.0.0.1:PORT`: the first two
+# rules hold, the other eight are for other requests.
+IN_SCOPE = [{"path": {"prefix": "/"}}, {"method": ["GET", "HEAD"]}]
+ELSEWHERE = [
+    {"path": {"prefix": "/admin"}},
+    {"path": {"glob": "/static/**/*.css"}},
+    {"path": {"exact": "/login"}},
+    {"host": "api.example.com"},
+    {"method": "POST"},
+    {"header": {"x-debug": True}},
+    {"header": {"authorization": True}, "path": {"prefix": "/api"}},
+    {"host": ["*.internal", "localhost"]},
+]
+
+
+def scope_rows(work):
+    """Issue 27: links out of scope cost (next to) nothing."""
+    rows = []
+    origin = nginx(work, "origin-s", ORIGIN.format(port=ORIGIN_PORT), LOAD_CPU)
+    wait_http(ORIGIN_PORT)
+    two = [("add-headers", None, {"when": w}) for w in IN_SCOPE]
+    ten = two + [("add-headers", None, {"when": w}) for w in ELSEWHERE]
+    try:
+        for i, (name, links) in enumerate([
+            ("edgechain, 2 add-headers, per-request", ["add-headers"] * 2),
+            ("edgechain, 2 add-headers in scope, per-request", two),
+            ("edgechain, 10 add-headers, 2 in scope, per-request", ten),
+            ("edgechain, 10 add-headers, per-request (no when)", ["add-headers"] * 10),
+        ]):
+            rows.append(edgechain_case(work, name, links, "per-request", 18400 + 2 * i, log=True))
+    finally:
+        stop([origin])
+    return rows
+
+
+def write_scope_report(rows, v):
+    base = rows[0]
+    lines = ["| setup | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs 2 links |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.1f} "
+                     f"| {r['cpu_us'] - base['cpu_us']:+.1f} µs |")
+    section = f"""<!-- e2e-scope:start -->
+Command: `TABLES=scope bash bench/run.sh` (ROUNDS={ROUNDS}, DURATION={DURATION} s, WARMUP={WARMUP} s,
+{CONNECTIONS} connections, one core for edgechain, wrk and the origin on the other, access
+log on). Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {v['cpu']}, {v['cores']} cores;
+{v['edgechain']}; {v['rustc']}.
+
+""" + "\n".join(lines) + """
+<!-- e2e-scope:end -->"""
+    print("\n" + "\n".join(lines))
+    doc = ROOT / "docs/benchmarks.md"
+    text = doc.read_text()
+    if "<!-- e2e-scope:start -->" in text:
+        text = re.sub(r"<!-- e2e-scope:start -->.*<!-- e2e-scope:end -->", lambda _: section, text, flags=re.S)
+    else:
+        text += "\n" + section + "\n"
+    doc.write_text(text)
+
+
 def main():
     one_core, two_cores = [], []
     with tempfile.TemporaryDirectory() as work:
+        if TABLES == "scope":
+            write_scope_report(scope_rows(work), versions())
+            return
         production = production_rows(work)
         if TABLES == "production":
             write_report(production, [], [], versions())

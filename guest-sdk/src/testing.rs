@@ -43,6 +43,11 @@
 //! [`Harness::check_decisions`] turns that off, for a test about what the
 //! plugin does with such a decision.
 //!
+//! A link can be scoped in the manifest (`when`, `unless`): the host then
+//! never calls it for requests out of scope. [`Scope`] reads that rule with
+//! the host's own code, and [`Harness::set_scope`] plus
+//! [`Harness::reaches`] say whether a request would reach the link.
+//!
 //! This exercises your Rust code, not the wasm build: to run the component in
 //! a real host, load it with `edgechain dev` or `edgechain validate`.
 
@@ -54,11 +59,48 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// Where a link applies: a manifest entry's `when` and `unless`, read and
+/// decided by the same code as the host's (`edgechain_wire::scope`).
+#[derive(Debug, Clone)]
+pub struct Scope(Option<edgechain_wire::scope::Scope<String>>);
+
+impl Scope {
+    /// The scope of a manifest entry (JSON text of the entry, or of an
+    /// object holding only `when` and/or `unless`). The error is what
+    /// `edgechain validate` would say about the rule.
+    pub fn from_entry(entry: &str) -> Result<Scope, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(entry).map_err(|e| format!("entry: {e}"))?;
+        edgechain_wire::scope::from_json(value.get("when"), value.get("unless"))
+            .map(Scope)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether `req` (as the client sent it) would reach the link: the host
+    /// decides on its method, authority, normalised path and headers.
+    pub fn reaches(&self, req: &Request) -> bool {
+        let Some(scope) = &self.0 else {
+            return true;
+        };
+        let facts = edgechain_wire::scope::Facts::new(&req.method, &req.authority, req.path());
+        scope.applies(&facts, &ScopeHeaders(&req.headers))
+    }
+}
+
+struct ScopeHeaders<'a>(&'a crate::HeaderList);
+
+impl edgechain_wire::scope::HeaderSource<String> for ScopeHeaders<'_> {
+    fn any_value(&self, name: &String, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        self.0.get_all(name).any(|v| f(v))
+    }
+}
+
 /// One plugin value plus the fake host it talks to.
 pub struct Harness<P: Plugin> {
     plugin: P,
     config: String,
     check: bool,
+    scope: Scope,
 }
 
 /// Why the host would refuse `req` as a decision (`Action::Next`), if it would.
@@ -109,7 +151,22 @@ impl<P: Plugin> Harness<P> {
             plugin,
             config: config.to_owned(),
             check: true,
+            scope: Scope(None),
         })
+    }
+
+    /// Scope the link as manifest entry `entry` does (its `when` and
+    /// `unless`; see [`Scope::from_entry`]), for [`Harness::reaches`].
+    pub fn set_scope(&mut self, entry: &str) -> Result<(), String> {
+        self.scope = Scope::from_entry(entry)?;
+        Ok(())
+    }
+
+    /// Whether `req` would reach this link under its scope (every request
+    /// does when none was set). The hooks run whatever this says, so a test
+    /// can still call them on any request.
+    pub fn reaches(&self, req: &Request) -> bool {
+        self.scope.reaches(req)
     }
 
     /// What the plugin declares it needs, as `init` reports it.
@@ -727,6 +784,66 @@ mod tests {
         assert_eq!(
             check_request(&Request::get("/%61dmin//x?q=1").with_authority("[::1]:8080")),
             Ok(())
+        );
+    }
+
+    /// The harness says a request reaches a scoped link exactly when the
+    /// host would run it (`wire/vectors.json`, shared with the host and the
+    /// JavaScript and Python harnesses).
+    #[test]
+    fn scopes_reach_as_the_vectors_say() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../wire/vectors.json")).expect("vectors.json");
+        let cases = v["scope"]["matches"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!cases.is_empty());
+        for case in cases {
+            let scope = Scope::from_entry(&case["rule"].to_string()).expect("a good rule");
+            for r in case["requests"].as_array().cloned().unwrap_or_default() {
+                let text = |k: &str| r[k].as_str().expect("text").to_owned();
+                let mut req = Request::new(&text("method"), &text("target"))
+                    .with_authority(&text("authority"));
+                for f in r["headers"].as_array().cloned().unwrap_or_default() {
+                    req.append_header(f[0].as_str().expect("name"), f[1].as_str().expect("value"));
+                }
+                assert_eq!(
+                    Some(scope.reaches(&req)),
+                    r["runs"].as_bool(),
+                    "{} on {r}",
+                    case["rule"]
+                );
+            }
+        }
+        for case in v["scope"]["refused"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let err = Scope::from_entry(&case["rule"].to_string()).expect_err("refused");
+            let at = case["at"].as_str().expect("at");
+            assert!(err.starts_with(&format!("{at}: ")), "{err} names {at}");
+        }
+        struct Any;
+        impl Plugin for Any {
+            type Config = ();
+            fn new(_: ()) -> Result<Self, String> {
+                Ok(Any)
+            }
+        }
+        let mut h = Harness::<Any>::new("null").expect("builds");
+        assert!(
+            h.reaches(&Request::get("/anything")),
+            "no scope: every request"
+        );
+        h.set_scope(r#"{"name":"a","module":"a.wasm","when":{"path":{"prefix":"/admin"}}}"#)
+            .expect("scope");
+        assert!(h.reaches(&Request::get("/%61dmin/x")));
+        assert!(!h.reaches(&Request::get("/adminx")));
+        assert!(
+            h.set_scope(r#"{"when":{"path":{"glob":"/a//b"}}}"#)
+                .is_err()
         );
     }
 }

@@ -4,6 +4,8 @@
 //! Parsing is strict: unknown fields are errors (a typo must not silently fall
 //! back to a default), and every error names the entry and the field.
 
+use edgechain_wire::scope::{self, Scope};
+use http::HeaderName;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -165,7 +167,13 @@ pub struct LinkSpec {
     pub max_warm: Option<usize>,
     /// Access granted beyond the default sandbox.
     pub grants: Grants,
+    /// Which requests the link runs for (`when`, `unless`); `None`: all.
+    pub scope: Option<LinkScope>,
 }
+
+/// A link's `when`/`unless`, checked and compiled (see
+/// `edgechain_wire::scope`), header names ready for `HeaderMap` lookups.
+pub type LinkScope = Scope<HeaderName>;
 
 /// The parsed manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,6 +211,10 @@ struct RawLink {
     max_warm: Option<usize>,
     #[serde(default)]
     grants: RawGrants,
+    #[serde(default)]
+    when: Option<serde_json::Value>,
+    #[serde(default)]
+    unless: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -356,7 +368,13 @@ fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, Stri
     for authority in raw.grants.http {
         http.push(granted_authority(&authority).map_err(|e| format!("grants.http: {e}"))?);
     }
+    let scope = scope::from_json(raw.when.as_ref(), raw.unless.as_ref())
+        .map_err(|e| e.to_string())?
+        .map(|s| s.try_map_names(|n| HeaderName::from_bytes(n.as_bytes())))
+        .transpose()
+        .map_err(|e| format!("when: header name: {e}"))?;
     Ok(LinkSpec {
+        scope,
         grants: Grants {
             config_dir,
             env: raw.grants.env,
@@ -688,6 +706,67 @@ mod tests {
                 "key `k` appears twice",
             ),
         ];
+        let scoped =
+            |rule: &str| format!(r#"{{"proxychain":[{{"name":"a","module":"a.wasm",{rule}}}]}}"#);
+        for (rule, want) in [
+            (
+                r#""when":{"paht":{"prefix":"/a"}}"#,
+                "proxychain[0] (a): when: unknown key `paht`",
+            ),
+            (r#""when":{}"#, "when: has no conditions"),
+            (r#""when":[]"#, "when: must be an object"),
+            (r#""when":{"method":[]}"#, "when.method: is an empty list"),
+            (r#""unless":{"host":[]}"#, "unless.host: is an empty list"),
+            (r#""when":{"path":{}}"#, "when.path: is empty"),
+            (
+                r#""when":{"path":{"regex":"/a"}}"#,
+                "when.path: unknown key `regex`",
+            ),
+            (
+                r#""when":{"path":{"glob":["/a","/a//b"]}}"#,
+                "when.path.glob[1]: `/a//b` can never match a normalised path: paths are matched normalised, so write `/a/b`",
+            ),
+            (
+                r#""when":{"path":{"glob":"/a**"}}"#,
+                "when.path.glob: `/a**`: `**` must be a whole segment",
+            ),
+            (r#""when":{"path":{"prefix":"/%61dmin"}}"#, "write `/admin`"),
+            (
+                r#""when":{"path":{"exact":"admin"}}"#,
+                "does not start with `/`",
+            ),
+            (
+                r#""when":{"header":{"x y":true}}"#,
+                "when.header.x y: `x y` is not a header name",
+            ),
+            (r#""when":{"header":{"Host":"a"}}"#, "managed by the host"),
+            (
+                r#""when":{"header":{"x-a":false}}"#,
+                "put the header under `unless`",
+            ),
+            (r#""when":{"header":{"x-a":[" a"]}}"#, "when.header.x-a[0]"),
+            (
+                r#""when":{"host":"example.com:80"}"#,
+                "when.host: `example.com:80` has a port",
+            ),
+            (
+                r#""when":{"host":"a.*.com"}"#,
+                "`*` may only be a whole first label",
+            ),
+            (r#""when":{"method":"get"}"#, "write `GET`"),
+            (
+                r#""when":{"method":[1]}"#,
+                "when.method[0]: must be a string",
+            ),
+        ] {
+            let err = parse(&scoped(rule))
+                .err()
+                .unwrap_or_else(|| panic!("accepted {rule}"));
+            assert!(err.contains(want), "{rule}: got `{err}`, want `{want}`");
+        }
+        assert!(
+            parse(&scoped(r#""when":{"host":["Example.COM.","*.example.com"],"path":{"prefix":"/api","glob":"/**/x.png"},"method":["GET","PURGE"],"header":{"X-A":true,"x-b":["1","2"]}},"unless":{"path":{"exact":"/api/health"}}"#)).is_ok_and(|m| m.links[0].scope.is_some())
+        );
         for bad in [
             "*:80", "x:0", "x:99999", "x:+80", "a..b:80", "[zz]:80", "x", "u@x:80",
         ] {
@@ -736,7 +815,7 @@ mod tests {
                 any::<bool>().prop_map(serde_json::Value::from),
                 any::<i64>().prop_map(serde_json::Value::from),
                 any::<f64>().prop_map(serde_json::Value::from),
-                "(\\.\\./|/|[a-z0-9._-]|\\PC){0,12}".prop_map(serde_json::Value::from),
+                "(\\.\\./|/|\\*\\*|[a-z0-9._*?%-]|\\PC){0,12}".prop_map(serde_json::Value::from),
             ];
             leaf.prop_recursive(4, 48, 6, |inner| {
                 prop_oneof![
@@ -757,6 +836,14 @@ mod tests {
                             Just("grants".to_owned()),
                             Just("env".to_owned()),
                             Just("config_dir".to_owned()),
+                            Just("when".to_owned()),
+                            Just("unless".to_owned()),
+                            Just("host".to_owned()),
+                            Just("path".to_owned()),
+                            Just("prefix".to_owned()),
+                            Just("glob".to_owned()),
+                            Just("method".to_owned()),
+                            Just("header".to_owned()),
                             "[a-z_]{1,8}",
                         ],
                         inner,

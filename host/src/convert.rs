@@ -85,18 +85,39 @@ fn packed_size(headers: &HeaderMap) -> usize {
 
 /// The WIT view of a client request (body not included).
 pub fn request_to_wit(parts: &http::request::Parts) -> WitRequest {
-    let authority = parts
+    request_to_wit_normalized(parts, request_path(parts))
+}
+
+/// The authority a request names: its absolute-form target's, else its
+/// `Host` (the front door made the two agree); empty if neither.
+pub fn request_authority(parts: &http::request::Parts) -> &str {
+    parts
         .uri
         .authority()
-        .map(|a| a.as_str().to_owned())
+        .map(|a| a.as_str())
         .or_else(|| {
             parts
                 .headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The normalised path of a request, the one plugins are given and `when`
+/// rules match. The proxy refused targets that do not normalise before the
+/// chain ran; the raw path is only a fallback for direct callers.
+pub fn request_path(parts: &http::request::Parts) -> String {
+    let pq = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    normalized_path(pq).unwrap_or_else(|_| path::path_of(pq).to_owned())
+}
+
+/// [`request_to_wit`] with the normalised path already computed (by
+/// [`request_path`]).
+pub fn request_to_wit_normalized(
+    parts: &http::request::Parts,
+    normalized_path: String,
+) -> WitRequest {
     let path_with_query = parts
         .uri
         .path_and_query()
@@ -104,12 +125,9 @@ pub fn request_to_wit(parts: &http::request::Parts) -> WitRequest {
         .to_owned();
     WitRequest {
         method: parts.method.as_str().to_owned(),
-        // The proxy refused targets that do not normalise before the chain
-        // ran; the raw path is only a fallback for direct callers.
-        normalized_path: normalized_path(&path_with_query)
-            .unwrap_or_else(|_| path::path_of(&path_with_query).to_owned()),
+        normalized_path,
         path_with_query,
-        authority,
+        authority: request_authority(parts).to_owned(),
         headers: headers_to_wit(&parts.headers),
         body: None,
     }

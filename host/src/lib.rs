@@ -13,7 +13,7 @@
 //!
 //! | floor | rooms |
 //! |---|---|
-//! | 0 | `cache_directives`, `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
+//! | 0 | `cache_directives`, `limits`, `matcher`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
 //! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
 //! | 2 | `decision` |
 //! | 3 | `outbound` |
@@ -38,6 +38,7 @@
 //!
 //! - [`cache_directives`]: what links asked of the HTTP cache for one request.
 //! - [`limits`]: what a message head may be and spell, for clients and plugins alike.
+//! - [`matcher`]: which links run for one request (`when`/`unless`), decided before the walk.
 //! - [`kv`]: the per-plugin in-memory key-value store behind the `kv` import.
 //! - [`conn`]: one client connection's watch (timeouts), hold on its slot, and drain.
 //! - [`client_body`]: the client's request body on its way out (idle timeout, read-ahead).
@@ -70,6 +71,7 @@ pub mod demo_origin;
 pub mod engine;
 pub mod kv;
 pub mod limits;
+pub mod matcher;
 pub mod outbound;
 pub mod plugin;
 pub mod proxy;

@@ -177,7 +177,48 @@ fn chains(c: &mut Criterion) {
             json!({ "request": { "x-edge": "1" } }),
         )]
     };
+    // `when`: ten per-request links of which the request is in scope of two
+    // (the same two as the two-link chain), the others scoped elsewhere by
+    // path, host, method or header.
+    let two = || {
+        vec![
+            link("p", "passthrough", "per-request"),
+            link("h", "add-headers", "per-request"),
+        ]
+    };
+    let ten_scoped = || {
+        let mut links = two();
+        links[0]["when"] = json!({ "path": { "prefix": "/products" } });
+        links[1]["when"] = json!({ "method": ["GET", "HEAD"], "host": "*.example" });
+        let elsewhere = [
+            json!({ "path": { "prefix": "/admin" } }),
+            json!({ "path": { "glob": "/static/**/*.css" } }),
+            json!({ "path": { "exact": "/login" } }),
+            json!({ "host": "api.example.com" }),
+            json!({ "method": "POST" }),
+            json!({ "header": { "x-debug": true } }),
+            json!({ "header": { "authorization": true }, "path": { "prefix": "/api" } }),
+            json!({ "host": ["*.internal", "localhost"] }),
+        ];
+        for (i, when) in elsewhere.into_iter().enumerate() {
+            let mut l = link(
+                &format!("s{i}"),
+                ["passthrough", "add-headers"][i % 2],
+                "per-request",
+            );
+            l["when"] = when;
+            links.push(l);
+        }
+        links
+    };
     let limited = [
+        ("scope: 2 links, per-request", two()),
+        ("scope: 10 links, 2 in scope, per-request", ten_scoped()),
+        ("scope: browser request, 2 links, per-request", two()),
+        (
+            "scope: browser request, 10 links, 2 in scope, per-request",
+            ten_scoped(),
+        ),
         ("empty chain", vec![]),
         ("1 add-headers, request phase, reuse", request_only("reuse")),
         (
@@ -278,7 +319,7 @@ fn chains(c: &mut Criterion) {
             continue;
         }
         let (_dir, chain) = rt.block_on(load(links, limits, preinit));
-        let browser = name.starts_with("browser");
+        let browser = name.contains("browser");
         group.bench_function(name, |b| b.to_async(&rt).iter(|| pass(&chain, browser)));
     }
     group.finish();

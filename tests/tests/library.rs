@@ -330,3 +330,54 @@ async fn enrich_adds_a_request_id_and_geo_headers() {
     assert_ne!(id(0), id(2), "ids differ between requests");
     host.shutdown().await;
 }
+
+/// The library's examples scoped with `when`/`unless` instead of their own
+/// path options: `basic-auth` only under `/admin`, `maintenance` except
+/// `/healthz`, `cors` only on `/api` requests that carry an `Origin`.
+#[tokio::test(flavor = "multi_thread")]
+async fn library_plugins_scoped_with_when_run_only_where_they_apply() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("basic-auth")
+        .add_plugin("maintenance")
+        .add_plugin("cors")
+        .manifest(json!({ "proxychain": [
+            { "name": "down", "module": "maintenance.wasm", "config": { "enabled": true },
+              "unless": { "path": { "prefix": ["/healthz", "/admin", "/api"] } } },
+            { "name": "staff", "module": "basic-auth.wasm",
+              "config": { "users": { "alice": "s3cret" } },
+              "when": { "path": { "prefix": "/admin" } } },
+            { "name": "api-cors", "module": "cors.wasm",
+              "config": { "allow_origins": ["https://app.example"] },
+              "when": { "path": { "prefix": "/api" }, "header": { "origin": true } } },
+        ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let client = TestClient::new();
+    let send = |path: &str, headers: &[(&str, &str)]| {
+        client.send(host.proxy_addr(), get_with(path, headers))
+    };
+    assert_eq!(send("/", &[]).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(send("/healthz/ready", &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        send("/healthzz", &[]).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        send("/admin/users", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(send("/%61dmin", &[]).await.status, StatusCode::UNAUTHORIZED);
+    // alice:s3cret
+    let authed = send("/admin", &[("authorization", "Basic YWxpY2U6czNjcmV0")]).await;
+    assert_eq!(authed.status, StatusCode::OK);
+    let api = send("/api/x", &[("origin", "https://app.example")]).await;
+    assert_eq!(api.status, StatusCode::OK);
+    assert_eq!(
+        api.header("access-control-allow-origin"),
+        "https://app.example"
+    );
+    let no_origin = send("/api/x", &[]).await;
+    assert_eq!(no_origin.status, StatusCode::OK);
+    assert_eq!(no_origin.header("access-control-allow-origin"), "");
+    host.shutdown().await;
+}

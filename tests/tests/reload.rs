@@ -551,3 +551,62 @@ async fn a_forced_reload_reads_granted_files_again_and_is_counted() {
     assert_eq!(counted("edgechain_reload_failures_total").await, 0.0);
     host.shutdown().await;
 }
+
+/// A `when` change alone (the same module and config) is a new chain: after
+/// the reload the link runs where the new rule says, and a rule `validate`
+/// would refuse keeps the chain serving as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_when_change_takes_effect_on_reload_and_a_bad_one_keeps_the_old() {
+    let Rig {
+        _origin,
+        dir,
+        host,
+        client,
+    } = rig(WatchSettings {
+        events: false,
+        poll_interval: None,
+        ..WatchSettings::default()
+    })
+    .await;
+    let scoped_to = |prefix: &str| {
+        json!({ "proxychain": [
+            { "name": "version", "module": "filter.wasm", "config": "headers.json",
+              "when": { "path": { "prefix": prefix } } }
+        ]})
+    };
+    let version_at = |path: &'static str| {
+        let client = client.clone();
+        let addr = host.proxy_addr();
+        async move {
+            let reply = client.get(addr, path).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            reply.header("x-version").to_owned()
+        }
+    };
+    dir.manifest(scoped_to("/a"));
+    let report = post_reload(&client, host.admin_addr()).await;
+    assert_eq!(
+        report["changes"],
+        json!(["changed proxychain.json"]),
+        "{report}"
+    );
+    assert_eq!(version_at("/a/x").await, "v1");
+    assert_eq!(version_at("/b/x").await, "");
+
+    dir.manifest(scoped_to("/b"));
+    let report = post_reload(&client, host.admin_addr()).await;
+    assert_eq!(report["changed"], true, "{report}");
+    assert_eq!(version_at("/a/x").await, "");
+    assert_eq!(version_at("/b/x").await, "v1");
+
+    dir.manifest(scoped_to("/b//x"));
+    let report = post_reload(&client, host.admin_addr()).await;
+    assert_eq!(report["loaded"], false, "{report}");
+    let said = report.to_string();
+    assert!(
+        said.contains("when.path.prefix") && said.contains("can never match"),
+        "{report}"
+    );
+    assert_eq!(version_at("/b/x").await, "v1", "the old chain serves on");
+    host.shutdown().await;
+}

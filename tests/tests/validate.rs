@@ -247,6 +247,115 @@ fn every_broken_directory_fails_with_a_useful_message() {
     }
 }
 
+/// A `when`/`unless` rule that is malformed or could never match is refused
+/// with the entry, the field and the reason; a good one validates silently.
+#[test]
+fn a_bad_when_rule_names_the_entry_the_field_and_the_reason() {
+    let with_rule = |rule: serde_json::Value| {
+        let dir = good_dir();
+        let mut entry = json!({ "name": "block", "module": "block-paths.wasm",
+                                "config": { "prefixes": ["/admin"] } });
+        for (k, v) in rule.as_object().expect("object") {
+            entry[k] = v.clone();
+        }
+        dir.manifest(json!({ "proxychain": [entry] }));
+        dir
+    };
+    let good = with_rule(json!({
+        "when": { "host": ["Example.com.", "*.example.com"], "path": { "prefix": "/api", "glob": "/static/**/*.css" },
+                  "method": ["GET", "PURGE"], "header": { "X-Debug": true, "x-env": ["a", "b"] } },
+        "unless": { "path": { "exact": "/api/health" } }
+    }));
+    let out = validate(good.path());
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases = [
+        (
+            json!({ "when": { "paths": { "prefix": "/a" } } }),
+            "when: unknown key `paths`; expected host, path, method or header",
+        ),
+        (
+            json!({ "unless": { "path": { "regex": "^/a" } } }),
+            "unless.path: unknown key `regex`",
+        ),
+        (json!({ "when": {} }), "when: has no conditions"),
+        (
+            json!({ "when": { "method": [] } }),
+            "when.method: is an empty list",
+        ),
+        (
+            json!({ "when": { "path": { "prefix": [] } } }),
+            "when.path.prefix: is an empty list",
+        ),
+        (json!({ "when": { "header": {} } }), "when.header: is empty"),
+        (
+            json!({ "when": { "path": { "glob": "/a//*.css" } } }),
+            "when.path.glob: `/a//*.css` can never match a normalised path: paths are matched normalised, so write `/a/*.css`",
+        ),
+        (
+            json!({ "when": { "path": { "glob": ["/ok/*", "/x/../y/*"] } } }),
+            "when.path.glob[1]: `/x/../y/*` can never match",
+        ),
+        (
+            json!({ "when": { "path": { "exact": "/%7Euser" } } }),
+            "so write `/~user`",
+        ),
+        (
+            json!({ "when": { "path": { "prefix": "api" } } }),
+            "does not start with `/`",
+        ),
+        (
+            json!({ "when": { "path": { "glob": "/a**" } } }),
+            "`**` must be a whole segment",
+        ),
+        (
+            json!({ "when": { "header": { "x y": true } } }),
+            "when.header.x y: `x y` is not a header name (an HTTP token)",
+        ),
+        (
+            json!({ "when": { "header": { "x-a:": "1" } } }),
+            "is not a header name",
+        ),
+        (
+            json!({ "when": { "header": { "connection": true } } }),
+            "managed by the host",
+        ),
+        (
+            json!({ "when": { "header": { "x-a": false } } }),
+            "under `unless`",
+        ),
+        (
+            json!({ "when": { "host": "example.com:443" } }),
+            "when.host: `example.com:443` has a port",
+        ),
+        (
+            json!({ "when": { "host": "*" } }),
+            "`*` may only be a whole first label",
+        ),
+        (
+            json!({ "when": { "method": "post" } }),
+            "when.method: `post`: methods are case-sensitive; write `POST`",
+        ),
+        (
+            json!({ "when": { "method": "GET POST" } }),
+            "is not a method",
+        ),
+    ];
+    for (rule, want) in cases {
+        let dir = with_rule(rule.clone());
+        let out = validate(dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{rule}: {stderr}");
+        assert!(
+            stderr.contains("proxychain[0] (block)") && stderr.contains(want),
+            "{rule}: stderr lacks `{want}`:\n{stderr}"
+        );
+    }
+}
+
 #[test]
 fn every_broken_link_is_reported_not_just_the_first() {
     let dir = ConfigDir::new();

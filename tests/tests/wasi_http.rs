@@ -507,3 +507,41 @@ async fn an_app_call_cut_short_by_a_client_that_left_is_logged_and_counted() {
         "the app answers, not the next hop"
     );
 }
+
+/// A terminal app with a `when` answers only the requests in its scope; the
+/// others go on to the next hop, and the links before it run either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scoped_terminal_app_answers_in_scope_and_the_next_hop_the_rest() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = app_chain(json!({ "when": { "path": { "prefix": "/app" } } }));
+    let host = HostProcess::spawn(BIN, dir.path(), origin.addr, &[], &[]);
+    let client = TestClient::new();
+    let outside = client.get(host.proxy, "/elsewhere").await;
+    assert_eq!(outside.status, StatusCode::OK);
+    assert_eq!(
+        outside.text(),
+        "hello from origin\n",
+        "the next hop answered"
+    );
+    assert_eq!(outside.header("x-served-by"), "edgechain");
+    assert_eq!(origin.seen().len(), 1);
+    // wstd's example answers paths it does not route with 404: it ran.
+    let inside = client.get(host.proxy, "/%61pp/x").await;
+    assert_ne!(inside.text(), "hello from origin\n", "the app answered");
+    assert_eq!(inside.header("x-served-by"), "edgechain");
+    assert_eq!(origin.seen().len(), 1, "nothing more reached the next hop");
+    let calls = metric(
+        &client,
+        host.admin,
+        "edgechain_plugin_calls_total{plugin=\"app\"}",
+    )
+    .await;
+    assert_eq!(calls, Some(1.0));
+    let skipped = metric(
+        &client,
+        host.admin,
+        "edgechain_plugin_skipped_total{plugin=\"app\"}",
+    )
+    .await;
+    assert_eq!(skipped, Some(1.0));
+}

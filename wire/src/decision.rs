@@ -60,7 +60,7 @@ impl fmt::Display for Refusal<'_> {
 }
 
 /// An HTTP token character (RFC 9110 5.6.2).
-fn tchar(b: u8) -> bool {
+pub(crate) fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

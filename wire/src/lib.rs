@@ -22,6 +22,7 @@ extern crate alloc;
 pub mod decision;
 pub mod managed;
 pub mod path;
+pub mod scope;
 
 use alloc::vec::Vec;
 

@@ -197,3 +197,58 @@ fn decisions_get_the_vectors_verdicts() {
         );
     }
 }
+
+/// A request of `/scope/matches`, as every implementation reads it.
+struct VectorRequest {
+    method: String,
+    authority: String,
+    path: String,
+    headers: Vec<u8>,
+}
+
+fn vector_request(entry: &Value) -> VectorRequest {
+    let target = text(entry, "target");
+    let path = path::normalize(path::path_of(target))
+        .unwrap_or_else(|e| panic!("{entry}: target does not normalise: {e}"));
+    let mut headers = Vec::new();
+    for field in entry["headers"].as_array().into_iter().flatten() {
+        let (Some(n), Some(v)) = (field[0].as_str(), field[1].as_str()) else {
+            panic!("{entry}: a header is a [name, value] pair");
+        };
+        edgechain_wire::push(&mut headers, n.as_bytes(), v.as_bytes());
+    }
+    VectorRequest {
+        method: text(entry, "method").to_owned(),
+        authority: text(entry, "authority").to_owned(),
+        path,
+        headers,
+    }
+}
+
+#[test]
+fn scopes_decide_as_the_vectors_say() {
+    use edgechain_wire::scope::{self, Facts, PackedHeaders};
+    let v = vectors();
+    for case in entries(&v, "/scope/matches") {
+        let rule = &case["rule"];
+        let scope = scope::from_json(rule.get("when"), rule.get("unless"))
+            .unwrap_or_else(|e| panic!("{rule}: {e}"))
+            .unwrap_or_else(|| panic!("{rule}: no rule"));
+        for entry in entries(&case, "/requests") {
+            let r = vector_request(&entry);
+            let facts = Facts::new(&r.method, &r.authority, &r.path);
+            assert_eq!(
+                Some(scope.applies(&facts, &PackedHeaders(&r.headers))),
+                entry["runs"].as_bool(),
+                "{rule} on {entry}"
+            );
+        }
+    }
+    for case in entries(&v, "/scope/refused") {
+        let rule = &case["rule"];
+        match scope::from_json(rule.get("when"), rule.get("unless")) {
+            Ok(_) => panic!("{rule} was accepted"),
+            Err(e) => assert_eq!(e.at, text(&case, "at"), "{rule}: {e}"),
+        }
+    }
+}

@@ -328,7 +328,8 @@ mod tests {
         std::fs::write(
             src.path().join(MANIFEST_FILE),
             r#"{"proxychain":[
-                {"name":"a","module":"x/add-headers.wasm","config":"a.json"},
+                {"name":"a","module":"x/add-headers.wasm","config":"a.json",
+                 "when":{"path":{"prefix":"/api"}},"unless":{"method":"OPTIONS"}},
                 {"name":"b","module":"prebuilt.wasm"}]}"#,
         )
         .expect("write");
@@ -360,6 +361,15 @@ mod tests {
             "edgechain-dev-build/add_headers.wasm"
         );
         assert_eq!(staged["proxychain"][1]["module"], "prebuilt.wasm");
+        // `edgechain dev` serves the link where the manifest scopes it.
+        assert_eq!(
+            staged["proxychain"][0]["when"],
+            serde_json::json!({"path": {"prefix": "/api"}})
+        );
+        assert_eq!(
+            staged["proxychain"][0]["unless"],
+            serde_json::json!({"method": "OPTIONS"})
+        );
         assert!(stage.dir().join("a.json").is_file());
 
         // A refresh keeps built components and drops files the user removed.

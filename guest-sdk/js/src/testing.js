@@ -20,6 +20,7 @@ import { Request, Response } from "./message.js";
 import { needsToRaw, needsFromRaw } from "./needs.js";
 import { _resetRandom } from "./random.js";
 import { build, makeFilter, needsOf } from "./runtime.js";
+import { Scope, ScopeError } from "./scope.js";
 import { bindHost, inHook } from "./sys.js";
 import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 import { webcrypto } from "node:crypto";
@@ -166,6 +167,23 @@ export class Harness {
     this.configText = configTextOf(config);
     this.fake = new FakeHost(this.configText, options);
     this._plugin = this._hook(() => build(PluginClass, this.configText));
+  }
+
+  /**
+   * Scope the link as manifest entry `entry` does (its `when` and `unless`;
+   * an object or JSON text), for `reaches`. Throws ScopeError for a rule the
+   * host would refuse.
+   */
+  setScope(entry) {
+    this._scope = new Scope(entry);
+  }
+
+  /**
+   * Whether `req` would reach this link under its scope (every request does
+   * when none was set). The hooks run whatever this says.
+   */
+  reaches(req) {
+    return this._scope === undefined || this._scope.reaches(req);
   }
 
   /** Whether `config` would be accepted: undefined if so, else the operator's message. */
@@ -375,4 +393,4 @@ export class Harness {
   }
 }
 
-export { Request, Response, HeaderList, HttpError, InvalidDecision };
+export { Request, Response, HeaderList, HttpError, InvalidDecision, Scope, ScopeError };

@@ -1,7 +1,7 @@
 // The fake host of @edgechain/sdk/testing, mirroring the Rust SDK's tests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Harness } from "../src/testing.js";
+import { Harness, ScopeError } from "../src/testing.js";
 import { Request, Response, Needs, kv, log, context, http, HttpError, KvError, random, randomBytes } from "../src/index.js";
 
 class Counter {
@@ -309,4 +309,17 @@ test("a body that is not text or bytes is refused with a body's message", async 
     }
   }
   assert.throws(() => new Harness(ObjectBody).onRequest(Request.get("/")), (e) => e instanceof InvalidDecision && /a body must be text, bytes or null, not an object/.test(e.message));
+});
+
+test("a harness says whether a request reaches a scoped link", () => {
+  class Pass {
+    onRequest() {}
+  }
+  const h = new Harness(Pass);
+  assert.ok(h.reaches(Request.get("/anything")), "no scope: every request");
+  h.setScope({ name: "a", module: "a.wasm", when: { path: { prefix: "/admin" } }, unless: { method: "POST" } });
+  assert.ok(h.reaches(Request.get("/%61dmin/x")));
+  assert.ok(!h.reaches(Request.get("/adminx")));
+  assert.ok(!h.reaches(new Request("POST", "/admin")));
+  assert.throws(() => h.setScope('{"when":{"path":{"glob":"/a//b"}}}'), (e) => e instanceof ScopeError && e.at === "when.path.glob");
 });

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { hasEscapedSlash, normalizePath, pathOf, PathError } from "../src/path.js";
 import { InvalidDecision, checkHeaders, checkRawRequest, checkRawResponse } from "../src/decision.js";
 import { encodeFields } from "../src/wire.js";
-import { MANAGED_HEADERS, isManagedHeader } from "../src/index.js";
+import { MANAGED_HEADERS, isManagedHeader, Request } from "../src/index.js";
+import { Scope, ScopeError } from "../src/scope.js";
 
 const vectors = JSON.parse(readFileSync(new URL("../../../wire/vectors.json", import.meta.url), "utf8"));
 
@@ -90,4 +91,26 @@ test("decisions get the vectors' verdicts", () => {
     expect(verdict(() => checkRawResponse({ status: v.status, headers: new Uint8Array(0), body: null })), v, "status");
   }
   assert.ok(checked > 50, `${checked} vectors`);
+});
+
+test("scopes decide as the vectors say", () => {
+  let checked = 0;
+  for (const c of entries("scope", "matches")) {
+    const scope = new Scope(c.rule);
+    for (const r of c.requests) {
+      const req = new Request(r.method, r.target);
+      req.authority = r.authority;
+      for (const [n, v] of r.headers) req.headers.append(n, v);
+      assert.equal(scope.reaches(req), r.runs, `${JSON.stringify(c.rule)} on ${JSON.stringify(r)}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 50);
+  for (const c of entries("scope", "refused")) {
+    assert.throws(
+      () => new Scope(c.rule),
+      (e) => e instanceof ScopeError && e.at === c.at,
+      `${JSON.stringify(c.rule)} is refused at ${c.at}`,
+    );
+  }
 });

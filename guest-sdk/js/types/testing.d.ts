@@ -39,6 +39,10 @@ export interface CannedResponse {
 export class Harness<P = any> {
   /** Build the plugin from `config` (JSON text or a value) as `init` does; throws the operator's message. */
   constructor(plugin: PluginClass, config?: unknown, options?: HarnessOptions);
+  /** Scope the link as manifest entry `entry` does (`when`, `unless`); throws ScopeError for a rule the host would refuse. */
+  setScope(entry: string | { when?: unknown; unless?: unknown }): void;
+  /** Whether `req` would reach this link under its scope (every request does when none was set). */
+  reaches(req: Request): boolean;
   /** undefined if `config` is accepted, else the operator's message. */
   static configError(plugin: PluginClass, config?: unknown): string | undefined;
   readonly plugin: P;
@@ -75,4 +79,17 @@ export class Harness<P = any> {
   httpRespond(match: string | ((call: HttpCall) => boolean), answer: CannedResponse | HttpError | ((call: HttpCall) => CannedResponse | HttpError)): void;
   httpFail(match: string | ((call: HttpCall) => boolean), kind: HttpError["kind"], detail?: string): void;
   httpCalls(): HttpCall[];
+}
+
+/** A rule the host would refuse; `at` names the field (`when.path.glob[1]`). */
+export declare class ScopeError extends Error {
+  readonly at: string;
+  readonly reason: string;
+}
+
+/** Where a link applies: a manifest entry's `when` and `unless`, decided as the host does. */
+export declare class Scope {
+  constructor(entry?: string | { when?: unknown; unless?: unknown });
+  /** Whether `req` (method, authority, normalised path, headers) would reach the link. */
+  reaches(req: Request): boolean;
 }

@@ -213,3 +213,21 @@ def test_a_response_that_keeps_the_next_hops_status_passes():
 
     with pytest.raises(InvalidDecision):
         Harness(To101).on_response(Request.get("/"), Response(200))
+
+
+def test_a_harness_says_whether_a_request_reaches_a_scoped_link():
+    from edgechain_sdk.testing import ScopeError
+
+    class Pass(Plugin):
+        pass
+
+    h = Harness(Pass)
+    assert h.reaches(Request.get("/anything")), "no scope: every request"
+    h.set_scope({"name": "a", "module": "a.wasm", "when": {"path": {"prefix": "/admin"}},
+                 "unless": {"method": "POST"}})
+    assert h.reaches(Request.get("/%61dmin/x"))
+    assert not h.reaches(Request.get("/adminx"))
+    assert not h.reaches(Request("POST", "/admin"))
+    with pytest.raises(ScopeError) as e:
+        h.set_scope('{"when":{"path":{"glob":"/a//b"}}}')
+    assert e.value.at == "when.path.glob"

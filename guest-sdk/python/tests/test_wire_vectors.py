@@ -112,3 +112,22 @@ def test_decisions_get_the_vectors_verdicts(part, v):
     else:
         got = verdict(lambda: check_response(Response(v["status"])))
     assert got == v["verdict"]
+
+
+def test_scopes_decide_as_the_vectors_say():
+    from edgechain_sdk.scope import Scope, ScopeError
+
+    checked = 0
+    for case in VECTORS["scope"]["matches"]:
+        scope = Scope(case["rule"])
+        for r in case["requests"]:
+            req = Request(r["method"], r["target"], authority=r["authority"])
+            for name, value in r["headers"]:
+                req.headers.append(name, value)
+            assert scope.reaches(req) is r["runs"], (case["rule"], r)
+            checked += 1
+    assert checked > 50
+    for case in entries("scope", "refused"):
+        with pytest.raises(ScopeError) as e:
+            Scope(case["rule"])
+        assert e.value.at == case["at"], (case["rule"], str(e.value))

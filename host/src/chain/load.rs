@@ -270,7 +270,14 @@ impl ChainLoader {
             .filter(|l| l.needs().request_body)
             .map(|l| l.spec().max_body_bytes)
             .max();
+        let matcher = crate::matcher::Matcher::new(
+            filters
+                .iter()
+                .map(|f| f.spec().scope.clone())
+                .chain(terminal.iter().map(|h| h.spec().scope.clone())),
+        );
         let snapshot = ChainSnapshot {
+            matcher,
             request_body_limit,
             limits: self.limits,
             filters,

@@ -13,6 +13,7 @@ pub mod revalidate;
 pub mod walk;
 
 use crate::limits::HeadLimits;
+use crate::matcher::Matcher;
 use crate::plugin::{Filter, Handler, Link};
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
@@ -28,6 +29,9 @@ pub type SharedChain = Arc<ArcSwap<ChainSnapshot>>;
 pub struct ChainSnapshot {
     filters: Vec<Filter>,
     terminal: Option<Handler>,
+    /// Which links run for a request (`when`/`unless`), filters then the
+    /// terminal.
+    matcher: Matcher,
     limits: HeadLimits,
     /// The largest `max_body_bytes` of the links that read the request body.
     request_body_limit: Option<u64>,
@@ -44,6 +48,7 @@ impl ChainSnapshot {
         ChainSnapshot {
             filters: Vec::new(),
             terminal: None,
+            matcher: Matcher::default(),
             limits: HeadLimits::default(),
             request_body_limit: None,
             hash: hex(&Sha256::digest(b"")),
@@ -74,6 +79,12 @@ impl ChainSnapshot {
     /// chain ends in one.
     pub fn terminal(&self) -> Option<&Handler> {
         self.terminal.as_ref()
+    }
+
+    /// Which links run for a request: filters by position, then the
+    /// terminal.
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
     }
 
     /// The head limits a link's decision must keep.

@@ -43,6 +43,9 @@ pub struct ResponseWalk<'c> {
     limits: &'c HeadLimits,
     /// The request as passed on; `None` when no link ran.
     request: Option<WitRequest>,
+    /// Whether the chain's terminal handler (if any) is in scope for this
+    /// request; if not, the next hop answers.
+    terminal_runs: bool,
 }
 
 impl ChainSnapshot {
@@ -58,13 +61,42 @@ impl ChainSnapshot {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = req.into_parts();
-        if self.filters().is_empty() {
+        // Which links run, decided once before the walk on the request as
+        // the front door passed it; a skipped link is never instantiated.
+        let mut early_path = None;
+        let runs = self.matcher().is_scoped().then(|| {
+            let path = convert::request_path(&parts);
+            let set = self.matcher().decide(
+                parts.method.as_str(),
+                convert::request_authority(&parts),
+                &path,
+                &parts.headers,
+            );
+            early_path = Some(path);
+            for (i, link) in self.links().enumerate() {
+                if !set.contains(i) {
+                    link.record_skip();
+                }
+            }
+            set
+        });
+        let runs = |i: usize| runs.as_ref().is_none_or(|set| set.contains(i));
+        let terminal_runs = self.terminal().is_some() && runs(self.filters().len());
+        let running = || {
+            self.filters()
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| runs(*i))
+                .map(|(_, l)| l)
+        };
+        if running().next().is_none() {
             // Nothing to run: forward with only the proxy's own header rules.
             strip_request_headers(&mut parts.headers, true);
             let walk = ResponseWalk {
                 pending: Vec::new(),
                 limits: self.head_limits(),
                 request: None,
+                terminal_runs,
             };
             return RequestOutcome::Forward(
                 http::Request::from_parts(parts, Either::Left(body)),
@@ -75,12 +107,19 @@ impl ChainSnapshot {
         let declared = declared_length(&parts.headers);
         // Read the body before any instance is taken, so a slow or oversized
         // body never holds instances; each link then checks its own limit.
-        if let Some(limit) = self.request_body_limit() {
+        let body_limit = match self.matcher().is_scoped() {
+            false => self.request_body_limit(),
+            true => running()
+                .filter(|l| l.needs().request_body)
+                .map(|l| l.spec().max_body_bytes)
+                .max(),
+        };
+        if let Some(limit) = body_limit {
             match body.ensure_buffered(limit, declared).await {
                 Ok(()) => {}
                 Err(BufferError::TooLarge) => {
                     // Over every body-reading link's limit: charge the first.
-                    if let Some(link) = self.filters().iter().find(|l| l.needs().request_body) {
+                    if let Some(link) = running().find(|l| l.needs().request_body) {
                         let failure = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
                         if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                             return RequestOutcome::Rejected(r);
@@ -103,10 +142,13 @@ impl ChainSnapshot {
             }
         }
         let limits = self.head_limits();
-        let mut wit = convert::request_to_wit(&parts);
+        let mut wit = match early_path {
+            Some(path) => convert::request_to_wit_normalized(&parts, path),
+            None => convert::request_to_wit(&parts),
+        };
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
-        for link in self.filters() {
+        for link in running() {
             let needs = link.needs();
             if needs.request_body {
                 match body
@@ -189,6 +231,7 @@ impl ChainSnapshot {
                                     pending,
                                     limits,
                                     request: Some(wit),
+                                    terminal_runs,
                                 },
                             );
                         }
@@ -227,6 +270,7 @@ impl ChainSnapshot {
                 pending,
                 limits,
                 request: Some(wit),
+                terminal_runs,
             },
         )
     }
@@ -236,6 +280,12 @@ impl<'c> ResponseWalk<'c> {
     /// A walk with nothing to do (for a chain with no response-phase links).
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// Whether the chain's terminal `wasi:http` handler runs for this
+    /// request (it has one, and its `when`/`unless` let it).
+    pub fn terminal_runs(&self) -> bool {
+        self.terminal_runs
     }
 
     /// Run `on-response` on the pending links, last first, and build the
@@ -249,6 +299,7 @@ impl<'c> ResponseWalk<'c> {
             mut pending,
             limits,
             request,
+            terminal_runs: _,
         } = self;
         let (mut parts, body) = resp.into_parts();
         let Some(request) = request.filter(|_| !pending.is_empty()) else {

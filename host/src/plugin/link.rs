@@ -78,6 +78,11 @@ impl Link {
         self.handles.duration.observe(took.as_secs_f64());
     }
 
+    /// Count one request this link did not run for (its `when`/`unless`).
+    pub fn record_skip(&self) {
+        self.handles.skipped.inc();
+    }
+
     /// Count one hook call cut short because its request was dropped.
     pub fn record_cancelled_call(&self, took: Duration) {
         self.record_call(took);

@@ -148,7 +148,9 @@ impl Proxy {
         pending: &mut Pending,
     ) -> Forwarded {
         match chain.run_request(req, client_ip, &mut pending.walk).await {
-            RequestOutcome::Forward(req, walk) if let Some(handler) = chain.terminal() => {
+            RequestOutcome::Forward(req, walk)
+                if let Some(handler) = chain.terminal().filter(|_| walk.terminal_runs()) =>
+            {
                 match self.serve_terminal(handler, req, client_ip, pending).await {
                     Ok(resp) => (walk.run(resp, &mut pending.walk).await, None),
                     Err(answer) => (answer, None),

@@ -177,6 +177,7 @@ pub struct PluginMetrics {
     failures: Family<FailureLabels, Counter>,
     calls: Family<PluginLabel, Counter>,
     cancelled: Family<PluginLabel, Counter>,
+    skipped: Family<PluginLabel, Counter>,
     duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
     instances: Family<PluginLabel, Gauge>,
     warm: Family<PluginLabel, Gauge>,
@@ -191,6 +192,7 @@ impl Default for PluginMetrics {
             failures: Family::default(),
             calls: Family::default(),
             cancelled: Family::default(),
+            skipped: Family::default(),
             duration: Family::new_with_constructor(hook_histogram),
             instances: Family::default(),
             warm: Family::default(),
@@ -209,6 +211,8 @@ pub struct PluginHandles {
     pub calls: Counter,
     /// Hook calls cut short because the client went away.
     pub cancelled: Counter,
+    /// Requests the link's `when`/`unless` kept it out of.
+    pub skipped: Counter,
     /// Hook latency, instantiation included.
     pub duration: Histogram,
     /// Instances pinned to requests right now.
@@ -229,6 +233,7 @@ impl PluginMetrics {
         PluginHandles {
             calls: self.calls.get_or_create(&label).clone(),
             cancelled: self.cancelled.get_or_create(&label).clone(),
+            skipped: self.skipped.get_or_create(&label).clone(),
             duration: self.duration.get_or_create(&label).clone(),
             instances: self.instances.get_or_create(&label).clone(),
             warm: self.warm.get_or_create(&label).clone(),
@@ -281,6 +286,11 @@ impl PluginMetrics {
             "edgechain_plugin_cancelled_calls",
             "Plugin hook calls cut short because the client went away (also counted in edgechain_plugin_calls)",
             self.cancelled.clone(),
+        );
+        r.register(
+            "edgechain_plugin_skipped",
+            "Requests a link did not run for because its when/unless rule left them out (no instance, no call)",
+            self.skipped.clone(),
         );
         r.register(
             "edgechain_plugin_call_duration_seconds",

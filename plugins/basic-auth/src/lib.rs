@@ -13,6 +13,11 @@
 //! An `allow_prefixes` entry matches whole path segments: `/public` opens
 //! `/public` and `/public/x`, not `/publicity`.
 //! Passwords are compared in constant time.
+//!
+//! To protect only part of a site, scope the link in the manifest rather than
+//! listing what is public: `"when": {"path": {"prefix": "/admin"}}` (the host
+//! then never calls it elsewhere). `allow_prefixes` still works, and unlike a
+//! scoped-away link it strips a `Basic` header on the paths it opens.
 
 use base64::Engine;
 use edgechain_sdk::{Action, Plugin, Request, Response, export_plugin};

@@ -9,7 +9,9 @@
 //! ```
 //! `"*"` in `allow_origins` allows any origin (not together with credentials).
 //! Requests from other origins pass through without CORS headers, so browsers
-//! block them; preflights from them get 403.
+//! block them; preflights from them get 403. To apply CORS to an API only,
+//! scope the link in the manifest:
+//! `"when": {"path": {"prefix": "/api"}, "header": {"origin": true}}`.
 
 use edgechain_sdk::{Action, Needs, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;

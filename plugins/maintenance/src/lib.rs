@@ -9,7 +9,9 @@
 //!   "body": "<h1>Back soon</h1>", "allow_prefixes": ["/healthz"] }
 //! ```
 //! An `allow_prefixes` entry matches whole path segments: `/healthz` lets
-//! `/healthz` and `/healthz/ready` through, not `/healthzz`.
+//! `/healthz` and `/healthz/ready` through, not `/healthzz`. The manifest's
+//! `"unless": {"path": {"prefix": "/healthz"}}` does the same for any link,
+//! and the host then makes no call at all on those paths.
 
 use edgechain_sdk::{Action, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;

@@ -39,8 +39,9 @@ from .headers import Headers, HeadersLike, is_managed_header
 from .log import Level
 from .message import Request, Response, _body, decide
 from .plugin import Needs, Plugin
+from .scope import Scope, ScopeError
 
-__all__ = ["Harness", "FakeHost", "FakeHttp", "SentRequest", "InvalidDecision"]
+__all__ = ["Harness", "FakeHost", "FakeHttp", "SentRequest", "InvalidDecision", "Scope", "ScopeError"]
 
 _I64 = (-(2**63), 2**63 - 1)
 
@@ -380,6 +381,19 @@ class Harness:
         self.check = check
         self.plugin: Plugin = _runtime.build(plugin_class, text)
         self._needs = Needs(int(self.plugin.needs()))
+        self._scope: Optional[Scope] = None
+
+    def set_scope(self, entry: Union[str, dict]) -> None:
+        """Scope the link as manifest entry ``entry`` does (its ``when`` and
+        ``unless``; a dict or JSON text), for :meth:`reaches`. Raises
+        :class:`~edgechain_sdk.scope.ScopeError` for a rule the host would
+        refuse."""
+        self._scope = Scope(entry)
+
+    def reaches(self, req: Request) -> bool:
+        """Whether ``req`` would reach this link under its scope (every
+        request does when none was set). The hooks run whatever this says."""
+        return self._scope is None or self._scope.reaches(req)
 
     # -- what the host calls ---------------------------------------------------
 
