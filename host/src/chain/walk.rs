@@ -4,7 +4,10 @@
 //!
 //! Bodies are lent as [`super::body`] says, answers are checked as
 //! [`super::revalidate`] says, and failures go through [`super::failure`];
-//! every path ends in a response.
+//! every path ends in a response. What the links asked of the HTTP cache
+//! (the `cache` import) is collected into one [`CacheDirectives`] per
+//! request: [`ResponseWalk::cache_directives`] after the request phase,
+//! [`ResponseWalk::run_collecting`] after the response phase.
 
 use super::ChainSnapshot;
 use super::body::{Body, BufferError, ChainBody, declared_length, lend_body, settle_body};
@@ -12,10 +15,12 @@ use super::failure::{Flow, HookCall, host_response, on_failure};
 use super::revalidate::{
     revalidate_request, revalidate_response, settle_normalized_path, strip_request_headers,
 };
+use crate::cache_directives::CacheDirectives;
 use crate::convert;
 use crate::decision::{self, ValidRequest};
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
+use crate::plugin::cache::CacheMark;
 use crate::plugin::{FilterInstance, LinkFailure};
 use crate::telemetry::access::WalkLog;
 use bytes::Bytes;
@@ -43,6 +48,8 @@ pub struct ResponseWalk<'c> {
     limits: &'c HeadLimits,
     /// The request as passed on; `None` when no link ran.
     request: Option<WitRequest>,
+    /// What the links that ran asked of the cache so far.
+    cache: CacheDirectives,
 }
 
 impl ChainSnapshot {
@@ -65,6 +72,7 @@ impl ChainSnapshot {
                 pending: Vec::new(),
                 limits: self.head_limits(),
                 request: None,
+                cache: CacheDirectives::default(),
             };
             return RequestOutcome::Forward(
                 http::Request::from_parts(parts, Either::Left(body)),
@@ -106,6 +114,7 @@ impl ChainSnapshot {
         let mut wit = convert::request_to_wit(&parts);
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
+        let mut cache = CacheDirectives::default();
         for link in self.filters() {
             let needs = link.needs();
             if needs.request_body {
@@ -148,7 +157,8 @@ impl ChainSnapshot {
                 }
             };
             lend_body(&mut wit.body, &mut body, needs.request_body);
-            let result = instance.on_request(&wit).await;
+            let mark = CacheMark::of(&cache);
+            let result = instance.on_request(&wit, &mut cache).await;
             call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
@@ -189,6 +199,7 @@ impl ChainSnapshot {
                                     pending,
                                     limits,
                                     request: Some(wit),
+                                    cache,
                                 },
                             );
                         }
@@ -197,9 +208,11 @@ impl ChainSnapshot {
                 }
                 Err(failure) => failure,
             };
-            // The link failed: restore what it was lent and apply its policy.
+            // The link failed: restore what it was lent, undo its cache
+            // calls, and apply its policy.
             instance.poison();
             settle_body(&mut body, lent, None);
+            mark.restore(&mut cache);
             if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                 return RequestOutcome::Rejected(r);
             }
@@ -227,6 +240,7 @@ impl ChainSnapshot {
                 pending,
                 limits,
                 request: Some(wit),
+                cache,
             },
         )
     }
@@ -238,6 +252,13 @@ impl<'c> ResponseWalk<'c> {
         self.pending.is_empty()
     }
 
+    /// What the links asked of the cache in the request phase: the key parts
+    /// and bypass a cache reads before its lookup (and any TTL or surrogate
+    /// keys set so far).
+    pub fn cache_directives(&self) -> &CacheDirectives {
+        &self.cache
+    }
+
     /// Run `on-response` on the pending links, last first, and build the
     /// response for the client.
     pub async fn run<B>(self, resp: Response<B>, log: &mut WalkLog) -> Response<ChainBody<B>>
@@ -245,106 +266,142 @@ impl<'c> ResponseWalk<'c> {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.run_collecting(resp, log).await.0
+    }
+
+    /// [`ResponseWalk::run`], also returning what every link that ran asked
+    /// of the cache in both phases (the TTL and surrogate keys a cache reads
+    /// before it stores).
+    pub async fn run_collecting<B>(
+        self,
+        resp: Response<B>,
+        log: &mut WalkLog,
+    ) -> (Response<ChainBody<B>>, CacheDirectives)
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let ResponseWalk {
-            mut pending,
+            pending,
             limits,
             request,
+            mut cache,
         } = self;
-        let (mut parts, body) = resp.into_parts();
-        let Some(request) = request.filter(|_| !pending.is_empty()) else {
-            convert::strip_hop_by_hop(&mut parts.headers);
-            return Response::from_parts(parts, Either::Left(body));
-        };
-        // HEAD answers and 1xx/204/304 carry no body: nothing to buffer, and
-        // Content-Length describes the representation, not this message.
-        let bodiless = request.method.eq_ignore_ascii_case("HEAD")
-            || matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
-        let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
-        let declared = declared_length(&parts.headers);
-        let mut body = Body::Stream(body);
-        let mut wit: WitResponse = convert::response_to_wit(parts.status, &parts.headers);
-        let mut rewritten: Option<(StatusCode, HeaderMap)> = None;
-        while let Some(mut instance) = pending.pop() {
-            let link = instance.filter();
-            let needs = link.needs();
-            if needs.response_body && !bodiless {
-                match body
-                    .ensure_buffered(link.spec().max_body_bytes, declared)
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(BufferError::TooLarge) => {
-                        let f = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
-                        if let Flow::Reject(r) = on_failure(link, &f, "response", log) {
-                            return r.map(Either::Right);
-                        }
-                    }
-                    Err(BufferError::Read(e)) => {
-                        tracing::warn!(error = %e, "upstream body read failed");
-                        return host_response(StatusCode::BAD_GATEWAY, "upstream body failed")
-                            .map(Either::Right);
-                    }
-                    Err(BufferError::TimedOut) => {
-                        return host_response(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "upstream body not received in time",
-                        )
-                        .map(Either::Right);
+        let resp = respond(pending, limits, request, &mut cache, resp, log).await;
+        (resp, cache)
+    }
+}
+
+/// The response phase of [`ResponseWalk::run_collecting`], recording the
+/// links' cache calls into `cache`.
+async fn respond<B>(
+    mut pending: Vec<FilterInstance<'_>>,
+    limits: &HeadLimits,
+    request: Option<WitRequest>,
+    cache: &mut CacheDirectives,
+    resp: Response<B>,
+    log: &mut WalkLog,
+) -> Response<ChainBody<B>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut parts, body) = resp.into_parts();
+    let Some(request) = request.filter(|_| !pending.is_empty()) else {
+        convert::strip_hop_by_hop(&mut parts.headers);
+        return Response::from_parts(parts, Either::Left(body));
+    };
+    // HEAD answers and 1xx/204/304 carry no body: nothing to buffer, and
+    // Content-Length describes the representation, not this message.
+    let bodiless = request.method.eq_ignore_ascii_case("HEAD")
+        || matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
+    let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
+    let declared = declared_length(&parts.headers);
+    let mut body = Body::Stream(body);
+    let mut wit: WitResponse = convert::response_to_wit(parts.status, &parts.headers);
+    let mut rewritten: Option<(StatusCode, HeaderMap)> = None;
+    while let Some(mut instance) = pending.pop() {
+        let link = instance.filter();
+        let needs = link.needs();
+        if needs.response_body && !bodiless {
+            match body
+                .ensure_buffered(link.spec().max_body_bytes, declared)
+                .await
+            {
+                Ok(()) => {}
+                Err(BufferError::TooLarge) => {
+                    let f = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
+                    if let Flow::Reject(r) = on_failure(link, &f, "response", log) {
+                        return r.map(Either::Right);
                     }
                 }
+                Err(BufferError::Read(e)) => {
+                    tracing::warn!(error = %e, "upstream body read failed");
+                    return host_response(StatusCode::BAD_GATEWAY, "upstream body failed")
+                        .map(Either::Right);
+                }
+                Err(BufferError::TimedOut) => {
+                    return host_response(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream body not received in time",
+                    )
+                    .map(Either::Right);
+                }
             }
-            lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
-            let started = Instant::now();
-            let call = HookCall::begin(link, "response", started, log);
-            let result = instance.on_response(&request, &wit).await;
-            call.returned(log);
-            let took = started.elapsed();
-            log.plugin_time += took;
-            link.record_call(took);
-            let lent = wit.body.take();
-            let failure = match result {
-                Ok(mut next) => match revalidate_response(&wit, &next, limits) {
-                    Ok(head) => {
-                        settle_body(&mut body, lent, next.body.take());
-                        if let Some(head) = head {
-                            rewritten = Some(head);
-                        }
-                        wit = next;
-                        log.record(link.name_arc(), "response", "ok");
-                        continue;
+        }
+        lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
+        let started = Instant::now();
+        let call = HookCall::begin(link, "response", started, log);
+        let mark = CacheMark::of(cache);
+        let result = instance.on_response(&request, &wit, cache).await;
+        call.returned(log);
+        let took = started.elapsed();
+        log.plugin_time += took;
+        link.record_call(took);
+        let lent = wit.body.take();
+        let failure = match result {
+            Ok(mut next) => match revalidate_response(&wit, &next, limits) {
+                Ok(head) => {
+                    settle_body(&mut body, lent, next.body.take());
+                    if let Some(head) = head {
+                        rewritten = Some(head);
                     }
-                    Err(e) => LinkFailure::Invalid(e.to_string()),
-                },
-                Err(failure) => failure,
-            };
-            instance.poison();
-            settle_body(&mut body, lent, None);
-            let link = instance.filter();
-            if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
-                return r.map(Either::Right);
-            }
+                    wit = next;
+                    log.record(link.name_arc(), "response", "ok");
+                    continue;
+                }
+                Err(e) => LinkFailure::Invalid(e.to_string()),
+            },
+            Err(failure) => failure,
+        };
+        instance.poison();
+        settle_body(&mut body, lent, None);
+        mark.restore(cache);
+        let link = instance.filter();
+        if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
+            return r.map(Either::Right);
         }
-        if let Some((status, headers)) = rewritten {
-            parts.status = status;
-            parts.headers = headers;
-        } else {
-            convert::strip_hop_by_hop(&mut parts.headers);
-            parts.headers.remove(header::CONTENT_LENGTH);
-        }
-        let no_content = matches!(parts.status.as_u16(), 100..=199 | 204);
-        if bodiless || no_content || parts.status == StatusCode::NOT_MODIFIED {
-            // Any body a plugin set is dropped; the length header is kept only
-            // where HTTP allows it (HEAD, 304).
-            if let Some(len) = original_length.filter(|_| !no_content) {
-                let _ = parts.headers.try_insert(header::CONTENT_LENGTH, len);
-            }
-            let body = match body {
-                Body::Stream(s) => Either::Left(s),
-                Body::Buffered(_) => Either::Right(Full::default()),
-            };
-            return Response::from_parts(parts, body);
-        }
-        let body = body.into_chain_body(&mut parts.headers, original_length);
-        Response::from_parts(parts, body)
     }
+    if let Some((status, headers)) = rewritten {
+        parts.status = status;
+        parts.headers = headers;
+    } else {
+        convert::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    let no_content = matches!(parts.status.as_u16(), 100..=199 | 204);
+    if bodiless || no_content || parts.status == StatusCode::NOT_MODIFIED {
+        // Any body a plugin set is dropped; the length header is kept only
+        // where HTTP allows it (HEAD, 304).
+        if let Some(len) = original_length.filter(|_| !no_content) {
+            let _ = parts.headers.try_insert(header::CONTENT_LENGTH, len);
+        }
+        let body = match body {
+            Body::Stream(s) => Either::Left(s),
+            Body::Buffered(_) => Either::Right(Full::default()),
+        };
+        return Response::from_parts(parts, body);
+    }
+    let body = body.into_chain_body(&mut parts.headers, original_length);
+    Response::from_parts(parts, body)
 }
