@@ -1,6 +1,7 @@
 //! The `cache` import: what a link asks of the HTTP cache for the request it
-//! serves, checked against the phase it is called in and the limits below,
-//! and recorded into that request's [`CacheDirectives`].
+//! serves, checked against the phase it is called in and the limits
+//! (`edgechain_wire::cache`, the rules the SDKs' harnesses share), and
+//! recorded into that request's [`CacheDirectives`].
 //!
 //! The walk lends the request's directives to each hook call
 //! ([`CacheCalls::begin`], [`CacheCalls::end`]), so the limits hold for all
@@ -9,64 +10,12 @@
 //! is allocated for a request whose links never call the import.
 
 use crate::cache_directives::CacheDirectives;
+pub use edgechain_wire::cache::Phase;
+use edgechain_wire::cache::{
+    CacheRefusal, Call, MAX_KEY_PARTS, MAX_SURROGATE_KEYS, check_key_part, check_surrogate_key,
+    check_ttl,
+};
 use std::time::Duration;
-
-/// Most key parts per request (all links together): each part is a
-/// separate cache entry per value, so an unbounded list is a way to fill the
-/// cache with one URL.
-pub const MAX_KEY_PARTS: usize = 16;
-
-/// Longest key part, in bytes.
-pub const MAX_KEY_PART_BYTES: usize = 256;
-
-/// Longest TTL a link may set: 365 days, beyond which "fresh" means
-/// "forever" for any cache.
-pub const MAX_TTL_SECONDS: u32 = 365 * 24 * 60 * 60;
-
-/// Most distinct surrogate keys per request (all links together), what a
-/// purge index holds per object.
-pub const MAX_SURROGATE_KEYS: usize = 64;
-
-/// Longest surrogate key, in bytes.
-pub const MAX_SURROGATE_KEY_BYTES: usize = 256;
-
-/// The hook a call is made in, which decides what it may ask.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Phase {
-    /// No request hook runs (`init`, instantiation): there is no request.
-    #[default]
-    Outside,
-    /// `on-request`: before the cache looks the request up.
-    Request,
-    /// `on-response`: after the lookup, before the response is stored.
-    Response,
-}
-
-/// Why a call was refused; nothing was recorded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CacheCallError {
-    /// The call cannot take effect in this hook.
-    #[error("`{call}` cannot take effect {phase}")]
-    WrongPhase {
-        /// The WIT function.
-        call: &'static str,
-        /// Where it was called, as words.
-        phase: &'static str,
-    },
-    /// The input breaks a rule or a limit.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl Phase {
-    fn words(self) -> &'static str {
-        match self {
-            Phase::Outside => "outside a request hook (in `init`)",
-            Phase::Request => "in `on-request`",
-            Phase::Response => "in `on-response` (the lookup has happened)",
-        }
-    }
-}
 
 /// The cache calls of one instance: the phase its current hook runs in and
 /// the request's directives, lent for that hook.
@@ -89,63 +38,40 @@ impl CacheCalls {
         *directives = std::mem::take(&mut self.directives);
     }
 
-    fn only_in(&self, call: &'static str, allowed: &[Phase]) -> Result<(), CacheCallError> {
-        if allowed.contains(&self.phase) {
-            Ok(())
-        } else {
-            Err(CacheCallError::WrongPhase {
-                call,
-                phase: self.phase.words(),
-            })
-        }
+    fn only_in(&self, call: Call) -> Result<(), CacheRefusal> {
+        call.check_phase(self.phase)
     }
 
     /// `add-key`: append a key part.
-    pub fn add_key(&mut self, part: String) -> Result<(), CacheCallError> {
-        self.only_in("add-key", &[Phase::Request])?;
-        let parts = &mut self.directives.key_parts;
-        if parts.len() >= MAX_KEY_PARTS {
-            return Err(invalid(format!(
-                "a request may have at most {MAX_KEY_PARTS} key parts"
-            )));
+    pub fn add_key(&mut self, part: String) -> Result<(), CacheRefusal> {
+        self.only_in(Call::AddKey)?;
+        if self.directives.key_parts.len() >= MAX_KEY_PARTS {
+            return Err(CacheRefusal::TooManyKeyParts);
         }
-        if part.len() > MAX_KEY_PART_BYTES {
-            return Err(invalid(format!(
-                "key part of {} bytes is over the limit of {MAX_KEY_PART_BYTES}",
-                part.len()
-            )));
-        }
-        if let Some(at) = part.chars().position(char::is_control) {
-            return Err(invalid(format!(
-                "key part has a control character (character {at})"
-            )));
-        }
-        parts.push(part);
+        check_key_part(&part)?;
+        self.directives.key_parts.push(part);
         Ok(())
     }
 
     /// `bypass`: keep the request away from the cache.
-    pub fn bypass(&mut self) -> Result<(), CacheCallError> {
-        self.only_in("bypass", &[Phase::Request])?;
+    pub fn bypass(&mut self) -> Result<(), CacheRefusal> {
+        self.only_in(Call::Bypass)?;
         self.directives.bypass = true;
         Ok(())
     }
 
     /// `set-ttl`: override the freshness lifetime (the latest call wins).
-    pub fn set_ttl(&mut self, seconds: u32) -> Result<(), CacheCallError> {
-        self.only_in("set-ttl", &[Phase::Request, Phase::Response])?;
-        if seconds > MAX_TTL_SECONDS {
-            return Err(invalid(format!(
-                "ttl of {seconds} s is over the limit of {MAX_TTL_SECONDS} s (365 days)"
-            )));
-        }
+    pub fn set_ttl(&mut self, seconds: u32) -> Result<(), CacheRefusal> {
+        self.only_in(Call::SetTtl)?;
+        check_ttl(seconds)?;
         self.directives.ttl = Some(Duration::from_secs(u64::from(seconds)));
         Ok(())
     }
 
-    /// `add-surrogate-keys`: tag the response, all keys or none.
-    pub fn add_surrogate_keys(&mut self, keys: Vec<String>) -> Result<(), CacheCallError> {
-        self.only_in("add-surrogate-keys", &[Phase::Request, Phase::Response])?;
+    /// `add-surrogate-keys`: tag the response, all keys or none; a key
+    /// already there is not added again.
+    pub fn add_surrogate_keys(&mut self, keys: Vec<String>) -> Result<(), CacheRefusal> {
+        self.only_in(Call::AddSurrogateKeys)?;
         for key in &keys {
             check_surrogate_key(key)?;
         }
@@ -156,44 +82,13 @@ impl CacheCalls {
                 new.push(key);
             }
         }
-        if have.len() + new.len() > MAX_SURROGATE_KEYS {
-            return Err(invalid(format!(
-                "a request may have at most {MAX_SURROGATE_KEYS} surrogate keys ({} already, {} new)",
-                have.len(),
-                new.len()
-            )));
+        let total = have.len() + new.len();
+        if total > MAX_SURROGATE_KEYS {
+            return Err(CacheRefusal::TooManySurrogateKeys(total));
         }
         self.directives.surrogate_keys.append(&mut new);
         Ok(())
     }
-}
-
-/// Whether `key` may be a surrogate key: 1 to [`MAX_SURROGATE_KEY_BYTES`]
-/// bytes of visible ASCII other than `,`, so it reads the same in
-/// `Surrogate-Key` (space-separated), `Cache-Tag` (comma-separated) and a
-/// purge request.
-pub fn check_surrogate_key(key: &str) -> Result<(), CacheCallError> {
-    if key.is_empty() {
-        return Err(invalid("surrogate key is empty".into()));
-    }
-    if key.len() > MAX_SURROGATE_KEY_BYTES {
-        return Err(invalid(format!(
-            "surrogate key of {} bytes is over the limit of {MAX_SURROGATE_KEY_BYTES}",
-            key.len()
-        )));
-    }
-    if let Some(at) = key.bytes().position(|b| !b.is_ascii_graphic() || b == b',') {
-        return Err(invalid(format!(
-            "surrogate key `{}` has a byte other than visible ASCII or has `,` (byte {at}: \
-             whitespace and control characters separate keys in headers)",
-            key.escape_debug()
-        )));
-    }
-    Ok(())
-}
-
-fn invalid(message: String) -> CacheCallError {
-    CacheCallError::Invalid(message)
 }
 
 /// Where a request's directives stood before a hook call, to undo what a
@@ -230,6 +125,7 @@ impl CacheMark {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgechain_wire::cache::{MAX_KEY_PART_BYTES, MAX_SURROGATE_KEY_BYTES, MAX_TTL_SECONDS};
 
     fn in_phase(phase: Phase) -> CacheCalls {
         let mut calls = CacheCalls::default();
@@ -243,15 +139,15 @@ mod tests {
         d
     }
 
-    fn is_wrong_phase(r: Result<(), CacheCallError>) -> bool {
-        matches!(r, Err(CacheCallError::WrongPhase { .. }))
+    fn is_wrong_phase(r: Result<(), CacheRefusal>) -> bool {
+        matches!(r, Err(CacheRefusal::WrongPhase(..)))
     }
 
     #[test]
     fn each_call_counts_only_in_its_phases() {
         // (call, allowed in request, allowed in response); never outside.
-        type Call = fn(&mut CacheCalls) -> Result<(), CacheCallError>;
-        let calls: [(&str, Call, bool, bool); 4] = [
+        type Hook = fn(&mut CacheCalls) -> Result<(), CacheRefusal>;
+        let calls: [(&str, Hook, bool, bool); 4] = [
             ("add-key", |c| c.add_key("a".into()), true, false),
             ("bypass", CacheCalls::bypass, true, false),
             ("set-ttl", |c| c.set_ttl(60), true, true),
@@ -299,7 +195,7 @@ mod tests {
             assert_eq!(c.add_key("p".into()), Ok(()));
         }
         let over = c.add_key("one more".into());
-        assert!(matches!(over, Err(CacheCallError::Invalid(ref m)) if m.contains("at most 16")));
+        assert_eq!(over, Err(CacheRefusal::TooManyKeyParts));
         let d = recorded(c);
         assert_eq!(d.key_parts.len(), MAX_KEY_PARTS);
         assert_eq!(d.key_parts[0], "", "in call order");
@@ -336,10 +232,7 @@ mod tests {
             "", " ", "a b", "a\tb", "a\nb", "a,b", "café", "\u{7f}", "a\u{0}",
         ] {
             let r = c.add_surrogate_keys(keys(&["fine", bad]));
-            assert!(
-                matches!(r, Err(CacheCallError::Invalid(_))),
-                "{bad:?}: {r:?}"
-            );
+            assert!(r.is_err() && !is_wrong_phase(r.clone()), "{bad:?}: {r:?}");
         }
         assert!(
             c.add_surrogate_keys(vec!["k".repeat(MAX_SURROGATE_KEY_BYTES + 1)])
@@ -355,7 +248,7 @@ mod tests {
         assert_eq!(c.add_surrogate_keys(fill), Ok(()));
         assert_eq!(c.add_surrogate_keys(keys(&["a", "b"])), Ok(()), "not new");
         let over = c.add_surrogate_keys(keys(&["x", "y"]));
-        assert!(matches!(over, Err(CacheCallError::Invalid(ref m)) if m.contains("at most 64")));
+        assert_eq!(over, Err(CacheRefusal::TooManySurrogateKeys(66)));
         let d = recorded(c);
         assert_eq!(d.surrogate_keys.len(), MAX_SURROGATE_KEYS);
         assert_eq!(&d.surrogate_keys[..3], ["a", "b", "c"]);

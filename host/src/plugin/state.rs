@@ -3,11 +3,12 @@
 //! current hook; and the host imports plugins call.
 
 use super::bindings;
-use super::cache::{CacheCallError, CacheCalls};
+use super::cache::CacheCalls;
 use super::clock::CallClock;
 use super::output::{LinkOutput, Stream};
 use crate::config::GUEST_CONFIG_DIR;
 use crate::kv::Namespace;
+use edgechain_wire::cache::CacheRefusal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -354,12 +355,12 @@ impl bindings::edgechain::plugin::kv::Host for HostState {
     }
 }
 
-impl From<CacheCallError> for bindings::edgechain::plugin::cache::CacheError {
-    fn from(e: CacheCallError) -> Self {
+impl From<CacheRefusal> for bindings::edgechain::plugin::cache::CacheError {
+    fn from(e: CacheRefusal) -> Self {
         use bindings::edgechain::plugin::cache::CacheError;
         match e {
-            CacheCallError::WrongPhase { .. } => CacheError::WrongPhase,
-            CacheCallError::Invalid(m) => CacheError::Invalid(m),
+            CacheRefusal::WrongPhase(..) => CacheError::WrongPhase,
+            other => CacheError::Invalid(other.to_string()),
         }
     }
 }
