@@ -10,6 +10,8 @@
 //! recorders (the host's walk, a harness) count; this module checks one
 //! input at a time.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Most key parts per request: each value of a part is a separate cache
@@ -203,6 +205,39 @@ pub fn check_surrogate_key(key: &str) -> Result<(), CacheRefusal> {
     if key.bytes().any(|b| !b.is_ascii_graphic() || b == b',') {
         return Err(CacheRefusal::SurrogateKeyByte);
     }
+    Ok(())
+}
+
+/// `add-key` into a request's `parts` so far: checked, then appended (in
+/// call order), within [`MAX_KEY_PARTS`]. The phase is the caller's check.
+pub fn push_key_part(parts: &mut Vec<String>, part: String) -> Result<(), CacheRefusal> {
+    if parts.len() >= MAX_KEY_PARTS {
+        return Err(CacheRefusal::TooManyKeyParts);
+    }
+    check_key_part(&part)?;
+    parts.push(part);
+    Ok(())
+}
+
+/// `add-surrogate-keys` into a request's keys so far (`have`): every key
+/// checked first, then the new ones appended once each, within
+/// [`MAX_SURROGATE_KEYS`] distinct keys. All or nothing: on a refusal `have`
+/// is unchanged. The phase is the caller's check.
+pub fn add_surrogate_keys(have: &mut Vec<String>, keys: Vec<String>) -> Result<(), CacheRefusal> {
+    for key in &keys {
+        check_surrogate_key(key)?;
+    }
+    let mut new: Vec<String> = Vec::new();
+    for key in keys {
+        if !have.contains(&key) && !new.contains(&key) {
+            new.push(key);
+        }
+    }
+    let total = have.len() + new.len();
+    if total > MAX_SURROGATE_KEYS {
+        return Err(CacheRefusal::TooManySurrogateKeys(total));
+    }
+    have.append(&mut new);
     Ok(())
 }
 

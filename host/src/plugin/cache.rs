@@ -11,10 +11,7 @@
 
 use crate::cache_directives::CacheDirectives;
 pub use edgechain_wire::cache::Phase;
-use edgechain_wire::cache::{
-    CacheRefusal, Call, MAX_KEY_PARTS, MAX_SURROGATE_KEYS, check_key_part, check_surrogate_key,
-    check_ttl,
-};
+use edgechain_wire::cache::{self, CacheRefusal, Call, check_ttl};
 use std::time::Duration;
 
 /// The cache calls of one instance: the phase its current hook runs in and
@@ -45,12 +42,7 @@ impl CacheCalls {
     /// `add-key`: append a key part.
     pub fn add_key(&mut self, part: String) -> Result<(), CacheRefusal> {
         self.only_in(Call::AddKey)?;
-        if self.directives.key_parts.len() >= MAX_KEY_PARTS {
-            return Err(CacheRefusal::TooManyKeyParts);
-        }
-        check_key_part(&part)?;
-        self.directives.key_parts.push(part);
-        Ok(())
+        cache::push_key_part(&mut self.directives.key_parts, part)
     }
 
     /// `bypass`: keep the request away from the cache.
@@ -72,22 +64,7 @@ impl CacheCalls {
     /// already there is not added again.
     pub fn add_surrogate_keys(&mut self, keys: Vec<String>) -> Result<(), CacheRefusal> {
         self.only_in(Call::AddSurrogateKeys)?;
-        for key in &keys {
-            check_surrogate_key(key)?;
-        }
-        let have = &self.directives.surrogate_keys;
-        let mut new: Vec<String> = Vec::new();
-        for key in keys {
-            if !have.contains(&key) && !new.contains(&key) {
-                new.push(key);
-            }
-        }
-        let total = have.len() + new.len();
-        if total > MAX_SURROGATE_KEYS {
-            return Err(CacheRefusal::TooManySurrogateKeys(total));
-        }
-        self.directives.surrogate_keys.append(&mut new);
-        Ok(())
+        cache::add_surrogate_keys(&mut self.directives.surrogate_keys, keys)
     }
 }
 
@@ -125,7 +102,10 @@ impl CacheMark {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgechain_wire::cache::{MAX_KEY_PART_BYTES, MAX_SURROGATE_KEY_BYTES, MAX_TTL_SECONDS};
+    use edgechain_wire::cache::{
+        MAX_KEY_PART_BYTES, MAX_KEY_PARTS, MAX_SURROGATE_KEY_BYTES, MAX_SURROGATE_KEYS,
+        MAX_TTL_SECONDS,
+    };
 
     fn in_phase(phase: Phase) -> CacheCalls {
         let mut calls = CacheCalls::default();
