@@ -119,3 +119,23 @@ where
     let keys: Vec<String> = keys.into_iter().map(Into::into).collect();
     raw::add_surrogate_keys(&keys).map_err(Error::from_raw)
 }
+
+/// The longest TTL [`set_ttl`] accepts (365 days), for checking a config in
+/// [`crate::Plugin::new`].
+pub const MAX_TTL: Duration = Duration::from_secs(edgechain_wire::cache::MAX_TTL_SECONDS as u64);
+
+/// Most key parts a request may have, all links together.
+pub const MAX_KEY_PARTS: usize = edgechain_wire::cache::MAX_KEY_PARTS;
+
+/// Whether the host would accept `key` as a surrogate key, with the reason
+/// if not. Check keys that come from a plugin's config in
+/// [`crate::Plugin::new`], so a bad config is refused at load.
+pub fn check_surrogate_key(key: &str) -> Result<(), String> {
+    edgechain_wire::cache::check_surrogate_key(key).map_err(|r| r.to_string())
+}
+
+/// Whether the host would accept `part` as a key part, with the reason if
+/// not.
+pub fn check_key_part(part: &str) -> Result<(), String> {
+    edgechain_wire::cache::check_key_part(part).map_err(|r| r.to_string())
+}
