@@ -36,6 +36,7 @@ test("unsupported imports are named with a reason", () => {
     { name: "wasi:cli/stdout@0.2.12", kind: "instance" },
     { name: "wasi:random/random@0.2.3", kind: "instance" },
     { name: "edgechain:plugin/kv@0.3.0", kind: "instance" },
+    { name: "edgechain:plugin/cache@0.3.1", kind: "instance" },
     { name: "wasi:http/types@0.2.10", kind: "instance" },
     { name: "wasi:cli/stdout@0.3.0-rc-2025-09-16", kind: "instance" },
     { name: "wasi:keyvalue/store@0.2.0-draft", kind: "instance" },
@@ -129,7 +130,9 @@ test("a JS project builds into a component the host accepts", () => {
   const summary = JSON.parse(r.stdout);
   assert.equal(summary.engine, "quickjs");
   const info = inspectComponent(new Uint8Array(readFileSync(out)));
-  assert.ok(info.exports.some((e) => e.name === "edgechain:plugin/filter@0.3.0"));
+  const wit = /package edgechain:plugin@([0-9.]+);/.exec(readFileSync(new URL("../../../wit/plugin.wit", import.meta.url), "utf8"))[1];
+  assert.ok(info.exports.some((e) => e.name === `edgechain:plugin/filter@${wit}`));
+  assert.ok(info.imports.some((i) => i.name === `edgechain:plugin/cache@${wit}`), "the cache import is linked");
   assert.ok(info.imports.some((i) => i.name.startsWith("wasi:random/random@0.2")));
   assert.ok(!info.imports.some((i) => i.name.startsWith("wasi:http")));
   assert.deepEqual(unsupportedImports(info.imports), []);
