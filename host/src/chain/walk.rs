@@ -273,7 +273,7 @@ impl<'c> ResponseWalk<'c> {
     /// of the cache in both phases (the TTL and surrogate keys a cache reads
     /// before it stores).
     pub async fn run_collecting<B>(
-        self,
+        mut self,
         resp: Response<B>,
         log: &mut WalkLog,
     ) -> (Response<ChainBody<B>>, CacheDirectives)
@@ -281,127 +281,125 @@ impl<'c> ResponseWalk<'c> {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let ResponseWalk {
-            pending,
-            limits,
-            request,
-            mut cache,
-        } = self;
-        let resp = respond(pending, limits, request, &mut cache, resp, log).await;
+        let mut cache = std::mem::take(&mut self.cache);
+        let resp = self.respond(resp, log, &mut cache).await;
         (resp, cache)
     }
-}
 
-/// The response phase of [`ResponseWalk::run_collecting`], recording the
-/// links' cache calls into `cache`.
-async fn respond<B>(
-    mut pending: Vec<FilterInstance<'_>>,
-    limits: &HeadLimits,
-    request: Option<WitRequest>,
-    cache: &mut CacheDirectives,
-    resp: Response<B>,
-    log: &mut WalkLog,
-) -> Response<ChainBody<B>>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let (mut parts, body) = resp.into_parts();
-    let Some(request) = request.filter(|_| !pending.is_empty()) else {
-        convert::strip_hop_by_hop(&mut parts.headers);
-        return Response::from_parts(parts, Either::Left(body));
-    };
-    // HEAD answers and 1xx/204/304 carry no body: nothing to buffer, and
-    // Content-Length describes the representation, not this message.
-    let bodiless = request.method.eq_ignore_ascii_case("HEAD")
-        || matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
-    let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
-    let declared = declared_length(&parts.headers);
-    let mut body = Body::Stream(body);
-    let mut wit: WitResponse = convert::response_to_wit(parts.status, &parts.headers);
-    let mut rewritten: Option<(StatusCode, HeaderMap)> = None;
-    while let Some(mut instance) = pending.pop() {
-        let link = instance.filter();
-        let needs = link.needs();
-        if needs.response_body && !bodiless {
-            match body
-                .ensure_buffered(link.spec().max_body_bytes, declared)
-                .await
-            {
-                Ok(()) => {}
-                Err(BufferError::TooLarge) => {
-                    let f = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
-                    if let Flow::Reject(r) = on_failure(link, &f, "response", log) {
-                        return r.map(Either::Right);
+    /// The response phase, recording the links' cache calls into `cache`.
+    async fn respond<B>(
+        self,
+        resp: Response<B>,
+        log: &mut WalkLog,
+        cache: &mut CacheDirectives,
+    ) -> Response<ChainBody<B>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let ResponseWalk {
+            mut pending,
+            limits,
+            request,
+            cache: _,
+        } = self;
+        let (mut parts, body) = resp.into_parts();
+        let Some(request) = request.filter(|_| !pending.is_empty()) else {
+            convert::strip_hop_by_hop(&mut parts.headers);
+            return Response::from_parts(parts, Either::Left(body));
+        };
+        // HEAD answers and 1xx/204/304 carry no body: nothing to buffer, and
+        // Content-Length describes the representation, not this message.
+        let bodiless = request.method.eq_ignore_ascii_case("HEAD")
+            || matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
+        let original_length = parts.headers.get(header::CONTENT_LENGTH).cloned();
+        let declared = declared_length(&parts.headers);
+        let mut body = Body::Stream(body);
+        let mut wit: WitResponse = convert::response_to_wit(parts.status, &parts.headers);
+        let mut rewritten: Option<(StatusCode, HeaderMap)> = None;
+        while let Some(mut instance) = pending.pop() {
+            let link = instance.filter();
+            let needs = link.needs();
+            if needs.response_body && !bodiless {
+                match body
+                    .ensure_buffered(link.spec().max_body_bytes, declared)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(BufferError::TooLarge) => {
+                        let f = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
+                        if let Flow::Reject(r) = on_failure(link, &f, "response", log) {
+                            return r.map(Either::Right);
+                        }
                     }
-                }
-                Err(BufferError::Read(e)) => {
-                    tracing::warn!(error = %e, "upstream body read failed");
-                    return host_response(StatusCode::BAD_GATEWAY, "upstream body failed")
+                    Err(BufferError::Read(e)) => {
+                        tracing::warn!(error = %e, "upstream body read failed");
+                        return host_response(StatusCode::BAD_GATEWAY, "upstream body failed")
+                            .map(Either::Right);
+                    }
+                    Err(BufferError::TimedOut) => {
+                        return host_response(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "upstream body not received in time",
+                        )
                         .map(Either::Right);
-                }
-                Err(BufferError::TimedOut) => {
-                    return host_response(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "upstream body not received in time",
-                    )
-                    .map(Either::Right);
+                    }
                 }
             }
-        }
-        lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
-        let started = Instant::now();
-        let call = HookCall::begin(link, "response", started, log);
-        let mark = CacheMark::of(cache);
-        let result = instance.on_response(&request, &wit, cache).await;
-        call.returned(log);
-        let took = started.elapsed();
-        log.plugin_time += took;
-        link.record_call(took);
-        let lent = wit.body.take();
-        let failure = match result {
-            Ok(mut next) => match revalidate_response(&wit, &next, limits) {
-                Ok(head) => {
-                    settle_body(&mut body, lent, next.body.take());
-                    if let Some(head) = head {
-                        rewritten = Some(head);
+            lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
+            let started = Instant::now();
+            let call = HookCall::begin(link, "response", started, log);
+            let mark = CacheMark::of(cache);
+            let result = instance.on_response(&request, &wit, cache).await;
+            call.returned(log);
+            let took = started.elapsed();
+            log.plugin_time += took;
+            link.record_call(took);
+            let lent = wit.body.take();
+            let failure = match result {
+                Ok(mut next) => match revalidate_response(&wit, &next, limits) {
+                    Ok(head) => {
+                        settle_body(&mut body, lent, next.body.take());
+                        if let Some(head) = head {
+                            rewritten = Some(head);
+                        }
+                        wit = next;
+                        log.record(link.name_arc(), "response", "ok");
+                        continue;
                     }
-                    wit = next;
-                    log.record(link.name_arc(), "response", "ok");
-                    continue;
-                }
-                Err(e) => LinkFailure::Invalid(e.to_string()),
-            },
-            Err(failure) => failure,
-        };
-        instance.poison();
-        settle_body(&mut body, lent, None);
-        mark.restore(cache);
-        let link = instance.filter();
-        if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
-            return r.map(Either::Right);
+                    Err(e) => LinkFailure::Invalid(e.to_string()),
+                },
+                Err(failure) => failure,
+            };
+            instance.poison();
+            settle_body(&mut body, lent, None);
+            mark.restore(cache);
+            let link = instance.filter();
+            if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
+                return r.map(Either::Right);
+            }
         }
-    }
-    if let Some((status, headers)) = rewritten {
-        parts.status = status;
-        parts.headers = headers;
-    } else {
-        convert::strip_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(header::CONTENT_LENGTH);
-    }
-    let no_content = matches!(parts.status.as_u16(), 100..=199 | 204);
-    if bodiless || no_content || parts.status == StatusCode::NOT_MODIFIED {
-        // Any body a plugin set is dropped; the length header is kept only
-        // where HTTP allows it (HEAD, 304).
-        if let Some(len) = original_length.filter(|_| !no_content) {
-            let _ = parts.headers.try_insert(header::CONTENT_LENGTH, len);
+        if let Some((status, headers)) = rewritten {
+            parts.status = status;
+            parts.headers = headers;
+        } else {
+            convert::strip_hop_by_hop(&mut parts.headers);
+            parts.headers.remove(header::CONTENT_LENGTH);
         }
-        let body = match body {
-            Body::Stream(s) => Either::Left(s),
-            Body::Buffered(_) => Either::Right(Full::default()),
-        };
-        return Response::from_parts(parts, body);
+        let no_content = matches!(parts.status.as_u16(), 100..=199 | 204);
+        if bodiless || no_content || parts.status == StatusCode::NOT_MODIFIED {
+            // Any body a plugin set is dropped; the length header is kept only
+            // where HTTP allows it (HEAD, 304).
+            if let Some(len) = original_length.filter(|_| !no_content) {
+                let _ = parts.headers.try_insert(header::CONTENT_LENGTH, len);
+            }
+            let body = match body {
+                Body::Stream(s) => Either::Left(s),
+                Body::Buffered(_) => Either::Right(Full::default()),
+            };
+            return Response::from_parts(parts, body);
+        }
+        let body = body.into_chain_body(&mut parts.headers, original_length);
+        Response::from_parts(parts, body)
     }
-    let body = body.into_chain_body(&mut parts.headers, original_length);
-    Response::from_parts(parts, body)
 }
