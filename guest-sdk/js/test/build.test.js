@@ -4,8 +4,10 @@
 // real `edgechain validate`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { get as httpGet } from "node:http";
+import { createServer } from "node:net";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,6 +145,61 @@ test("a JS project builds into a component the host accepts", () => {
   writeFileSync(join(dir, "proxychain.json"), JSON.stringify({ proxychain: [{ name: "t", module: out, config: { tag: "x" } }] }));
   const v = spawnSync(bin, ["validate", "--module-dir", tmp, dir], { encoding: "utf8" });
   assert.equal(v.status, 0, v.stderr);
+});
+
+/** A free local port. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET `path` on 127.0.0.1:`port`: {status, headers}, or undefined if nothing answers. */
+function fetchHead(port, path) {
+  return new Promise((resolve) => {
+    const req = httpGet({ host: "127.0.0.1", port, path, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers }));
+    });
+    req.on("error", () => resolve(undefined));
+    req.on("timeout", () => req.destroy());
+  });
+}
+
+test("a JS plugin's cache calls reach the real host and its refusals come back as CacheError", async (t) => {
+  const bin = hostBinary();
+  if (!bin) return t.skip("no edgechain binary");
+  const out = join(tmp, "tagger3.wasm");
+  assert.equal(run([join(fixtures, "tagger"), out, "--quiet"]).status, 0);
+  const dir = join(tmp, "cache-chain");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(out, join(dir, "tagger.wasm"));
+  writeFileSync(join(dir, "proxychain.json"), JSON.stringify({ proxychain: [{ name: "t", module: "tagger.wasm", config: { tag: "x" } }] }));
+  const [port, admin] = [await freePort(), await freePort()];
+  const demo = spawn(bin, ["demo", "--config", dir, "--listen", `127.0.0.1:${port}`, "--admin", `127.0.0.1:${admin}`,
+    "--access-log", "off", "--poll-interval", "0", "--compile-cache", "off"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  demo.stderr.on("data", (d) => (stderr += d));
+  try {
+    const deadline = Date.now() + 150_000;
+    for (;;) {
+      const ready = await fetchHead(admin, "/readyz");
+      if (ready?.status === 200) break;
+      assert.ok(demo.exitCode === null, `demo exited: ${stderr}`);
+      assert.ok(Date.now() < deadline, `demo not ready in 150 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const r = await fetchHead(port, "/page");
+    assert.equal(r?.status, 200, stderr);
+    assert.equal(r.headers["x-cache-answers"], "ok,invalid,wrong-phase,ok");
+  } finally {
+    demo.kill("SIGTERM");
+  }
 });
 
 test("a TypeScript project with the crypto helpers builds", () => {
