@@ -70,6 +70,7 @@
 //!    the client sees, and the instance is discarded.
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod context;
 mod headers;
 pub mod http;

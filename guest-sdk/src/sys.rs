@@ -3,6 +3,6 @@
 //! unit-tested with a plain `cargo test`.
 
 #[cfg(target_family = "wasm")]
-pub(crate) use crate::bindings::edgechain::plugin::{host, http, kv};
+pub(crate) use crate::bindings::edgechain::plugin::{cache, host, http, kv};
 #[cfg(not(target_family = "wasm"))]
-pub(crate) use crate::testing::fake::{host, http, kv};
+pub(crate) use crate::testing::fake::{cache, host, http, kv};

@@ -3,8 +3,8 @@
 //! A native build has no host to import from, so this module stands in for
 //! it: [`Harness`] builds your plugin from a JSON config exactly as the host's
 //! `init` does, runs its hooks, and backs [`crate::kv`], [`crate::log`],
-//! [`crate::context`] and [`crate::http`] with an in-memory fake you can set
-//! up and inspect. Each test thread has its own fake host, so tests stay
+//! [`crate::context`], [`crate::http`] and [`crate::cache`] with an in-memory
+//! fake you can set up and inspect. Each test thread has its own fake host, so tests stay
 //! independent when `cargo test` runs them in parallel.
 //!
 //! Outbound HTTP calls are answered from what the test registered per URL
@@ -13,6 +13,12 @@
 //! [`crate::http::Error::Denied`], as a call to an authority the manifest does
 //! not grant does in the real host. [`Harness::http_requests`] shows what was
 //! sent.
+//!
+//! Cache calls are checked as the host checks them (the phase, the limits)
+//! and recorded per request: [`Harness::on_request`] starts a new record,
+//! [`Harness::on_response`] adds to it, and [`Harness::cache`] shows it, so
+//! a test can assert that the plugin bypassed the cache, added a key part or
+//! set a TTL.
 //!
 //! ```
 //! use edgechain_sdk::testing::Harness;
@@ -53,6 +59,7 @@
 
 use crate::http::{Error as HttpError, IncomingResponse, OutgoingRequest};
 use crate::{Action, Level, Needs, Plugin, Request, Response};
+use edgechain_wire::cache::Phase;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -181,7 +188,13 @@ impl<P: Plugin> Harness<P> {
     /// When the host would refuse the decision (see [`check_request`]),
     /// unless [`Harness::check_decisions`] turned the checks off.
     pub fn on_request(&mut self, req: &mut Request) -> Action {
+        FAKE.with(|f| {
+            let mut f = f.borrow_mut();
+            f.cache = CacheRecord::default();
+            f.phase = Phase::Request;
+        });
         let action = self.plugin.on_request(req);
+        FAKE.with(|f| f.borrow_mut().phase = Phase::Outside);
         if self.check {
             host_accepts(match &action {
                 Action::Next => check_request(req),
@@ -199,7 +212,9 @@ impl<P: Plugin> Harness<P> {
     /// unless [`Harness::check_decisions`] turned the checks off.
     pub fn on_response(&mut self, req: &Request, mut resp: Response) -> Response {
         let given = resp.status;
+        FAKE.with(|f| f.borrow_mut().phase = Phase::Response);
         self.plugin.on_response(req, &mut resp);
+        FAKE.with(|f| f.borrow_mut().phase = Phase::Outside);
         if self.check {
             // A status the plugin kept is the next hop's (a 101 included).
             host_accepts(if resp.status == given {
@@ -289,11 +304,33 @@ impl<P: Plugin> Harness<P> {
         FAKE.with(|f| f.borrow_mut().http_routes.push(route));
     }
 
+    /// What the plugin asked of the cache for the current request: since the
+    /// last [`Harness::on_request`], through the [`Harness::on_response`]
+    /// that follows it. Refused calls are not in it (the plugin got the
+    /// error).
+    pub fn cache(&self) -> CacheRecord {
+        FAKE.with(|f| f.borrow().cache.clone())
+    }
+
     /// Every outbound request the plugin sent so far, oldest first, including
     /// those that failed (denied ones too).
     pub fn http_requests(&self) -> Vec<OutgoingRequest> {
         FAKE.with(|f| f.borrow().http_sent.clone())
     }
+}
+
+/// What a plugin asked of the cache for one request, as the host records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheRecord {
+    /// Key parts, in call order ([`crate::cache::add_key`]).
+    pub key_parts: Vec<String>,
+    /// Whether the plugin called [`crate::cache::bypass`].
+    pub bypass: bool,
+    /// The TTL of the latest [`crate::cache::set_ttl`], in whole seconds.
+    pub ttl: Option<Duration>,
+    /// Distinct surrogate keys, in the order first added
+    /// ([`crate::cache::add_surrogate_keys`]).
+    pub surrogate_keys: Vec<String>,
 }
 
 type Handler = Rc<RefCell<dyn FnMut(&OutgoingRequest) -> Result<IncomingResponse, HttpError>>>;
@@ -324,6 +361,8 @@ struct FakeHost {
     now_ms: u64,
     http_routes: Vec<Route>,
     http_sent: Vec<OutgoingRequest>,
+    phase: Phase,
+    cache: CacheRecord,
 }
 
 struct Entry {
@@ -449,6 +488,56 @@ pub(crate) mod fake {
 
         pub(crate) fn delete(key: &str) -> bool {
             live(key, |e| e.is_some()) && FAKE.with(|f| f.borrow_mut().kv.remove(key).is_some())
+        }
+    }
+
+    pub(crate) mod cache {
+        use super::FAKE;
+        pub(crate) use crate::bindings::edgechain::plugin::cache::CacheError;
+        use edgechain_wire::cache::{self as rules, CacheRefusal, Call};
+        use std::time::Duration;
+
+        /// Check the phase, then record with the host's rules.
+        fn record(
+            call: Call,
+            f: impl FnOnce(&mut crate::testing::CacheRecord) -> Result<(), CacheRefusal>,
+        ) -> Result<(), CacheError> {
+            FAKE.with(|host| {
+                let mut host = host.borrow_mut();
+                call.check_phase(host.phase)
+                    .and_then(|()| f(&mut host.cache))
+                    .map_err(|r| match r {
+                        CacheRefusal::WrongPhase(..) => CacheError::WrongPhase,
+                        other => CacheError::Invalid(other.to_string()),
+                    })
+            })
+        }
+
+        pub(crate) fn add_key(part: &str) -> Result<(), CacheError> {
+            record(Call::AddKey, |c| {
+                rules::push_key_part(&mut c.key_parts, part.to_owned())
+            })
+        }
+
+        pub(crate) fn bypass() -> Result<(), CacheError> {
+            record(Call::Bypass, |c| {
+                c.bypass = true;
+                Ok(())
+            })
+        }
+
+        pub(crate) fn set_ttl(seconds: u32) -> Result<(), CacheError> {
+            record(Call::SetTtl, |c| {
+                rules::check_ttl(seconds)?;
+                c.ttl = Some(Duration::from_secs(u64::from(seconds)));
+                Ok(())
+            })
+        }
+
+        pub(crate) fn add_surrogate_keys(keys: &[String]) -> Result<(), CacheError> {
+            record(Call::AddSurrogateKeys, |c| {
+                rules::add_surrogate_keys(&mut c.surrogate_keys, keys.to_vec())
+            })
         }
     }
 
@@ -706,6 +795,118 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.starts_with("invalid config:"), "{err}");
+    }
+
+    /// Asks the cache what its config says, in both hooks, and reports each
+    /// answer in a header.
+    struct Cacher(Vec<String>);
+
+    impl Cacher {
+        fn ask(&self, hook: &str) -> String {
+            use crate::cache;
+            let mut answers = Vec::new();
+            for step in &self.0 {
+                let (h, what) = step.split_once(':').unwrap_or(("", step));
+                if h != hook {
+                    continue;
+                }
+                let result = match what.split_once('=') {
+                    Some(("key", part)) => cache::add_key(part),
+                    Some(("ttl", s)) => cache::set_ttl(Duration::from_secs(s.parse().unwrap_or(0))),
+                    Some(("tags", tags)) => cache::add_surrogate_keys(tags.split(' ')),
+                    _ => cache::bypass(),
+                };
+                answers.push(result.map_or_else(|e| e.kind().to_owned(), |()| "ok".into()));
+            }
+            answers.join(",")
+        }
+    }
+
+    impl Plugin for Cacher {
+        type Config = Vec<String>;
+        fn new(steps: Vec<String>) -> Result<Self, String> {
+            let me = Cacher(steps);
+            let answer = me.ask("new");
+            if !answer.is_empty() && answer != "wrong-phase" {
+                return Err(format!("in new: {answer}"));
+            }
+            Ok(me)
+        }
+        fn needs(&self) -> Needs {
+            Needs::RESPONSE_PHASE
+        }
+        fn on_request(&mut self, req: &mut Request) -> Action {
+            let answers = self.ask("req");
+            req.set_header("x-cache-answers", answers);
+            Action::Next
+        }
+        fn on_response(&mut self, _req: &Request, resp: &mut Response) {
+            let answers = self.ask("resp");
+            resp.set_header("x-cache-answers", answers);
+        }
+    }
+
+    #[test]
+    fn cache_calls_are_recorded_per_request_with_the_hosts_rules() {
+        let config = serde_json::json!([
+            "new:bypass",
+            "req:key=tenant-a",
+            "req:key=",
+            "req:key=bad\nline",
+            "req:bypass",
+            "req:ttl=60",
+            "req:tags=a b a",
+            "resp:key=late",
+            "resp:bypass",
+            "resp:ttl=30",
+            "resp:ttl=99999999",
+            "resp:tags=b c",
+            "resp:tags=d e,f",
+        ])
+        .to_string();
+        let mut h = Harness::<Cacher>::new(&config).expect("a call in new is refused, not fatal");
+        let mut req = Request::get("/");
+        h.on_request(&mut req);
+        assert_eq!(
+            req.header("x-cache-answers"),
+            Some("ok,ok,invalid,ok,ok,ok")
+        );
+        let resp = h.on_response(&req, Response::new(200));
+        assert_eq!(
+            resp.header("x-cache-answers"),
+            Some("wrong-phase,wrong-phase,ok,invalid,ok,invalid")
+        );
+        assert_eq!(
+            h.cache(),
+            CacheRecord {
+                key_parts: vec!["tenant-a".into(), String::new()],
+                bypass: true,
+                ttl: Some(Duration::from_secs(30)),
+                surrogate_keys: vec!["a".into(), "b".into(), "c".into()],
+            }
+        );
+        // The next request starts a new record.
+        let mut h = Harness::<Cacher>::new(r#"["resp:ttl=5"]"#).expect("builds");
+        h.on_request(&mut Request::get("/"));
+        assert_eq!(h.cache(), CacheRecord::default());
+        h.on_response(&Request::get("/"), Response::new(200));
+        assert_eq!(h.cache().ttl, Some(Duration::from_secs(5)));
+        h.on_request(&mut Request::get("/"));
+        assert_eq!(h.cache(), CacheRecord::default(), "a new request");
+    }
+
+    #[test]
+    fn cache_limits_count_per_request() {
+        let steps: Vec<String> = (0..17).map(|i| format!("req:key=p{i}")).collect();
+        let mut h =
+            Harness::<Cacher>::new(&serde_json::to_string(&steps).expect("json")).expect("builds");
+        for _ in 0..2 {
+            let mut req = Request::get("/");
+            h.on_request(&mut req);
+            let answers = req.header("x-cache-answers").unwrap_or_default().to_owned();
+            assert!(answers.ends_with("ok,invalid"), "{answers}");
+            assert_eq!(h.cache().key_parts.len(), 16);
+        }
     }
 
     /// Makes each kind of decision the host refuses, named by its config.

@@ -14,7 +14,7 @@
 //! | floor | rooms |
 //! |---|---|
 //! | 0 | `cache_directives`, `limits`, `matcher`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
-//! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
+//! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::cache`, `plugin::clock` |
 //! | 2 | `decision` |
 //! | 3 | `outbound` |
 //! | 4 | `plugin::state` |

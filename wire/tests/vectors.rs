@@ -250,5 +250,63 @@ fn scopes_decide_as_the_vectors_say() {
             Ok(_) => panic!("{rule} was accepted"),
             Err(e) => assert_eq!(e.at, text(&case, "at"), "{rule}: {e}"),
         }
+fn cache_verdict(checked: Result<(), edgechain_wire::cache::CacheRefusal>) -> &'static str {
+    checked.err().map_or("ok", |r| r.code())
+}
+
+#[test]
+fn cache_calls_get_the_vectors_verdicts() {
+    use edgechain_wire::cache::{self, Call, Phase};
+    let v = vectors();
+    for e in entries(&v, "/cache/phase") {
+        let call = match text(&e, "call") {
+            "add-key" => Call::AddKey,
+            "bypass" => Call::Bypass,
+            "set-ttl" => Call::SetTtl,
+            "add-surrogate-keys" => Call::AddSurrogateKeys,
+            other => panic!("unknown call {other}"),
+        };
+        assert_eq!(call.name(), text(&e, "call"));
+        let phase = match text(&e, "phase") {
+            "outside" => Phase::Outside,
+            "request" => Phase::Request,
+            "response" => Phase::Response,
+            other => panic!("unknown phase {other}"),
+        };
+        assert_eq!(
+            cache_verdict(call.check_phase(phase)),
+            text(&e, "verdict"),
+            "{e}"
+        );
+    }
+    for e in entries(&v, "/cache/key_part") {
+        let got = cache_verdict(cache::check_key_part(text(&e, "part")));
+        assert_eq!(got, text(&e, "verdict"), "{e}");
+    }
+    for e in entries(&v, "/cache/ttl") {
+        let seconds = e["seconds"].as_u64().and_then(|s| u32::try_from(s).ok());
+        let seconds = seconds.unwrap_or_else(|| panic!("{e}: seconds"));
+        assert_eq!(
+            cache_verdict(cache::check_ttl(seconds)),
+            text(&e, "verdict"),
+            "{e}"
+        );
+    }
+    for e in entries(&v, "/cache/surrogate_key") {
+        let got = cache_verdict(cache::check_surrogate_key(text(&e, "key")));
+        assert_eq!(got, text(&e, "verdict"), "{e}");
+    }
+    let limits = &v["cache"]["limits"];
+    for (name, value) in [
+        ("max_key_parts", cache::MAX_KEY_PARTS as u64),
+        ("max_key_part_bytes", cache::MAX_KEY_PART_BYTES as u64),
+        ("max_ttl_seconds", u64::from(cache::MAX_TTL_SECONDS)),
+        ("max_surrogate_keys", cache::MAX_SURROGATE_KEYS as u64),
+        (
+            "max_surrogate_key_bytes",
+            cache::MAX_SURROGATE_KEY_BYTES as u64,
+        ),
+    ] {
+        assert_eq!(limits[name].as_u64(), Some(value), "cache.limits.{name}");
     }
 }

@@ -46,7 +46,7 @@ pub async fn check_loads(bytes: Vec<u8>) -> Result<(), BuildError> {
 
 /// The WASI and edgechain interfaces the host gives a plugin, for messages.
 pub const HOST_PROVIDES: &str = "WASI 0.2 (cli, clocks, filesystem, io, random, sockets) and \
-     edgechain:plugin/{types, host, kv, http}";
+     edgechain:plugin/{types, host, kv, http, cache}";
 
 fn check_loads_blocking(bytes: &[u8]) -> Result<(), BuildError> {
     use edgechain::engine::{EngineSettings, Runtime};
@@ -89,7 +89,7 @@ fn check_loads_blocking(bytes: &[u8]) -> Result<(), BuildError> {
 /// linker has the last word on versions and types).
 fn host_may_provide(import: &str) -> bool {
     const WASI: [&str; 6] = ["cli", "clocks", "filesystem", "io", "random", "sockets"];
-    const EDGECHAIN: [&str; 4] = ["types", "host", "kv", "http"];
+    const EDGECHAIN: [&str; 5] = ["types", "host", "kv", "http", "cache"];
     if let Some(rest) = import.strip_prefix("wasi:") {
         let package = rest.split('/').next().unwrap_or("");
         return WASI.contains(&package) && rest.contains("@0.2.");
@@ -109,6 +109,8 @@ mod tests {
     fn wasi_http_is_named_as_unprovided() {
         assert!(host_may_provide("wasi:cli/environment@0.2.6"));
         assert!(host_may_provide("edgechain:plugin/kv@0.3.0"));
+        assert!(host_may_provide("edgechain:plugin/cache@0.3.1"));
+        assert!(!host_may_provide("edgechain:plugin/purge@0.3.1"));
         assert!(!host_may_provide("wasi:http/outgoing-handler@0.2.0"));
         assert!(!host_may_provide("wasi:cli/environment@0.3.0"));
         assert!(!host_may_provide("acme:thing/x"));

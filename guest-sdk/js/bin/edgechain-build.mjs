@@ -199,9 +199,10 @@ async function bundle(project, engine, witVersion, opts) {
 import * as host from "edgechain:plugin/host@${v}";
 import * as kv from "edgechain:plugin/kv@${v}";
 import * as http from "edgechain:plugin/http@${v}";
+import * as cache from "edgechain:plugin/cache@${v}";
 import * as random from "wasi:random/random@0.2.12";
 import { setup } from "@edgechain/sdk/wasm";
-setup({ host, kv, http, random }, ${JSON.stringify(engine)});
+setup({ host, kv, http, cache, random }, ${JSON.stringify(engine)});
 `;
   const entry = `
 import "edgechain:setup";

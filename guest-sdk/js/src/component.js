@@ -180,7 +180,7 @@ export function inspectComponent(bytes) {
 /** The WASI p2 packages the edgechain host links (sockets are linked but every use is denied). */
 export const HOST_WASI_PACKAGES = ["cli", "clocks", "io", "filesystem", "random", "sockets"];
 /** The edgechain:plugin interfaces the host provides. */
-export const HOST_EDGECHAIN_INTERFACES = ["types", "host", "kv", "http"];
+export const HOST_EDGECHAIN_INTERFACES = ["types", "host", "kv", "http", "cache"];
 /** The wasi:http interfaces the host provides to an edge app (a `wasi:http` handler). */
 export const HOST_WASI_HTTP_INTERFACES = ["types", "outgoing-handler"];
 
@@ -204,7 +204,7 @@ export function componentRole(exports) {
 /**
  * Imports the host cannot satisfy, each with the reason. Empty when the
  * component only needs WASI p2 (0.2.x) interfaces the host links and
- * edgechain:plugin/{types,host,kv,http}@0.3.x; with `{app: true}` (an edge
+ * edgechain:plugin/{types,host,kv,http,cache}@0.3.x; with `{app: true}` (an edge
  * app, see componentRole) wasi:http/{types,outgoing-handler}@0.2.x too.
  * @param {{name: string, kind: string}[]} imports
  * @param {{app?: boolean}} [options]

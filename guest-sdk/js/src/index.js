@@ -20,7 +20,9 @@ export * as kv from "./kv.js";
 export * as log from "./log.js";
 export * as context from "./context.js";
 export * as http from "./http.js";
+export * as cache from "./cache.js";
 export { KvError } from "./kv.js";
+export { CacheError } from "./cache.js";
 export { HttpError, HttpResponse } from "./http.js";
 
 /**

@@ -1,8 +1,8 @@
 // The host functions the SDK calls: the component's imports in a wasm build
 // (bound by the generated entry, see src/wasm.js) or the fake host of
-// src/testing.js under Node. Plugins use kv/log/context/http instead.
+// src/testing.js under Node. Plugins use kv/log/context/http/cache instead.
 
-/** @type {{host: any, kv: any, http: any, random: any, engine: string, fake: boolean} | null} */
+/** @type {{host: any, kv: any, http: any, cache: any, random: any, engine: string, fake: boolean} | null} */
 let bound = null;
 let depth = 0;
 

@@ -2,11 +2,12 @@
 // SDK's `edgechain_sdk::testing`).
 //
 // A Harness builds your plugin class from a JSON config exactly as the host's
-// `init` does, runs its hooks, and backs kv, log, context, http and
+// `init` does, runs its hooks, and backs kv, log, context, http, cache and
 // randomness with an in-memory fake host you can set and inspect: a key-value
 // store with TTLs on a fake clock (which Date.now() follows during hooks),
-// captured logs, settable client IP and link name, and canned outbound HTTP
-// responses. Every decision is checked against the host's rules (method,
+// captured logs, settable client IP and link name, canned outbound HTTP
+// responses, and a record of the cache calls of the current request
+// (`h.cache()`), checked with the host's phase rules and limits. Every decision is checked against the host's rules (method,
 // target, authority, header names and values, host-owned headers, status):
 // one the host would refuse throws InvalidDecision, as the link would fail.
 // This exercises your JS, not the wasm build: load the component in a real
@@ -16,6 +17,7 @@ import { toAction } from "./action.js";
 import { InvalidDecision, checkRawRequest, checkRawResponse } from "./decision.js";
 import { HeaderList, asU8 } from "./headers.js";
 import { HttpError } from "./http.js";
+import { LIMITS, checkKeyPart, checkPhase, checkSurrogateKey, checkTtl } from "./cache.js";
 import { Request, Response } from "./message.js";
 import { needsToRaw, needsFromRaw } from "./needs.js";
 import { _resetRandom } from "./random.js";
@@ -53,6 +55,9 @@ class FakeHost {
     this.calls = [];
     this.maxEntries = options.kvMaxEntries ?? 100000;
     this.randomSource = options.random ?? null;
+    /** The hook running: "outside", "request" or "response" (what cache calls may ask). */
+    this.phase = "outside";
+    this.cacheRecord = emptyCacheRecord();
     const self = this;
     this.imports = {
       engine: "node",
@@ -97,6 +102,37 @@ class FakeHost {
       http: {
         send: (raw) => self._send(raw),
       },
+      cache: {
+        addKey: (part) =>
+          self._cacheCall("add-key", (r) => {
+            if (r.keyParts.length >= LIMITS.maxKeyParts) return ["too-many", `a request may have at most ${LIMITS.maxKeyParts} key parts`];
+            const bad = checkKeyPart(part);
+            if (!bad) r.keyParts.push(part);
+            return bad;
+          }),
+        bypass: () =>
+          self._cacheCall("bypass", (r) => {
+            r.bypass = true;
+          }),
+        setTtl: (seconds) =>
+          self._cacheCall("set-ttl", (r) => {
+            const bad = checkTtl(seconds);
+            if (!bad) r.ttl = seconds;
+            return bad;
+          }),
+        addSurrogateKeys: (keys) =>
+          self._cacheCall("add-surrogate-keys", (r) => {
+            for (const k of keys) {
+              const bad = checkSurrogateKey(k);
+              if (bad) return bad;
+            }
+            const fresh = [...new Set(keys)].filter((k) => !r.surrogateKeys.includes(k));
+            const total = r.surrogateKeys.length + fresh.length;
+            if (total > LIMITS.maxSurrogateKeys) return ["too-many", `a request may have at most ${LIMITS.maxSurrogateKeys} surrogate keys, not ${total}`];
+            r.surrogateKeys.push(...fresh);
+            return undefined;
+          }),
+      },
       random: {
         getRandomBytes: (n) => {
           const len = Number(n);
@@ -107,6 +143,12 @@ class FakeHost {
         },
       },
     };
+  }
+
+  /** Check the phase, then let `f` record (it returns a refusal or undefined), as the host does. */
+  _cacheCall(name, f) {
+    const refused = checkPhase(name, this.phase) ?? f(this.cacheRecord);
+    if (refused) throw { payload: refused[0] === "wrong-phase" ? { tag: "wrong-phase" } : { tag: "invalid", val: refused[1] } };
   }
 
   _live(key) {
@@ -148,6 +190,10 @@ class FakeHost {
     const authority = raw.url.replace(/^http:\/\//, "").split(/[/?#]/)[0];
     throw { payload: { tag: "denied", val: `link \`${this.name}\` has no \`http\` grant for ${authority} (no fake response set with httpRespond)` } };
   }
+}
+
+function emptyCacheRecord() {
+  return { keyParts: [], bypass: false, ttl: undefined, surrogateKeys: [] };
 }
 
 /** One plugin value plus the fake host it talks to. */
@@ -196,17 +242,34 @@ export class Harness {
     }
   }
 
-  /** Run `f` as the host would run a hook: this fake bound, Date.now() on the fake clock. */
-  _hook(f) {
+  /**
+   * Run `f` as the host would run a hook: this fake bound, Date.now() on the
+   * fake clock; `phase` ("request", "response") is what cache calls may ask.
+   */
+  _hook(f, phase = "outside") {
     bindHost(this.fake.imports);
     const realNow = Date.now;
     const fake = this.fake;
     Date.now = () => fake.nowMs;
+    if (phase === "request") fake.cacheRecord = emptyCacheRecord();
+    fake.phase = phase;
     try {
       return inHook(f);
     } finally {
+      fake.phase = "outside";
       Date.now = realNow;
     }
+  }
+
+  /**
+   * What the plugin asked of the cache for the current request: since the
+   * last onRequest (or roundTrip), through the onResponse that follows.
+   * Refused calls are not in it (the plugin got the CacheError).
+   * @returns {{keyParts: string[], bypass: boolean, ttl: number | undefined, surrogateKeys: string[]}}
+   */
+  cache() {
+    const r = this.fake.cacheRecord;
+    return { keyParts: [...r.keyParts], bypass: r.bypass, ttl: r.ttl, surrogateKeys: [...r.surrogateKeys] };
   }
 
   /** The plugin value, for assertions on its own state. */
@@ -225,7 +288,7 @@ export class Harness {
    */
   onRequest(req) {
     const p = this._plugin;
-    const action = this._hook(() => toAction(typeof p.onRequest === "function" ? p.onRequest(req) : undefined));
+    const action = this._hook(() => toAction(typeof p.onRequest === "function" ? p.onRequest(req) : undefined), "request");
     if (action.kind === "next") this._checked(checkRawRequest, req);
     else this._checked(checkRawResponse, action.response);
     return action;
@@ -239,7 +302,7 @@ export class Harness {
       if (typeof p.onResponse !== "function") return resp;
       const r = p.onResponse(req, resp);
       return r instanceof Response ? r : resp;
-    });
+    }, "response");
     this._checked((raw) => checkRawResponse(raw, given), out);
     return out;
   }
@@ -270,7 +333,7 @@ export class Harness {
     if (freshInstance) this.freshInstance();
     const glue = this._glue();
     const needs = this._hook(() => glue.init(this.configText));
-    const action = this._hook(() => glue.onRequest(req._toRaw()));
+    const action = this._hook(() => glue.onRequest(req._toRaw()), "request");
     if (this.check) (action.tag === "respond" ? checkRawResponse : checkRawRequest)(action.val);
     if (action.tag === "respond") {
       return { answeredBy: "plugin", request: req, response: Response._fromRaw(action.val) };
@@ -281,7 +344,7 @@ export class Harness {
     }
     const up = upstream._toRaw();
     if (!needs.responseBody) up.body = null;
-    const back = this._hook(() => glue.onResponse(action.val, up));
+    const back = this._hook(() => glue.onResponse(action.val, up), "response");
     if (this.check) checkRawResponse(back, up.status);
     const response = Response._fromRaw(back);
     if (response.body === null && upstream.body !== null) response.body = upstream.body;

@@ -7,7 +7,7 @@ import { makeFilter } from "./runtime.js";
 import { bindHost } from "./sys.js";
 
 /**
- * @param {{host: any, kv: any, http: any, random: any}} imports the WIT imports
+ * @param {{host: any, kv: any, http: any, cache: any, random: any}} imports the WIT imports
  * @param {"quickjs"|"starlingmonkey"} engine
  */
 export function setup(imports, engine) {

@@ -4,8 +4,10 @@
 // real `edgechain validate`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { get as httpGet } from "node:http";
+import { createServer } from "node:net";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +38,7 @@ test("unsupported imports are named with a reason", () => {
     { name: "wasi:cli/stdout@0.2.12", kind: "instance" },
     { name: "wasi:random/random@0.2.3", kind: "instance" },
     { name: "edgechain:plugin/kv@0.3.0", kind: "instance" },
+    { name: "edgechain:plugin/cache@0.3.1", kind: "instance" },
     { name: "wasi:http/types@0.2.10", kind: "instance" },
     { name: "wasi:cli/stdout@0.3.0-rc-2025-09-16", kind: "instance" },
     { name: "wasi:keyvalue/store@0.2.0-draft", kind: "instance" },
@@ -129,7 +132,9 @@ test("a JS project builds into a component the host accepts", () => {
   const summary = JSON.parse(r.stdout);
   assert.equal(summary.engine, "quickjs");
   const info = inspectComponent(new Uint8Array(readFileSync(out)));
-  assert.ok(info.exports.some((e) => e.name === "edgechain:plugin/filter@0.3.0"));
+  const wit = /package edgechain:plugin@([0-9.]+);/.exec(readFileSync(new URL("../../../wit/plugin.wit", import.meta.url), "utf8"))[1];
+  assert.ok(info.exports.some((e) => e.name === `edgechain:plugin/filter@${wit}`));
+  assert.ok(info.imports.some((i) => i.name === `edgechain:plugin/cache@${wit}`), "the cache import is linked");
   assert.ok(info.imports.some((i) => i.name.startsWith("wasi:random/random@0.2")));
   assert.ok(!info.imports.some((i) => i.name.startsWith("wasi:http")));
   assert.deepEqual(unsupportedImports(info.imports), []);
@@ -140,6 +145,61 @@ test("a JS project builds into a component the host accepts", () => {
   writeFileSync(join(dir, "proxychain.json"), JSON.stringify({ proxychain: [{ name: "t", module: out, config: { tag: "x" } }] }));
   const v = spawnSync(bin, ["validate", "--module-dir", tmp, dir], { encoding: "utf8" });
   assert.equal(v.status, 0, v.stderr);
+});
+
+/** A free local port. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET `path` on 127.0.0.1:`port`: {status, headers}, or undefined if nothing answers. */
+function fetchHead(port, path) {
+  return new Promise((resolve) => {
+    const req = httpGet({ host: "127.0.0.1", port, path, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers }));
+    });
+    req.on("error", () => resolve(undefined));
+    req.on("timeout", () => req.destroy());
+  });
+}
+
+test("a JS plugin's cache calls reach the real host and its refusals come back as CacheError", async (t) => {
+  const bin = hostBinary();
+  if (!bin) return t.skip("no edgechain binary");
+  const out = join(tmp, "tagger3.wasm");
+  assert.equal(run([join(fixtures, "tagger"), out, "--quiet"]).status, 0);
+  const dir = join(tmp, "cache-chain");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(out, join(dir, "tagger.wasm"));
+  writeFileSync(join(dir, "proxychain.json"), JSON.stringify({ proxychain: [{ name: "t", module: "tagger.wasm", config: { tag: "x" } }] }));
+  const [port, admin] = [await freePort(), await freePort()];
+  const demo = spawn(bin, ["demo", "--config", dir, "--listen", `127.0.0.1:${port}`, "--admin", `127.0.0.1:${admin}`,
+    "--access-log", "off", "--poll-interval", "0", "--compile-cache", "off"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  demo.stderr.on("data", (d) => (stderr += d));
+  try {
+    const deadline = Date.now() + 150_000;
+    for (;;) {
+      const ready = await fetchHead(admin, "/readyz");
+      if (ready?.status === 200) break;
+      assert.ok(demo.exitCode === null, `demo exited: ${stderr}`);
+      assert.ok(Date.now() < deadline, `demo not ready in 150 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const r = await fetchHead(port, "/page");
+    assert.equal(r?.status, 200, stderr);
+    assert.equal(r.headers["x-cache-answers"], "ok,invalid,wrong-phase,ok");
+  } finally {
+    demo.kill("SIGTERM");
+  }
 });
 
 test("a TypeScript project with the crypto helpers builds", () => {

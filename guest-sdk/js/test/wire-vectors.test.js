@@ -114,3 +114,17 @@ test("scopes decide as the vectors say", () => {
     );
   }
 });
+
+test("cache calls get the vectors' verdicts", async () => {
+  const { LIMITS, checkKeyPart, checkPhase, checkSurrogateKey, checkTtl } = await import("../src/cache.js");
+  const code = (refusal) => (refusal === undefined ? "ok" : refusal[0]);
+  for (const v of entries("cache", "phase")) assert.equal(code(checkPhase(v.call, v.phase)), v.verdict, `${v.call} ${v.phase}`);
+  for (const v of entries("cache", "key_part")) assert.equal(code(checkKeyPart(v.part)), v.verdict, JSON.stringify(v.part));
+  for (const v of entries("cache", "ttl")) assert.equal(code(checkTtl(v.seconds)), v.verdict, String(v.seconds));
+  for (const v of entries("cache", "surrogate_key")) assert.equal(code(checkSurrogateKey(v.key)), v.verdict, JSON.stringify(v.key));
+  const l = vectors.cache.limits;
+  assert.deepEqual(
+    [LIMITS.maxKeyParts, LIMITS.maxKeyPartBytes, LIMITS.maxTtlSeconds, LIMITS.maxSurrogateKeys, LIMITS.maxSurrogateKeyBytes],
+    [l.max_key_parts, l.max_key_part_bytes, l.max_ttl_seconds, l.max_surrogate_keys, l.max_surrogate_key_bytes],
+  );
+});

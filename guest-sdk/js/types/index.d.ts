@@ -296,3 +296,44 @@ export namespace http {
   function get(url: string, options?: Omit<HttpRequest, "url" | "method">): HttpResponse;
   function post(url: string, body: BytesLike | null, options?: Omit<HttpRequest, "url" | "method" | "body">): HttpResponse;
 }
+
+/** A cache call the host refused (the WIT `cache-error`); nothing was recorded. */
+export class CacheError extends Error {
+  /** `wrong-phase`: not in a hook where the call takes effect; `invalid`: a rule or limit broken. */
+  readonly kind: "wrong-phase" | "invalid";
+  /** The host's reason, for `invalid`. */
+  readonly detail: string | undefined;
+  constructor(kind: CacheError["kind"], detail?: string);
+}
+/**
+ * Control of the HTTP cache in the chain, for the request the hook serves.
+ * addKey and bypass count in onRequest only; setTtl and addSurrogateKeys in
+ * either hook. Limits hold per request, all links together. Each throws
+ * CacheError when refused.
+ */
+export namespace cache {
+  /** The host's limits. */
+  const LIMITS: {
+    readonly maxKeyParts: 16;
+    readonly maxKeyPartBytes: 256;
+    readonly maxTtlSeconds: 31536000;
+    readonly maxSurrogateKeys: 64;
+    readonly maxSurrogateKeyBytes: 256;
+  };
+  /** Split the cache key by `part` (at most 256 bytes, no control characters). onRequest only. */
+  function addKey(part: string): void;
+  /** Neither look this request up nor store its response. onRequest only. */
+  function bypass(): void;
+  /** Fresh for `seconds` (0 to 365 days; 0 stores it stale), whatever the response says. The latest call wins. */
+  function setTtl(seconds: number): void;
+  /** Tag the stored response for purge by key (visible ASCII other than `,`, 1 to 256 bytes; 64 per request). */
+  function addSurrogateKeys(...keys: Array<string | readonly string[]>): void;
+  /** undefined if the host accepts `key` as a surrogate key, else `[code, reason]` (check config at load). */
+  function checkSurrogateKey(key: string): [string, string] | undefined;
+  /** undefined if the host accepts `part` as a key part, else `[code, reason]`. */
+  function checkKeyPart(part: string): [string, string] | undefined;
+  /** undefined if the host accepts `seconds` as a TTL, else `[code, reason]`. */
+  function checkTtl(seconds: number): [string, string] | undefined;
+  /** undefined if WIT call `name` counts in `phase`, else `["wrong-phase", reason]`. */
+  function checkPhase(name: "add-key" | "bypass" | "set-ttl" | "add-surrogate-keys", phase: "outside" | "request" | "response"): [string, string] | undefined;
+}

@@ -35,6 +35,18 @@ export interface CannedResponse {
   body?: BytesLike | object;
 }
 
+/** What a plugin asked of the cache for one request, as the host records it. */
+export interface CacheRecord {
+  /** Key parts, in call order. */
+  keyParts: string[];
+  /** Whether the plugin called cache.bypass(). */
+  bypass: boolean;
+  /** The latest cache.setTtl(), in whole seconds. */
+  ttl: number | undefined;
+  /** Distinct surrogate keys, in the order first added. */
+  surrogateKeys: string[];
+}
+
 /** One plugin value plus the fake host it talks to. */
 export class Harness<P = any> {
   /** Build the plugin from `config` (JSON text or a value) as `init` does; throws the operator's message. */
@@ -79,6 +91,8 @@ export class Harness<P = any> {
   httpRespond(match: string | ((call: HttpCall) => boolean), answer: CannedResponse | HttpError | ((call: HttpCall) => CannedResponse | HttpError)): void;
   httpFail(match: string | ((call: HttpCall) => boolean), kind: HttpError["kind"], detail?: string): void;
   httpCalls(): HttpCall[];
+  /** What the plugin asked of the cache since the last onRequest/roundTrip (refused calls excluded). */
+  cache(): CacheRecord;
 }
 
 /** A rule the host would refuse; `at` names the field (`when.path.glob[1]`). */

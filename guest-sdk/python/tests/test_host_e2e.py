@@ -127,6 +127,8 @@ def test_probe(work, components, mode):
         assert first["snapshot_random"] == second["snapshot_random"], "module top level ran once"
         assert first["urandom"] != second["urandom"]
         assert second["now"] > first["now"] > first["built_at"], "clocks are live"
+        assert first["cache"] == ["ok", "invalid: key part has a control character", "ok"], \
+            "cache calls reach the host, and its refusals come back as CacheError"
         if mode == "reuse":
             assert second["calls"] == first["calls"] + 1, "reuse keeps the plugin object"
         else:
@@ -136,6 +138,7 @@ def test_probe(work, components, mode):
         assert status == 200 and seen["path"] == "/rewritten?x=1"
         assert seen["headers"]["x-probe"] == "1" and seen["body_bytes"] == 8
         assert headers["x-probe-seen"] == "/rewrite"
+        assert headers["x-probe-cache"] == "wrong-phase,ok", "bypass is too late in on_response"
         assert get(port, "/boom")[0] == 500, "an exception traps the instance: fail-closed"
         assert get(port, "/lazy-import")[0] == 500
         assert get(port, "/after")[0] == 200, "a trap does not poison later requests"

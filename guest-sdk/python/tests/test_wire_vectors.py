@@ -131,3 +131,20 @@ def test_scopes_decide_as_the_vectors_say():
         with pytest.raises(ScopeError) as e:
             Scope(case["rule"])
         assert e.value.at == case["at"], (case["rule"], str(e.value))
+
+
+def _code(refusal):
+    return "ok" if refusal is None else refusal[0]
+
+
+def test_cache_calls_get_the_vectors_verdicts():
+    from edgechain_sdk import cache
+    for v in entries("cache", "phase"):
+        assert _code(cache.check_phase(v["call"], v["phase"])) == v["verdict"], v
+    for v in entries("cache", "key_part"):
+        assert _code(cache.check_key_part(v["part"])) == v["verdict"], v
+    for v in entries("cache", "ttl"):
+        assert _code(cache.check_ttl(v["seconds"])) == v["verdict"], v
+    for v in entries("cache", "surrogate_key"):
+        assert _code(cache.check_surrogate_key(v["key"])) == v["verdict"], v
+    assert cache.LIMITS == VECTORS["cache"]["limits"]

@@ -4,7 +4,10 @@
 //!
 //! Bodies are lent as [`super::body`] says, answers are checked as
 //! [`super::revalidate`] says, and failures go through [`super::failure`];
-//! every path ends in a response.
+//! every path ends in a response. What the links asked of the HTTP cache
+//! (the `cache` import) is collected into one [`CacheDirectives`] per
+//! request: [`ResponseWalk::cache_directives`] after the request phase,
+//! [`ResponseWalk::run_collecting`] after the response phase.
 
 use super::ChainSnapshot;
 use super::body::{Body, BufferError, ChainBody, declared_length, lend_body, settle_body};
@@ -12,10 +15,12 @@ use super::failure::{Flow, HookCall, host_response, on_failure};
 use super::revalidate::{
     revalidate_request, revalidate_response, settle_normalized_path, strip_request_headers,
 };
+use crate::cache_directives::CacheDirectives;
 use crate::convert;
 use crate::decision::{self, ValidRequest};
 use crate::limits::HeadLimits;
 use crate::plugin::bindings::{Request as WitRequest, RequestAction, Response as WitResponse};
+use crate::plugin::cache::CacheMark;
 use crate::plugin::{FilterInstance, LinkFailure};
 use crate::telemetry::access::WalkLog;
 use bytes::Bytes;
@@ -46,6 +51,8 @@ pub struct ResponseWalk<'c> {
     /// Whether the chain's terminal handler (if any) is in scope for this
     /// request; if not, the next hop answers.
     terminal_runs: bool,
+    /// What the links that ran asked of the cache so far.
+    cache: CacheDirectives,
 }
 
 impl ChainSnapshot {
@@ -97,6 +104,7 @@ impl ChainSnapshot {
                 limits: self.head_limits(),
                 request: None,
                 terminal_runs,
+                cache: CacheDirectives::default(),
             };
             return RequestOutcome::Forward(
                 http::Request::from_parts(parts, Either::Left(body)),
@@ -148,6 +156,7 @@ impl ChainSnapshot {
         };
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
+        let mut cache = CacheDirectives::default();
         for link in running() {
             let needs = link.needs();
             if needs.request_body {
@@ -190,7 +199,8 @@ impl ChainSnapshot {
                 }
             };
             lend_body(&mut wit.body, &mut body, needs.request_body);
-            let result = instance.on_request(&wit).await;
+            let mark = CacheMark::of(&cache);
+            let result = instance.on_request(&wit, &mut cache).await;
             call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
@@ -232,6 +242,7 @@ impl ChainSnapshot {
                                     limits,
                                     request: Some(wit),
                                     terminal_runs,
+                                    cache,
                                 },
                             );
                         }
@@ -240,9 +251,11 @@ impl ChainSnapshot {
                 }
                 Err(failure) => failure,
             };
-            // The link failed: restore what it was lent and apply its policy.
+            // The link failed: restore what it was lent, undo its cache
+            // calls, and apply its policy.
             instance.poison();
             settle_body(&mut body, lent, None);
+            mark.restore(&mut cache);
             if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                 return RequestOutcome::Rejected(r);
             }
@@ -271,6 +284,7 @@ impl ChainSnapshot {
                 limits,
                 request: Some(wit),
                 terminal_runs,
+                cache,
             },
         )
     }
@@ -288,9 +302,47 @@ impl<'c> ResponseWalk<'c> {
         self.terminal_runs
     }
 
+    /// What the links asked of the cache in the request phase: the key parts
+    /// and bypass a cache reads before its lookup (and any TTL or surrogate
+    /// keys set so far).
+    pub fn cache_directives(&self) -> &CacheDirectives {
+        &self.cache
+    }
+
     /// Run `on-response` on the pending links, last first, and build the
     /// response for the client.
     pub async fn run<B>(self, resp: Response<B>, log: &mut WalkLog) -> Response<ChainBody<B>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.run_collecting(resp, log).await.0
+    }
+
+    /// [`ResponseWalk::run`], also returning what every link that ran asked
+    /// of the cache in both phases (the TTL and surrogate keys a cache reads
+    /// before it stores).
+    pub async fn run_collecting<B>(
+        mut self,
+        resp: Response<B>,
+        log: &mut WalkLog,
+    ) -> (Response<ChainBody<B>>, CacheDirectives)
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut cache = std::mem::take(&mut self.cache);
+        let resp = self.respond(resp, log, &mut cache).await;
+        (resp, cache)
+    }
+
+    /// The response phase, recording the links' cache calls into `cache`.
+    async fn respond<B>(
+        self,
+        resp: Response<B>,
+        log: &mut WalkLog,
+        cache: &mut CacheDirectives,
+    ) -> Response<ChainBody<B>>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -300,6 +352,7 @@ impl<'c> ResponseWalk<'c> {
             limits,
             request,
             terminal_runs: _,
+            cache: _,
         } = self;
         let (mut parts, body) = resp.into_parts();
         let Some(request) = request.filter(|_| !pending.is_empty()) else {
@@ -347,7 +400,8 @@ impl<'c> ResponseWalk<'c> {
             lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
             let started = Instant::now();
             let call = HookCall::begin(link, "response", started, log);
-            let result = instance.on_response(&request, &wit).await;
+            let mark = CacheMark::of(cache);
+            let result = instance.on_response(&request, &wit, cache).await;
             call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
@@ -370,6 +424,7 @@ impl<'c> ResponseWalk<'c> {
             };
             instance.poison();
             settle_body(&mut body, lent, None);
+            mark.restore(cache);
             let link = instance.filter();
             if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
                 return r.map(Either::Right);

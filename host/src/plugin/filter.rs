@@ -7,9 +7,11 @@
 //! default) or from a pool of idle ones (`reuse`, at most `max_warm`).
 
 use super::bindings;
+use super::cache::Phase;
 use super::call::{LinkFailure, guarded};
 use super::link::{Link, LinkError};
 use super::state::HostState;
+use crate::cache_directives::CacheDirectives;
 use crossbeam_queue::ArrayQueue;
 use prometheus_client::metrics::gauge::Gauge;
 use std::net::IpAddr;
@@ -19,7 +21,7 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 /// The export that makes a component an edgechain plugin (any 0.3.x).
-pub const FILTER_EXPORT: &str = "edgechain:plugin/filter@0.3.0";
+pub const FILTER_EXPORT: &str = "edgechain:plugin/filter@0.3.1";
 
 /// Most idle instances a `reuse` link keeps warm by default (each holds a
 /// pool slot).
@@ -296,31 +298,59 @@ impl<'f> FilterInstance<'f> {
         .await
     }
 
-    /// Call `on-request`.
+    /// Call `on-request`, lending it the request's `cache` directives so far
+    /// to record its `cache` calls into (a failed call's are kept in
+    /// `cache`: undo them with a [`super::cache::CacheMark`]).
     pub async fn on_request(
         &mut self,
         req: &bindings::Request,
+        cache: &mut CacheDirectives,
     ) -> Result<bindings::RequestAction, LinkFailure> {
         let budget = self.filter.timeout;
-        self.call(budget, async |g, s| {
-            g.edgechain_plugin_filter().call_on_request(s, req).await
-        })
-        .await
+        self.lend_cache(Phase::Request, cache);
+        let result = self
+            .call(budget, async |g, s| {
+                g.edgechain_plugin_filter().call_on_request(s, req).await
+            })
+            .await;
+        self.settle_cache(cache);
+        result
     }
 
-    /// Call `on-response`.
+    /// Call `on-response`, lending it `cache` as [`FilterInstance::on_request`]
+    /// does.
     pub async fn on_response(
         &mut self,
         req: &bindings::Request,
         resp: &bindings::Response,
+        cache: &mut CacheDirectives,
     ) -> Result<bindings::Response, LinkFailure> {
         let budget = self.filter.timeout;
-        self.call(budget, async |g, s| {
-            g.edgechain_plugin_filter()
-                .call_on_response(s, req, resp)
-                .await
-        })
-        .await
+        self.lend_cache(Phase::Response, cache);
+        let result = self
+            .call(budget, async |g, s| {
+                g.edgechain_plugin_filter()
+                    .call_on_response(s, req, resp)
+                    .await
+            })
+            .await;
+        self.settle_cache(cache);
+        result
+    }
+
+    /// Hand the request's cache directives to the instance for a hook call.
+    fn lend_cache(&mut self, phase: Phase, cache: &mut CacheDirectives) {
+        if let Some(live) = self.live.as_mut() {
+            live.store.data_mut().cache.begin(phase, cache);
+        }
+    }
+
+    /// Take them back, with what the call recorded (also after a failed or
+    /// abandoned call: the store outlives it).
+    fn settle_cache(&mut self, cache: &mut CacheDirectives) {
+        if let Some(live) = self.live.as_mut() {
+            live.store.data_mut().cache.end(cache);
+        }
     }
 
     /// Mark the instance unusable (for a failure found by the host, such as an

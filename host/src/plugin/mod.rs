@@ -10,6 +10,7 @@
 //! ([`call::guarded`]).
 
 pub mod bindings;
+pub mod cache;
 pub mod call;
 pub mod clock;
 pub mod filter;

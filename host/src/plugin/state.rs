@@ -1,12 +1,14 @@
 //! The per-instance store data: WASI context, the link's identity and config,
-//! the memory limiter, the call's own-time clock; and the host imports
-//! plugins call.
+//! the memory limiter, the call's own-time clock, the cache calls of the
+//! current hook; and the host imports plugins call.
 
 use super::bindings;
+use super::cache::CacheCalls;
 use super::clock::CallClock;
 use super::output::{LinkOutput, Stream};
 use crate::config::GUEST_CONFIG_DIR;
 use crate::kv::Namespace;
+use edgechain_wire::cache::CacheRefusal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub struct HostState {
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) clock: Arc<CallClock>,
+    /// The `cache` import's record for the hook running now.
+    pub(crate) cache: CacheCalls,
 }
 
 /// Marker error: the epoch callback saw the call's own time run out.
@@ -101,6 +105,7 @@ impl HostState {
             client_ip: None,
             limiter,
             clock: CallClock::new(),
+            cache: CacheCalls::default(),
         };
         let limits = link.limits;
         let mut store = Store::new(engine, state);
@@ -347,6 +352,43 @@ impl bindings::edgechain::plugin::kv::Host for HostState {
 
     fn delete(&mut self, key: String) -> bool {
         self.link.kv.delete(&key)
+    }
+}
+
+impl From<CacheRefusal> for bindings::edgechain::plugin::cache::CacheError {
+    fn from(e: CacheRefusal) -> Self {
+        use bindings::edgechain::plugin::cache::CacheError;
+        match e {
+            CacheRefusal::WrongPhase(..) => CacheError::WrongPhase,
+            other => CacheError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl bindings::edgechain::plugin::cache::Host for HostState {
+    fn add_key(
+        &mut self,
+        part: String,
+    ) -> Result<(), bindings::edgechain::plugin::cache::CacheError> {
+        Ok(self.cache.add_key(part)?)
+    }
+
+    fn bypass(&mut self) -> Result<(), bindings::edgechain::plugin::cache::CacheError> {
+        Ok(self.cache.bypass()?)
+    }
+
+    fn set_ttl(
+        &mut self,
+        seconds: u32,
+    ) -> Result<(), bindings::edgechain::plugin::cache::CacheError> {
+        Ok(self.cache.set_ttl(seconds)?)
+    }
+
+    fn add_surrogate_keys(
+        &mut self,
+        keys: Vec<String>,
+    ) -> Result<(), bindings::edgechain::plugin::cache::CacheError> {
+        Ok(self.cache.add_surrogate_keys(keys)?)
     }
 }
 

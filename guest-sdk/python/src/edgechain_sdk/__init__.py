@@ -40,9 +40,9 @@ it under plain CPython with :mod:`edgechain_sdk.testing`.
 
 from __future__ import annotations
 
-from . import context, http, kv, log
+from . import cache, context, http, kv, log
 from ._runtime import export_plugin
-from .errors import ConfigError, HostCallDuringBuild, HttpError, KvError
+from .errors import CacheError, ConfigError, HostCallDuringBuild, HttpError, KvError
 from .headers import Headers, is_managed_header
 from .log import Level
 from .message import NEXT, Action, Request, Respond, Response
@@ -52,6 +52,7 @@ __version__ = "0.3.0"
 
 __all__ = [
     "Action",
+    "CacheError",
     "ConfigError",
     "Headers",
     "HostCallDuringBuild",
@@ -64,6 +65,7 @@ __all__ = [
     "Request",
     "Respond",
     "Response",
+    "cache",
     "context",
     "export_plugin",
     "http",

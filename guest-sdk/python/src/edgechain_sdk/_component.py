@@ -195,9 +195,21 @@ HOST_WASI: dict[str, frozenset[str]] = {
         }
     ),
 }
-EDGECHAIN_IMPORTS = frozenset({"types", "host", "kv", "http"})
-EDGECHAIN_VERSION = "0.3.0"
+EDGECHAIN_IMPORTS = frozenset({"types", "host", "kv", "http", "cache"})
+#: The world this SDK builds against; the host links any 0.3.x up to it
+#: (0.3.0 components, which lack `cache`, included).
+EDGECHAIN_VERSION = "0.3.1"
 FILTER_EXPORT = f"edgechain:plugin/filter@{EDGECHAIN_VERSION}"
+
+
+def exports_filter(exports: list[str]) -> bool:
+    """Whether ``exports`` hold the filter interface at a 0.3.x the host
+    links (it matches 0.3 names semver-compatibly)."""
+    prefix = "edgechain:plugin/filter@"
+    return any(
+        e.startswith(prefix) and disallowed_import("edgechain:plugin/host@" + e[len(prefix):]) is None
+        for e in exports
+    )
 
 _NAME = re.compile(r"^(?P<ns>[a-z0-9-]+):(?P<pkg>[a-z0-9-]+)/(?P<iface>[a-z0-9-]+)(@(?P<ver>[0-9A-Za-z.+-]+))?$")
 
@@ -222,7 +234,11 @@ def disallowed_import(name: str) -> str | None:
     if ns == "edgechain" and pkg == "plugin":
         if iface not in EDGECHAIN_IMPORTS:
             return f"edgechain:plugin/{iface} is not an import of the plugin world"
-        if ver != EDGECHAIN_VERSION:
-            return f"the host implements edgechain:plugin@{EDGECHAIN_VERSION}, not @{ver or 'unversioned'}"
+        major, minor, patch = EDGECHAIN_VERSION.split(".")
+        parts = ver.split(".")
+        if (len(parts) != 3 or parts[:2] != [major, minor] or not parts[2].isdigit()
+                or int(parts[2]) > int(patch)):
+            return (f"the host implements edgechain:plugin@{major}.{minor}.0 to "
+                    f"@{EDGECHAIN_VERSION}, not @{ver or 'unversioned'}")
         return None
     return f"the host does not provide {ns}:{pkg} (wasi:http in particular is not linked)"

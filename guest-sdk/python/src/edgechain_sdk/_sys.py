@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, Protocol
 
-from .errors import HostCallDuringBuild, HttpError, KvError
+from .errors import CacheError, HostCallDuringBuild, HttpError, KvError
 
 #: True inside the component (componentize-py's CPython reports ``wasi``).
 IN_WASM: bool = sys.platform == "wasi"
@@ -40,6 +40,10 @@ class Backend(Protocol):
         body: Optional[bytes],
         timeout_ms: Optional[int],
     ) -> tuple[int, bytes, bytes]: ...
+    def cache_add_key(self, part: str) -> None: ...
+    def cache_bypass(self) -> None: ...
+    def cache_set_ttl(self, seconds: int) -> None: ...
+    def cache_add_surrogate_keys(self, keys: list[str]) -> None: ...
 
 
 def refuse(what: str) -> None:
@@ -54,6 +58,7 @@ def refuse(what: str) -> None:
 
 if IN_WASM:  # pragma: no cover - exercised in the component only
     from componentize_py_types import Err as _Err
+    from wit_world.imports import cache as _cache
     from wit_world.imports import host as _host
     from wit_world.imports import http as _http
     from wit_world.imports import kv as _kv
@@ -111,6 +116,28 @@ if IN_WASM:  # pragma: no cover - exercised in the component only
                 kind = _HTTP_KINDS.get(type(err), "protocol")
                 raise HttpError(kind, str(getattr(err, "value", "") or "")) from None
             return r.status, r.headers, r.body
+
+        @staticmethod
+        def _cache_call(f: Any, *args: Any) -> None:
+            try:
+                f(*args)
+            except _Err as e:
+                err: Any = e.value
+                if isinstance(err, _cache.CacheError_WrongPhase):
+                    raise CacheError("wrong-phase") from None
+                raise CacheError("invalid", str(getattr(err, "value", "") or "")) from None
+
+        def cache_add_key(self, part: str) -> None:
+            self._cache_call(_cache.add_key, part)
+
+        def cache_bypass(self) -> None:
+            self._cache_call(_cache.bypass)
+
+        def cache_set_ttl(self, seconds: int) -> None:
+            self._cache_call(_cache.set_ttl, seconds)
+
+        def cache_add_surrogate_keys(self, keys: list[str]) -> None:
+            self._cache_call(_cache.add_surrogate_keys, keys)
 
     HOST: Backend = _Wasm()
 else:

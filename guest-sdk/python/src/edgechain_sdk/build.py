@@ -14,9 +14,9 @@ import lazily inside functions) go in ``[tool.edgechain] preload = [...]`` or
 2. runs the pinned ``componentize-py`` against the edgechain WIT (world
    ``plugin``), with only the staged directories (plus ``--python-path``) on
    the guest's path: the building machine's site-packages never leak in;
-3. checks that the component exports ``edgechain:plugin/filter@0.3.0`` and
+3. checks that the component exports ``edgechain:plugin/filter@0.3.1`` and
    imports nothing but the WASI 0.2 interfaces the host links and
-   ``edgechain:plugin/{types,host,kv,http}``;
+   ``edgechain:plugin/{types,host,kv,http,cache}``;
 4. writes OUT.wasm atomically.
 
 componentize-py's output differs from build to build (its build snapshot
@@ -237,10 +237,10 @@ def check_component(data: bytes) -> _component.ComponentInfo:
             "the component imports interfaces the edgechain host does not provide:\n"
             f"{lines}\n"
             "The host links WASI 0.2 (cli, clocks, filesystem, io, random, sockets) and"
-            " edgechain:plugin/{types,host,kv,http}. Remove the code (or the dependency)"
+            " edgechain:plugin/{types,host,kv,http,cache}. Remove the code (or the dependency)"
             " that pulls these in."
         )
-    if _component.FILTER_EXPORT not in info.exports:
+    if not _component.exports_filter(info.exports):
         raise BuildError(
             f"the component does not export {_component.FILTER_EXPORT} (exports: {info.exports})"
         )

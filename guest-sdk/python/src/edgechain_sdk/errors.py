@@ -31,6 +31,23 @@ class HttpError(RuntimeError):
         self.message = message
 
 
+class CacheError(RuntimeError):
+    """The host refused a cache call (the WIT ``cache-error``); nothing was
+    recorded.
+
+    ``kind`` is ``wrong-phase`` (called in a hook where it cannot take effect:
+    ``add_key``/``bypass`` outside ``on_request``, anything outside a request
+    hook) or ``invalid`` (a rule or limit broken; ``message`` says which).
+    """
+
+    KINDS = ("wrong-phase", "invalid")
+
+    def __init__(self, kind: str, message: str = "") -> None:
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+        self.message = message
+
+
 class HostCallDuringBuild(RuntimeError):
     """A host function was called while the build imported the plugin module.
 

@@ -4,8 +4,11 @@ A test process has no host to import from, so this module stands in for it:
 :class:`Harness` builds your plugin from a JSON config exactly as the host's
 ``init`` does (same parsing, same error text), runs its hooks, and backs
 :mod:`~edgechain_sdk.kv`, :mod:`~edgechain_sdk.log`,
-:mod:`~edgechain_sdk.context` and :mod:`~edgechain_sdk.http` with an
-in-memory :class:`FakeHost` you can set up and inspect. Each harness installs
+:mod:`~edgechain_sdk.context`, :mod:`~edgechain_sdk.http` and
+:mod:`~edgechain_sdk.cache` with an in-memory :class:`FakeHost` you can set
+up and inspect. Cache calls are checked with the host's phase rules and
+limits and recorded per request (:meth:`Harness.cache`), so a test can
+assert that the plugin bypassed the cache, added a key part or set a TTL. Each harness installs
 a fresh fake host (per thread), so tests stay independent. It also checks
 every decision against the host's rules (:class:`InvalidDecision`), so a
 header the host would refuse fails the test instead of the link in production.
@@ -27,21 +30,23 @@ how).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from . import _path, _runtime, _sys, _wire
-from .errors import ConfigError, HttpError, InvalidDecision, KvError
+from . import cache as _cache_rules
+from .errors import CacheError, ConfigError, HttpError, InvalidDecision, KvError
 from .headers import Headers, HeadersLike, is_managed_header
 from .log import Level
 from .message import Request, Response, _body, decide
 from .plugin import Needs, Plugin
 from .scope import Scope, ScopeError
 
-__all__ = ["Harness", "FakeHost", "FakeHttp", "SentRequest", "InvalidDecision", "Scope", "ScopeError"]
+__all__ = ["Harness", "FakeHost", "FakeHttp", "SentRequest", "InvalidDecision", "CacheRecord", "Scope", "ScopeError"]
 
 _I64 = (-(2**63), 2**63 - 1)
 
@@ -114,6 +119,21 @@ class FakeHttp:
         raise HttpError("denied", f"`{authority}` is not granted to this link")
 
 
+@dataclass
+class CacheRecord:
+    """What a plugin asked of the cache for one request, as the host records
+    it."""
+
+    #: Key parts, in call order.
+    key_parts: list[str] = field(default_factory=list)
+    #: Whether the plugin called ``cache.bypass()``.
+    bypass: bool = False
+    #: The latest ``cache.set_ttl()``, in whole seconds.
+    ttl: Optional[int] = None
+    #: Distinct surrogate keys, in the order first added.
+    surrogate_keys: list[str] = field(default_factory=list)
+
+
 class FakeHost:
     """The in-memory host behind a :class:`Harness` (or behind plain calls
     to the SDK in a test without one)."""
@@ -127,6 +147,10 @@ class FakeHost:
         self.now_ms = 0
         self.http = FakeHttp()
         self.kv_value_limit = 1 << 20
+        #: The hook running: ``outside``, ``request`` or ``response``.
+        self.phase = "outside"
+        #: The cache calls of the current request.
+        self.cache = CacheRecord()
 
     # -- the Backend protocol --------------------------------------------
 
@@ -188,6 +212,56 @@ class FakeHost:
             SentRequest(method, url, Headers.from_packed(headers), body, timeout_ms)
         )
 
+    def _cache_call(self, call: str, record: Callable[[CacheRecord], Any]) -> None:
+        """Check the phase, then let ``record`` record (returning a refusal
+        or ``None``), as the host does."""
+        refused = _cache_rules.check_phase(call, self.phase) or record(self.cache)
+        if refused:
+            code, reason = refused
+            if code == "wrong-phase":
+                raise CacheError("wrong-phase")
+            raise CacheError("invalid", reason)
+
+    def cache_add_key(self, part: str) -> None:
+        def record(c: CacheRecord) -> Any:
+            limit = _cache_rules.LIMITS["max_key_parts"]
+            if len(c.key_parts) >= limit:
+                return ("too-many", f"a request may have at most {limit} key parts")
+            bad = _cache_rules.check_key_part(part)
+            if not bad:
+                c.key_parts.append(part)
+            return bad
+
+        self._cache_call("add-key", record)
+
+    def cache_bypass(self) -> None:
+        self._cache_call("bypass", lambda c: setattr(c, "bypass", True))
+
+    def cache_set_ttl(self, seconds: int) -> None:
+        def record(c: CacheRecord) -> Any:
+            bad = _cache_rules.check_ttl(seconds)
+            if not bad:
+                c.ttl = seconds
+            return bad
+
+        self._cache_call("set-ttl", record)
+
+    def cache_add_surrogate_keys(self, keys: list[str]) -> None:
+        def record(c: CacheRecord) -> Any:
+            for k in keys:
+                bad = _cache_rules.check_surrogate_key(k)
+                if bad:
+                    return bad
+            new = [k for k in dict.fromkeys(keys) if k not in c.surrogate_keys]
+            total = len(c.surrogate_keys) + len(new)
+            limit = _cache_rules.LIMITS["max_surrogate_keys"]
+            if total > limit:
+                return ("too-many", f"a request may have at most {limit} surrogate keys, not {total}")
+            c.surrogate_keys.extend(new)
+            return None
+
+        self._cache_call("add-surrogate-keys", record)
+
 
 # The Backend protocol names `client_ip()` as a method; FakeHost keeps the
 # settable attribute `client_ip`, so bind the method under the protocol's name
@@ -235,6 +309,18 @@ class _Proxy:
 
     def http_send(self, method, url, headers, body, timeout_ms):
         return self._h().http_send(method, url, headers, body, timeout_ms)
+
+    def cache_add_key(self, part):
+        return self._h().cache_add_key(part)
+
+    def cache_bypass(self):
+        return self._h().cache_bypass()
+
+    def cache_set_ttl(self, seconds):
+        return self._h().cache_set_ttl(seconds)
+
+    def cache_add_surrogate_keys(self, keys):
+        return self._h().cache_add_surrogate_keys(keys)
 
 
 if not _sys.IN_WASM:
@@ -400,6 +486,23 @@ class Harness:
     def _activate(self) -> None:
         _current.host = self.host
 
+    @contextlib.contextmanager
+    def _phase(self, phase: str) -> Iterator[None]:
+        """Run a hook: what cache calls may ask depends on it."""
+        self.host.phase = phase
+        try:
+            yield
+        finally:
+            self.host.phase = "outside"
+
+    def cache(self) -> CacheRecord:
+        """What the plugin asked of the cache for the current request: since
+        the last :meth:`on_request` (or :meth:`run`), through the
+        :meth:`on_response` that follows. Refused calls are not in it (the
+        plugin got the :class:`~edgechain_sdk.CacheError`)."""
+        c = self.host.cache
+        return CacheRecord(list(c.key_parts), c.bypass, c.ttl, list(c.surrogate_keys))
+
     @property
     def needs(self) -> Needs:
         """What the plugin declared it needs, as ``init`` reports it."""
@@ -410,7 +513,9 @@ class Harness:
         answer if the plugin answered at the edge, ``None`` if it passed the
         request on."""
         self._activate()
-        answer = decide(self.plugin.on_request(req))
+        self.host.cache = CacheRecord()
+        with self._phase("request"):
+            answer = decide(self.plugin.on_request(req))
         if self.check:
             if answer is None:
                 check_request(req)
@@ -422,7 +527,8 @@ class Harness:
         """Run ``on_response`` for ``req`` on ``resp`` and return the result."""
         self._activate()
         given = resp.status
-        out = self.plugin.on_response(req, resp)
+        with self._phase("response"):
+            out = self.plugin.on_response(req, resp)
         if out is not None:
             resp = out
         if self.check:

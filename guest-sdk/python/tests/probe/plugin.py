@@ -5,11 +5,21 @@ import os
 import random
 import time
 
-from edgechain_sdk import (HttpError, Needs, Plugin, Response, context, export_plugin, http,
-                           kv, log)
+from edgechain_sdk import (CacheError, HttpError, Needs, Plugin, Response, cache, context,
+                           export_plugin, http, kv, log)
 
 BUILT_AT = time.time()
 SNAPSHOT_RANDOM = random.random()
+
+
+def cache_answer(call):
+    """What the host said to a cache call: ``ok`` or the error's kind and
+    reason."""
+    try:
+        call()
+        return "ok"
+    except CacheError as e:
+        return f"{e.kind}: {e.message}" if e.message else e.kind
 
 
 class Probe(Plugin):
@@ -46,6 +56,9 @@ class Probe(Plugin):
                 "raw_path": req.raw_path,
                 "q": req.query_param("q"),
                 "body": req.body_text(),
+                "cache": [cache_answer(lambda: cache.add_key("tenant-a")),
+                          cache_answer(lambda: cache.add_key("bad\n")),
+                          cache_answer(lambda: cache.set_ttl(60))],
             })
         if req.path == "/rewrite":
             req.set_path("/rewritten")
@@ -60,6 +73,10 @@ class Probe(Plugin):
     def on_response(self, req, resp):
         resp.set_header("x-probe-calls", str(self.calls))
         resp.set_header("x-probe-seen", self.seen)
+        resp.set_header("x-probe-cache", ",".join([
+            cache_answer(cache.bypass),
+            cache_answer(lambda: cache.add_surrogate_keys("probe", "seen")),
+        ]))
 
 
 export_plugin(Probe)

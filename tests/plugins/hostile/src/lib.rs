@@ -6,7 +6,8 @@
 //! Config: `{ "mode": "loop" | "grow" | "panic" | "trap-response" |
 //! "forbidden-header" | "forbidden-method" | "bad-status" | "flood" | "snoop" | "sleep" |
 //! "sleep-response" | "sleep-init" | "busy" | "many-headers" | "many-headers-answer" |
-//! "huge-head" | "huge-head-response" | "fetch-init" | "config-init", "sleep_ms": 10000, "busy_us": 1000,
+//! "huge-head" | "huge-head-response" | "fetch-init" | "config-init" | "cache-panic" |
+//! "cache-invalid" | "cache-trap-response", "sleep_ms": 10000, "busy_us": 1000,
 //! "url": "http://host:port/" }`.
 //! `busy` works on every request (a plugin whose calls take `busy_us` of
 //! CPU); `sleep-init` blocks in `init` (and in every instance's first call);
@@ -61,6 +62,22 @@ pub enum Mode {
     FetchInit,
     /// Read `/config/value.txt` while building the plugin; answer with it.
     ConfigInit,
+    /// Make every kind of `cache` call (key part and surrogate key
+    /// `hostile`), then panic in on-request.
+    CachePanic,
+    /// Make every kind of `cache` call, then pass on an invalid request.
+    CacheInvalid,
+    /// Set a TTL and a surrogate key in on-response, then trap.
+    CacheTrapResponse,
+}
+
+/// Every kind of cache call a request hook may make.
+fn ask_the_cache_everything() {
+    use edgechain_sdk::cache;
+    let _ = cache::add_key("hostile");
+    let _ = cache::bypass();
+    let _ = cache::set_ttl(std::time::Duration::from_secs(1));
+    let _ = cache::add_surrogate_keys(["hostile"]);
 }
 
 /// The plugin's configuration.
@@ -139,9 +156,10 @@ impl Plugin for Hostile {
 
     fn needs(&self) -> Needs {
         match self.mode {
-            Mode::TrapResponse | Mode::HugeHeadResponse | Mode::SleepResponse => {
-                Needs::RESPONSE_PHASE
-            }
+            Mode::TrapResponse
+            | Mode::HugeHeadResponse
+            | Mode::SleepResponse
+            | Mode::CacheTrapResponse => Needs::RESPONSE_PHASE,
             _ => Needs::empty(),
         }
     }
@@ -167,6 +185,14 @@ impl Plugin for Hostile {
                 self.hoard.push(std::hint::black_box(block));
             },
             Mode::Panic => panic!("hostile plugin panics on purpose"),
+            Mode::CachePanic => {
+                ask_the_cache_everything();
+                panic!("hostile plugin panics after its cache calls");
+            }
+            Mode::CacheInvalid => {
+                ask_the_cache_everything();
+                req.set_header("transfer-encoding", "chunked");
+            }
             Mode::ForbiddenHeader => req.set_header("transfer-encoding", "chunked"),
             Mode::ForbiddenMethod => req.method = "CONNECT".into(),
             Mode::BadStatus => return Action::Respond(Response::new(1000)),
@@ -199,7 +225,8 @@ impl Plugin for Hostile {
             | Mode::SleepResponse
             | Mode::SleepInit
             | Mode::Busy
-            | Mode::FetchInit => {}
+            | Mode::FetchInit
+            | Mode::CacheTrapResponse => {}
         }
         Action::Next
     }
@@ -208,6 +235,11 @@ impl Plugin for Hostile {
         if req.path() == self.trigger {
             match self.mode {
                 Mode::TrapResponse => std::process::abort(),
+                Mode::CacheTrapResponse => {
+                    let _ = edgechain_sdk::cache::set_ttl(std::time::Duration::from_secs(1));
+                    let _ = edgechain_sdk::cache::add_surrogate_keys(["hostile"]);
+                    std::process::abort()
+                }
                 Mode::HugeHeadResponse => resp.set_header("x-huge", vec![b'a'; HUGE]),
                 Mode::SleepResponse => std::thread::sleep(self.sleep),
                 _ => {}

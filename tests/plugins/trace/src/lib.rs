@@ -8,11 +8,19 @@
 //! - `x-name-<tag>` and `x-ip-<tag>` (request) echo the host's answers;
 //! - `x-path-<tag>` (request) is the normalised path the link was given;
 //! - with `rewrite_to`, a request for `/rewrite` is passed on with that
-//!   target instead.
+//!   target instead;
+//! - with `cache`, each step calls the `cache` import in its hook
+//!   (`req:key=<part>`, `req:bypass`, `resp:ttl=<seconds>`,
+//!   `resp:tags=<space-separated keys>`, ...; `init:` steps run in `init`)
+//!   and `x-cache-<tag>` (request, response) lists the answers: `ok`,
+//!   `wrong-phase` or `invalid`.
 //!
-//! Config: `{ "tag": "a", "rewrite_to": "/b" }` (`rewrite_to` optional).
+//! Config: `{ "tag": "a", "rewrite_to": "/b", "cache": ["req:bypass"] }`
+//! (`rewrite_to` and `cache` optional).
 
-use edgechain_sdk::{Action, Needs, Plugin, Request, Response, context, export_plugin, kv, log};
+use edgechain_sdk::{
+    Action, Needs, Plugin, Request, Response, cache, context, export_plugin, kv, log,
+};
 use serde::Deserialize;
 
 /// The plugin's configuration.
@@ -24,6 +32,9 @@ pub struct Config {
     /// The target a request for `/rewrite` is passed on with.
     #[serde(default)]
     pub rewrite_to: Option<String>,
+    /// Calls of the `cache` import, `<hook>:<call>[=<argument>]`.
+    #[serde(default)]
+    pub cache: Vec<String>,
 }
 
 /// Records what the host did in headers.
@@ -33,6 +44,32 @@ pub struct Trace {
     served: u32,
     /// Set on the request path, read on the response path of the same request.
     seen_request: bool,
+    cache: Vec<String>,
+}
+
+/// Run the `cache` steps of `hook`, and list the answers.
+fn ask_cache(steps: &[String], hook: &str) -> String {
+    let mut answers = Vec::new();
+    for step in steps {
+        let Some(call) = step
+            .strip_prefix(hook)
+            .and_then(|rest| rest.strip_prefix(':'))
+        else {
+            continue;
+        };
+        let (call, arg) = call.split_once('=').unwrap_or((call, ""));
+        let result = match call {
+            "key" => cache::add_key(arg),
+            "bypass" => cache::bypass(),
+            "ttl" => cache::set_ttl(std::time::Duration::from_secs(
+                arg.parse().unwrap_or(u64::MAX),
+            )),
+            "tags" => cache::add_surrogate_keys(arg.split(' ')),
+            other => Err(cache::Error::Invalid(format!("trace: no call `{other}`"))),
+        };
+        answers.push(result.map_or_else(|e| e.kind(), |()| "ok"));
+    }
+    answers.join(",")
 }
 
 fn append(existing: Option<&str>, tag: &str) -> String {
@@ -46,7 +83,15 @@ impl Plugin for Trace {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
+        let in_init = ask_cache(&config.cache, "init");
+        if !in_init
+            .split(',')
+            .all(|a| a.is_empty() || a == "wrong-phase")
+        {
+            return Err(format!("cache calls in init answered {in_init}"));
+        }
         Ok(Trace {
+            cache: config.cache,
             tag: config.tag,
             rewrite_to: config.rewrite_to,
             served: 0,
@@ -72,6 +117,10 @@ impl Plugin for Trace {
         req.set_header(&format!("x-ip-{}", self.tag), ip);
         let path = req.path().to_owned();
         req.set_header(&format!("x-path-{}", self.tag), path);
+        if !self.cache.is_empty() {
+            let answers = ask_cache(&self.cache, "req");
+            req.set_header(&format!("x-cache-{}", self.tag), answers);
+        }
         if let Some(to) = self
             .rewrite_to
             .as_deref()
@@ -94,6 +143,10 @@ impl Plugin for Trace {
         let value = append(resp.header("x-trace"), &tag);
         resp.set_header("x-trace", value);
         resp.set_header(&format!("x-served-{}", self.tag), self.served.to_string());
+        if !self.cache.is_empty() {
+            let answers = ask_cache(&self.cache, "resp");
+            resp.set_header(&format!("x-cache-{}", self.tag), answers);
+        }
     }
 }
 
