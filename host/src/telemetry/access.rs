@@ -76,6 +76,12 @@ pub struct WalkLog {
     pub answered_by: Option<Arc<str>>,
     /// Time spent getting instances and running hooks.
     pub plugin_time: Duration,
+    /// What the HTTP cache did (`hit`, `miss`, `stale`, `revalidated`,
+    /// `bypass`, `pass`, `collapsed`); `None` without a cache in the chain.
+    pub cache: Option<&'static str>,
+    /// What the links asked of the cache for this request (plugin control):
+    /// the walk owns it, links record into it, the cache reads it.
+    pub cache_directives: crate::cache_directives::CacheDirectives,
 }
 
 /// One link's part in a request.
@@ -218,6 +224,10 @@ fn write_line(out: &mut Vec<u8>, scratch: &mut String, f: &Finished<'_>) {
     out.extend_from_slice(b"{\"answered_by\":");
     opt_str(out, f.walk.answered_by.as_deref());
     let _ = write!(out, ",\"bytes\":{}", f.header_bytes + f.body_bytes);
+    if let Some(cache) = f.walk.cache {
+        out.extend_from_slice(b",\"cache\":");
+        json_str(out, cache);
+    }
     out.extend_from_slice(b",\"cause\":");
     opt_str(out, f.cause);
     out.extend_from_slice(b",\"content_type\":");
