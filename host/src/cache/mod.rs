@@ -226,7 +226,7 @@ impl Cache {
     ) -> Result<Entry, &'static str> {
         let response_time = SystemTime::now();
         let governing = policy::governing(&response.headers, &self.targeted);
-        let mut surrogate_keys = surrogate_keys(&response.headers);
+        let mut surrogate_keys = surrogate_keys_of(&response.headers);
         surrogate_keys.extend(asked.surrogate_keys.iter().cloned());
         for name in [&self.targeted, &policy::SURROGATE_CONTROL, &SURROGATE_KEY, &CACHE_TAG] {
             if response.headers.contains_key(name) {
@@ -285,6 +285,61 @@ impl Cache {
         })
     }
 
+    /// `old` updated by a `304` the next hop sent to validate it (RFC 9111
+    /// §4.3.4): its fields merged in, its age and lifetime computed anew.
+    pub fn refreshed(
+        &self,
+        old: &Entry,
+        not_modified: &http::response::Parts,
+        asked: &CacheDirectives,
+        request_time: SystemTime,
+    ) -> Entry {
+        let response_time = SystemTime::now();
+        let mut headers = old.headers.clone();
+        policy::merge_not_modified(&mut headers, &not_modified.headers);
+        let governing = policy::governing(&headers, &self.targeted);
+        let mut surrogate_keys = old.surrogate_keys.clone();
+        for k in surrogate_keys_of(&not_modified.headers) {
+            if !surrogate_keys.contains(&k) {
+                surrogate_keys.push(k);
+            }
+        }
+        let lifetime = policy::freshness_lifetime(
+            old.status,
+            &headers,
+            &governing,
+            asked.ttl,
+            self.spec.heuristic_percent,
+            response_time,
+        );
+        let initial_age = policy::initial_age(&not_modified.headers, request_time, response_time);
+        crate::convert::strip_hop_by_hop(&mut headers);
+        for name in [
+            &header::AGE,
+            &header::SET_COOKIE,
+            &CACHE_STATUS,
+            &self.targeted,
+            &policy::SURROGATE_CONTROL,
+            &SURROGATE_KEY,
+            &CACHE_TAG,
+        ] {
+            headers.remove(name);
+        }
+        Entry {
+            status: old.status,
+            headers,
+            body: old.body.clone(),
+            url: old.url.clone(),
+            surrogate_keys,
+            governing,
+            lifetime,
+            initial_age,
+            stored_at: Instant::now(),
+            vary: old.vary.clone(),
+            marked_stale: Default::default(),
+        }
+    }
+
     /// Forget what an unsafe request changed (RFC 9111 §4.4): its target,
     /// and the `Location`/`Content-Location` of a non-error response when
     /// they name the same host.
@@ -326,7 +381,7 @@ pub fn request_url(parts: &http::request::Parts) -> String {
 
 /// The tags in `Surrogate-Key` (space-separated) and `Cache-Tag`
 /// (comma-separated).
-pub fn surrogate_keys(headers: &HeaderMap) -> Vec<String> {
+pub fn surrogate_keys_of(headers: &HeaderMap) -> Vec<String> {
     let mut keys = Vec::new();
     for v in headers.get_all(SURROGATE_KEY) {
         if let Ok(t) = v.to_str() {
@@ -365,7 +420,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(SURROGATE_KEY, HeaderValue::from_static("a  b"));
         h.insert(CACHE_TAG, HeaderValue::from_static("c, d,"));
-        assert_eq!(surrogate_keys(&h), ["a", "b", "c", "d"]);
+        assert_eq!(surrogate_keys_of(&h), ["a", "b", "c", "d"]);
     }
 
     #[test]
