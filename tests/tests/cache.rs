@@ -184,9 +184,17 @@ async fn responses_without_freshness_or_meant_for_one_client_are_never_served_to
         };
         let two = fetch(&c, host.proxy_addr(), get(&path, other)).await;
         assert_eq!(two.text(), "for client 1", "{name}: the second client got the first one's response");
-        assert_eq!(origin.count(), 2, "{name}");
         assert!(two.header("set-cookie").is_empty() || *name == "set-cookie", "{name}");
-        assert!(!two.header("cache-status").contains("stored"), "{name}: {}", two.header("cache-status"));
+        assert!(!two.header("cache-status").contains("hit"), "{name}: {}", two.header("cache-status"));
+        if name.starts_with("vary-") && *name != "vary-star" {
+            // Stored as that client's own variant: only the same value gets it.
+            let again = fetch(&c, host.proxy_addr(), get(&path, request)).await;
+            assert_eq!(again.text(), "for client 0", "{name}");
+            let none = fetch(&c, host.proxy_addr(), get(&path, &[])).await;
+            assert_eq!(none.text(), "for client 2", "{name}: a client without it");
+        } else {
+            assert!(!one.header("cache-status").contains("stored"), "{name}: {}", one.header("cache-status"));
+        }
     }
 }
 
@@ -469,4 +477,74 @@ async fn uncacheable_keys_are_not_serialised_behind_one_request() {
     for t in tasks {
         t.await.expect("joined");
     }
+}
+
+#[tokio::test]
+async fn links_before_the_cache_run_on_hits_and_links_after_it_only_on_misses() {
+    // The origin gives no freshness: the link after the cache adds it, so a
+    // stored response proves that link saw it before it was stored.
+    let origin = Scripted::start(|p, n| {
+        let after = p.headers.get("x-after").map_or("no", |_| "yes");
+        answer(200, &[("x-after-ran", after)], &n.to_string())
+    })
+    .await;
+    let dir = ConfigDir::new();
+    dir.add_plugin("add-headers").manifest(json!({ "proxychain": [
+        { "name": "before", "module": "add-headers.wasm", "config": { "response": { "x-before": "yes" } } },
+        { "name": "cache", "cache": {} },
+        { "name": "after", "module": "add-headers.wasm",
+          "config": { "request": { "x-after": "1" }, "response": { "cache-control": "max-age=100" } } }
+    ]}));
+    let host = start_host(options(dir.path(), origin.addr)).await;
+    let c = TestClient::new();
+    let calls = |name: &'static str| {
+        let c = c.clone();
+        let admin = host.admin_addr();
+        async move {
+            metric(&c, admin, &format!("edgechain_plugin_calls_total{{plugin=\"{name}\"}}"))
+                .await
+                .unwrap_or(0.0)
+        }
+    };
+    let miss = fetch(&c, host.proxy_addr(), get("/l", &[])).await;
+    assert_eq!((miss.header("x-before"), miss.header("x-after-ran")), ("yes", "yes"));
+    assert!(miss.header("cache-status").contains("stored"), "{}", miss.header("cache-status"));
+    let (before, after) = (calls("before").await, calls("after").await);
+    assert_eq!((before, after), (2.0, 2.0), "both links ran on the miss, each way");
+    let hit = fetch(&c, host.proxy_addr(), get("/l", &[])).await;
+    assert!(hit.header("cache-status").contains("hit"), "{}", hit.header("cache-status"));
+    assert_eq!((hit.text().as_str(), hit.header("x-before")), ("0", "yes"));
+    assert_eq!(calls("before").await, 4.0, "the link before the cache ran on the hit, both ways");
+    assert_eq!(calls("after").await, 2.0, "the link after the cache did not run on the hit");
+    assert_eq!(origin.count(), 1);
+}
+
+#[tokio::test]
+async fn the_real_binary_logs_what_the_cache_did() {
+    let origin = Scripted::start(|p, _| {
+        if p.uri.path() == "/private" {
+            answer(200, &[("cache-control", "private")], "p")
+        } else {
+            answer(200, &[("cache-control", "max-age=100")], "x")
+        }
+    })
+    .await;
+    let dir = ConfigDir::new();
+    dir.manifest(json!({ "proxychain": [ { "name": "cache", "cache": {} } ] }));
+    let host = edgechain_tests::HostProcess::spawn(env!("CARGO_BIN_EXE_edgechain-cli"), dir.path(), origin.addr, &[], &[]);
+    let c = TestClient::new();
+    for (path, method) in [("/x", "GET"), ("/x", "GET"), ("/x", "POST"), ("/private", "GET")] {
+        let req = Request::builder().method(method).uri(path).body(Full::default()).expect("req");
+        c.send(host.proxy, req).await;
+    }
+    let (lines, _) = wait_for("four access log lines", || async {
+        let lines: Vec<String> = host.stdout().into_iter().filter(|l| l.contains("\"request\"")).collect();
+        (lines.len() >= 4).then_some(lines)
+    })
+    .await;
+    let outcomes: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["cache"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(outcomes, ["miss", "hit", "pass", "miss"]);
 }
