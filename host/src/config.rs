@@ -395,6 +395,11 @@ impl Manifest {
                         "an entry has either `module` (a link) or `cache` (the HTTP cache), not both".into(),
                     ));
                 }
+                if !value["cache"].is_object() {
+                    return Err(entry_error(
+                        "cache: must be an object of settings (`{}` for the defaults)".into(),
+                    ));
+                }
                 let raw: RawCacheEntry = serde_path_to_error::deserialize(value)
                     .map_err(|e| entry_error(field_error(e)))?;
                 let spec = validate_cache(raw).map_err(entry_error)?;
@@ -936,4 +941,31 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_cache_entry_splits_the_chain_and_has_defaults() {
+        let m = Manifest::parse(
+            Path::new("m.json"),
+            br#"{"proxychain":[{"name":"a","module":"a.wasm"},{"name":"cache","cache":{}},{"name":"b","module":"b.wasm"}]}"#,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.links.len(), 2);
+        let (at, spec) = m.cache.unwrap_or_else(|| panic!("cache entry"));
+        assert_eq!(at, 1);
+        assert_eq!(
+            spec,
+            CacheSpec {
+                name: "cache".into(),
+                max_size_mb: DEFAULT_CACHE_MAX_SIZE_MB,
+                max_object_mb: DEFAULT_CACHE_MAX_OBJECT_MB,
+                store_set_cookie: false,
+                targeted_field: DEFAULT_CACHE_TARGETED_FIELD.into(),
+                heuristic_percent: DEFAULT_CACHE_HEURISTIC_PERCENT,
+                hit_for_pass_s: DEFAULT_CACHE_HIT_FOR_PASS_S,
+                keep_stale_s: DEFAULT_CACHE_KEEP_STALE_S,
+            }
+        );
+    }
+
 }

@@ -56,13 +56,18 @@ pub fn normal_host(host: &str, scheme: &str) -> String {
     };
     let name = name.strip_suffix('.').unwrap_or(name);
     let default = match scheme {
-        "https" => "443",
-        _ => "80",
+        "https" => 443,
+        _ => 80,
     };
     let mut out = name.to_ascii_lowercase();
-    if let Some(port) = port.filter(|p| *p != default && !p.is_empty()) {
-        out.push(':');
-        out.push_str(port.trim_start_matches('0'));
+    match port.map(|p| (p, p.parse::<u16>())) {
+        None | Some(("", _)) => {}
+        Some((_, Ok(n))) if n == default => {}
+        Some((_, Ok(n))) => out.push_str(&format!(":{n}")),
+        Some((p, Err(_))) => {
+            out.push(':');
+            out.push_str(p);
+        }
     }
     out
 }

@@ -439,12 +439,14 @@ mod tests {
     #[test]
     fn request_directives_and_staleness_decide_usability() {
         let d = |s: &str| Directives::parse(s);
-        let f = |age: u64, life: u64, dirs: &Directives| Freshness {
-            age: Duration::from_secs(age),
-            lifetime: Duration::from_secs(life),
-            directives: dirs,
-            marked_stale: false,
-        };
+        fn f(age: u64, life: u64, dirs: &Directives) -> Freshness<'_> {
+            Freshness {
+                age: Duration::from_secs(age),
+                lifetime: Duration::from_secs(life),
+                directives: dirs,
+                marked_stale: false,
+            }
+        }
         let plain = d("max-age=10");
         assert_eq!(usable(&f(5, 10, &plain), &d("")), Usable::Fresh);
         assert_eq!(usable(&f(5, 10, &plain), &d("no-cache")), Usable::Validate);

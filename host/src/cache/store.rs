@@ -264,7 +264,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn entry(url: &str, vary: &[&str], body: usize, keys: &[&str]) -> Entry {
+    fn entry(url: &str, vary: &[&'static str], body: usize, keys: &[&str]) -> Entry {
         Entry {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
