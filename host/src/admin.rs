@@ -114,7 +114,12 @@ impl Admin {
         let limited = http_body_util::Limited::new(req.into_body(), PURGE_BODY_LIMIT);
         let body = match limited.collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return text(StatusCode::BAD_REQUEST, "purge body unreadable or over 64 KiB\n"),
+            Err(_) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "purge body unreadable or over 64 KiB\n",
+                );
+            }
         };
         let purge = match Purge::parse(&body) {
             Ok(p) => p,

@@ -242,9 +242,13 @@ fn validate_cache(raw: RawCacheEntry) -> Result<CacheSpec, String> {
     let c = raw.cache;
     let max_size_mb = c.max_size_mb.unwrap_or(DEFAULT_CACHE_MAX_SIZE_MB);
     if !(1..=1024 * 1024).contains(&max_size_mb) {
-        return Err(format!("cache.max_size_mb: {max_size_mb} is not in 1..=1048576"));
+        return Err(format!(
+            "cache.max_size_mb: {max_size_mb} is not in 1..=1048576"
+        ));
     }
-    let max_object_mb = c.max_object_mb.unwrap_or(DEFAULT_CACHE_MAX_OBJECT_MB.min(max_size_mb));
+    let max_object_mb = c
+        .max_object_mb
+        .unwrap_or(DEFAULT_CACHE_MAX_OBJECT_MB.min(max_size_mb));
     if !(1..=max_size_mb).contains(&max_object_mb) {
         return Err(format!(
             "cache.max_object_mb: {max_object_mb} is not in 1..=max_size_mb ({max_size_mb})"
@@ -261,13 +265,20 @@ fn validate_cache(raw: RawCacheEntry) -> Result<CacheSpec, String> {
             "cache.targeted_field: `{targeted}` must be a field name other than Cache-Control, CDN-Cache-Control and Surrogate-Control"
         ));
     }
-    let heuristic_percent = c.heuristic_percent.unwrap_or(DEFAULT_CACHE_HEURISTIC_PERCENT);
+    let heuristic_percent = c
+        .heuristic_percent
+        .unwrap_or(DEFAULT_CACHE_HEURISTIC_PERCENT);
     if heuristic_percent > 100 {
-        return Err(format!("cache.heuristic_percent: {heuristic_percent} is not in 0..=100"));
+        return Err(format!(
+            "cache.heuristic_percent: {heuristic_percent} is not in 0..=100"
+        ));
     }
     let hit_for_pass_s = c.hit_for_pass_s.unwrap_or(DEFAULT_CACHE_HIT_FOR_PASS_S);
     let keep_stale_s = c.keep_stale_s.unwrap_or(DEFAULT_CACHE_KEEP_STALE_S);
-    for (field, v) in [("hit_for_pass_s", hit_for_pass_s), ("keep_stale_s", keep_stale_s)] {
+    for (field, v) in [
+        ("hit_for_pass_s", hit_for_pass_s),
+        ("keep_stale_s", keep_stale_s),
+    ] {
         if v > 7 * 24 * 3600 {
             return Err(format!("cache.{field}: {v} is not in 0..=604800"));
         }
@@ -404,9 +415,7 @@ impl Manifest {
                     .map_err(|e| entry_error(field_error(e)))?;
                 let spec = validate_cache(raw).map_err(entry_error)?;
                 if cache.is_some() {
-                    return Err(entry_error(
-                        "a chain has at most one cache entry".into(),
-                    ));
+                    return Err(entry_error("a chain has at most one cache entry".into()));
                 }
                 if !seen.insert(spec.name.clone()) {
                     return Err(entry_error(format!(
@@ -419,8 +428,8 @@ impl Manifest {
             }
             // The field a wrongly typed value sits in is named (`max_warm:
             // invalid value: integer `-1`...`), not only the value.
-            let raw: RawLink = serde_path_to_error::deserialize(value)
-                .map_err(|e| entry_error(field_error(e)))?;
+            let raw: RawLink =
+                serde_path_to_error::deserialize(value).map_err(|e| entry_error(field_error(e)))?;
             let link = validate_link(raw, module_dirs).map_err(entry_error)?;
             if !seen.insert(link.name.clone()) {
                 return Err(entry_error(format!(
@@ -967,5 +976,4 @@ mod tests {
             }
         );
     }
-
 }

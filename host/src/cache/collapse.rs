@@ -98,6 +98,9 @@ mod tests {
             .expect("follower woke")
             .expect("joined");
         assert!(f.is_empty());
-        assert!(matches!(f.join("a"), Join::Leader(_)), "next one leads again");
+        assert!(
+            matches!(f.join("a"), Join::Leader(_)),
+            "next one leads again"
+        );
     }
 }

@@ -173,7 +173,13 @@ mod tests {
 
     #[test]
     fn invalid_max_age_is_stale_and_unknowns_are_ignored() {
-        for bad in ["max-age=-1", "max-age=1.5", "max-age=", "max-age", "max-age=a"] {
+        for bad in [
+            "max-age=-1",
+            "max-age=1.5",
+            "max-age=",
+            "max-age",
+            "max-age=a",
+        ] {
             assert_eq!(Directives::parse(bad).max_age, Some(0), "{bad}");
         }
         assert_eq!(Directives::parse("foo=bar, , ,baz"), Directives::default());

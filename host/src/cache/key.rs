@@ -199,7 +199,10 @@ mod tests {
     #[test]
     fn vary_selects_by_named_values() {
         let mut resp = HeaderMap::new();
-        resp.append(header::VARY, HeaderValue::from_static("Accept-Encoding, x-b"));
+        resp.append(
+            header::VARY,
+            HeaderValue::from_static("Accept-Encoding, x-b"),
+        );
         resp.append(header::VARY, HeaderValue::from_static("accept-encoding"));
         let names = vary_names(&resp).unwrap_or_default();
         assert_eq!(names.len(), 2);

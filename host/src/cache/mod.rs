@@ -86,8 +86,9 @@ pub enum Served {
 impl Cache {
     /// An empty cache with `spec`'s settings.
     pub fn new(spec: CacheSpec, metrics: Arc<CacheMetrics>) -> Cache {
-        let targeted = HeaderName::from_bytes(spec.targeted_field.as_bytes())
-            .unwrap_or(HeaderName::from_static(crate::config::DEFAULT_CACHE_TARGETED_FIELD));
+        let targeted = HeaderName::from_bytes(spec.targeted_field.as_bytes()).unwrap_or(
+            HeaderName::from_static(crate::config::DEFAULT_CACHE_TARGETED_FIELD),
+        );
         let store = Store::new(
             spec.max_size_mb * 1024 * 1024,
             Duration::from_secs(spec.keep_stale_s),
@@ -228,7 +229,12 @@ impl Cache {
         let governing = policy::governing(&response.headers, &self.targeted);
         let mut surrogate_keys = surrogate_keys_of(&response.headers);
         surrogate_keys.extend(asked.surrogate_keys.iter().cloned());
-        for name in [&self.targeted, &policy::SURROGATE_CONTROL, &SURROGATE_KEY, &CACHE_TAG] {
+        for name in [
+            &self.targeted,
+            &policy::SURROGATE_CONTROL,
+            &SURROGATE_KEY,
+            &CACHE_TAG,
+        ] {
             if response.headers.contains_key(name) {
                 response.headers.remove(name);
             }
@@ -343,7 +349,14 @@ impl Cache {
     /// Forget what an unsafe request changed (RFC 9111 §4.4): its target,
     /// and the `Location`/`Content-Location` of a non-error response when
     /// they name the same host.
-    pub fn invalidate(&self, look: &Lookup, asked: &CacheDirectives, host: &str, scheme: &str, response: &HeaderMap) {
+    pub fn invalidate(
+        &self,
+        look: &Lookup,
+        asked: &CacheDirectives,
+        host: &str,
+        scheme: &str,
+        response: &HeaderMap,
+    ) {
         self.store.invalidate(&look.primary);
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             let Some(target) = response.get(&name).and_then(|v| v.to_str().ok()) else {
@@ -373,7 +386,12 @@ pub fn request_url(parts: &http::request::Parts) -> String {
         .uri
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or("");
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     key::url(scheme, host, pq)
@@ -390,7 +408,12 @@ pub fn surrogate_keys_of(headers: &HeaderMap) -> Vec<String> {
     }
     for v in headers.get_all(CACHE_TAG) {
         if let Ok(t) = v.to_str() {
-            keys.extend(t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
+            keys.extend(
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
         }
     }
     keys
@@ -425,7 +448,13 @@ mod tests {
 
     #[test]
     fn forwarded_status_is_rfc_9211_shaped() {
-        assert_eq!(forwarded_status("uri-miss", Some(200), Ok(())), "edgechain; fwd=uri-miss; fwd-status=200; stored");
-        assert_eq!(forwarded_status("bypass", None, Err("private")), "edgechain; fwd=bypass; detail=private");
+        assert_eq!(
+            forwarded_status("uri-miss", Some(200), Ok(())),
+            "edgechain; fwd=uri-miss; fwd-status=200; stored"
+        );
+        assert_eq!(
+            forwarded_status("bypass", None, Err("private")),
+            "edgechain; fwd=bypass; detail=private"
+        );
     }
 }

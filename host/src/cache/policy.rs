@@ -9,7 +9,8 @@ use http::{Method, StatusCode};
 use std::time::{Duration, SystemTime};
 
 /// Statuses a cache may store with heuristic freshness (RFC 9110 §15.1).
-pub const HEURISTIC_STATUSES: &[u16] = &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+pub const HEURISTIC_STATUSES: &[u16] =
+    &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
 
 /// Longest heuristic freshness lifetime given, however old `Last-Modified`.
 pub const HEURISTIC_CAP: Duration = Duration::from_secs(24 * 3600);
@@ -53,10 +54,10 @@ pub fn request_directives(headers: &HeaderMap) -> Directives {
     match Directives::from_field(headers, &header::CACHE_CONTROL) {
         Some(d) => d,
         None => Directives {
-            no_cache: headers
-                .get_all(header::PRAGMA)
-                .iter()
-                .any(|v| v.to_str().is_ok_and(|s| s.to_ascii_lowercase().contains("no-cache"))),
+            no_cache: headers.get_all(header::PRAGMA).iter().any(|v| {
+                v.to_str()
+                    .is_ok_and(|s| s.to_ascii_lowercase().contains("no-cache"))
+            }),
             ..Directives::default()
         },
     }
@@ -171,7 +172,11 @@ pub fn freshness_lifetime(
 
 /// The age a response had when it was received (RFC 9111 §4.2.3,
 /// `corrected_initial_age`).
-pub fn initial_age(headers: &HeaderMap, request_time: SystemTime, response_time: SystemTime) -> Duration {
+pub fn initial_age(
+    headers: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Duration {
     let date = date_of(headers, &header::DATE).unwrap_or(response_time);
     let apparent = response_time.duration_since(date).unwrap_or_default();
     let age_value = headers
@@ -180,7 +185,9 @@ pub fn initial_age(headers: &HeaderMap, request_time: SystemTime, response_time:
         .and_then(|s| super::directives_parse::delta_seconds(s.trim()))
         .map(Duration::from_secs)
         .unwrap_or_default();
-    let delay = response_time.duration_since(request_time).unwrap_or_default();
+    let delay = response_time
+        .duration_since(request_time)
+        .unwrap_or_default();
     apparent.max(age_value + delay)
 }
 
@@ -219,7 +226,10 @@ impl Freshness<'_> {
     /// How long it has been stale (zero when fresh).
     pub fn staleness(&self) -> Duration {
         if self.marked_stale {
-            return self.age.saturating_sub(self.lifetime.min(self.age)).max(Duration::from_secs(1));
+            return self
+                .age
+                .saturating_sub(self.lifetime.min(self.age))
+                .max(Duration::from_secs(1));
         }
         self.age.saturating_sub(self.lifetime)
     }
@@ -299,12 +309,17 @@ pub fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMap) {
 /// Whether a client's own conditionals (`If-None-Match`, else
 /// `If-Modified-Since`) are satisfied by the stored head: answer `304`.
 pub fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
-    if let Some(inm) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         let Some(etag) = stored.get(header::ETAG).and_then(|v| v.to_str().ok()) else {
             return inm.trim() == "*";
         };
         let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-        return inm.split(',').any(|t| t.trim() == "*" || weak(t) == weak(etag));
+        return inm
+            .split(',')
+            .any(|t| t.trim() == "*" || weak(t) == weak(etag));
     }
     let (Some(since), Some(modified)) = (
         date_of(request, &header::IF_MODIFIED_SINCE),
@@ -342,10 +357,18 @@ mod tests {
         h
     }
 
-    fn check(req: &[(&str, &str)], status: u16, resp: &[(&str, &str)], set_cookie: bool) -> Result<(), &'static str> {
+    fn check(
+        req: &[(&str, &str)],
+        status: u16,
+        resp: &[(&str, &str)],
+        set_cookie: bool,
+    ) -> Result<(), &'static str> {
         let request = heads(req);
         let response = heads(resp);
-        let gov = governing(&response, &HeaderName::from_static("edgechain-cache-control"));
+        let gov = governing(
+            &response,
+            &HeaderName::from_static("edgechain-cache-control"),
+        );
         storable(&StoreCheck {
             method: &Method::GET,
             request: &request,
@@ -362,16 +385,60 @@ mod tests {
     fn what_a_shared_cache_must_not_store() {
         let fresh = ("cache-control", "max-age=60");
         assert_eq!(check(&[], 200, &[fresh], false), Ok(()));
-        assert_eq!(check(&[], 200, &[("cache-control", "private, max-age=60")], false), Err("private"));
-        assert_eq!(check(&[], 200, &[("cache-control", "private=\"x\", max-age=60")], false), Err("private"));
-        assert_eq!(check(&[], 200, &[("cache-control", "no-store, max-age=60")], false), Err("no-store"));
-        assert_eq!(check(&[("cache-control", "no-store")], 200, &[fresh], false), Err("request-no-store"));
-        assert_eq!(check(&[("authorization", "x")], 200, &[fresh], false), Err("authorization"));
-        for ok in ["public, max-age=1", "s-maxage=1", "must-revalidate, max-age=1"] {
-            assert_eq!(check(&[("authorization", "x")], 200, &[("cache-control", ok)], false), Ok(()), "{ok}");
+        assert_eq!(
+            check(&[], 200, &[("cache-control", "private, max-age=60")], false),
+            Err("private")
+        );
+        assert_eq!(
+            check(
+                &[],
+                200,
+                &[("cache-control", "private=\"x\", max-age=60")],
+                false
+            ),
+            Err("private")
+        );
+        assert_eq!(
+            check(
+                &[],
+                200,
+                &[("cache-control", "no-store, max-age=60")],
+                false
+            ),
+            Err("no-store")
+        );
+        assert_eq!(
+            check(&[("cache-control", "no-store")], 200, &[fresh], false),
+            Err("request-no-store")
+        );
+        assert_eq!(
+            check(&[("authorization", "x")], 200, &[fresh], false),
+            Err("authorization")
+        );
+        for ok in [
+            "public, max-age=1",
+            "s-maxage=1",
+            "must-revalidate, max-age=1",
+        ] {
+            assert_eq!(
+                check(
+                    &[("authorization", "x")],
+                    200,
+                    &[("cache-control", ok)],
+                    false
+                ),
+                Ok(()),
+                "{ok}"
+            );
         }
-        assert_eq!(check(&[], 200, &[fresh, ("set-cookie", "a=b")], false), Err("set-cookie"));
-        assert_eq!(check(&[], 200, &[fresh, ("set-cookie", "a=b")], true), Ok(()));
+        assert_eq!(
+            check(&[], 200, &[fresh, ("set-cookie", "a=b")], false),
+            Err("set-cookie")
+        );
+        assert_eq!(
+            check(&[], 200, &[fresh, ("set-cookie", "a=b")], true),
+            Ok(())
+        );
         assert_eq!(check(&[], 200, &[fresh, ("vary", "*")], false), Err("vary"));
         assert_eq!(check(&[], 206, &[fresh], false), Err("status"));
         assert_eq!(check(&[], 200, &[], false), Err("no-freshness"));
@@ -379,12 +446,42 @@ mod tests {
         let lm = ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT");
         assert_eq!(check(&[], 200, &[lm], false), Ok(()));
         assert_eq!(check(&[], 302, &[lm], false), Err("no-freshness"));
-        assert_eq!(check(&[], 302, &[lm, ("cache-control", "public")], false), Ok(()));
+        assert_eq!(
+            check(&[], 302, &[lm, ("cache-control", "public")], false),
+            Ok(())
+        );
         assert_eq!(check(&[], 302, &[fresh], false), Ok(()));
-        assert_eq!(check(&[], 200, &[("expires", "Mon, 01 Jan 2024 00:00:00 GMT")], false), Ok(()));
+        assert_eq!(
+            check(
+                &[],
+                200,
+                &[("expires", "Mon, 01 Jan 2024 00:00:00 GMT")],
+                false
+            ),
+            Ok(())
+        );
         // A targeted field replaces Cache-Control whole.
-        assert_eq!(check(&[], 200, &[("cache-control", "private"), ("cdn-cache-control", "max-age=5")], false), Ok(()));
-        assert_eq!(check(&[], 200, &[fresh, ("edgechain-cache-control", "no-store")], false), Err("no-store"));
+        assert_eq!(
+            check(
+                &[],
+                200,
+                &[
+                    ("cache-control", "private"),
+                    ("cdn-cache-control", "max-age=5")
+                ],
+                false
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &[],
+                200,
+                &[fresh, ("edgechain-cache-control", "no-store")],
+                false
+            ),
+            Err("no-store")
+        );
     }
 
     #[test]
@@ -410,19 +507,50 @@ mod tests {
         let date = httpdate::fmt_http_date(now);
         let lifetime = |pairs: &[(&str, &str)], status: u16| {
             let h = heads(pairs);
-            freshness_lifetime(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), &h, &governing(&h, &t), None, 10, now)
+            freshness_lifetime(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                &h,
+                &governing(&h, &t),
+                None,
+                10,
+                now,
+            )
         };
-        assert_eq!(lifetime(&[("cache-control", "max-age=10, s-maxage=20")], 200), Duration::from_secs(20));
-        assert_eq!(lifetime(&[("cache-control", "max-age=10")], 200), Duration::from_secs(10));
+        assert_eq!(
+            lifetime(&[("cache-control", "max-age=10, s-maxage=20")], 200),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            lifetime(&[("cache-control", "max-age=10")], 200),
+            Duration::from_secs(10)
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(lifetime(&[("date", &date), ("expires", &later)], 200), Duration::from_secs(30));
-        assert_eq!(lifetime(&[("date", &date), ("expires", "0")], 200), Duration::ZERO);
-        assert_eq!(lifetime(&[("cache-control", "max-age=10"), ("expires", &later)], 200), Duration::from_secs(10));
+        assert_eq!(
+            lifetime(&[("date", &date), ("expires", &later)], 200),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            lifetime(&[("date", &date), ("expires", "0")], 200),
+            Duration::ZERO
+        );
+        assert_eq!(
+            lifetime(&[("cache-control", "max-age=10"), ("expires", &later)], 200),
+            Duration::from_secs(10)
+        );
         let lm = httpdate::fmt_http_date(now - Duration::from_secs(1000));
-        assert_eq!(lifetime(&[("date", &date), ("last-modified", &lm)], 200), Duration::from_secs(100));
-        assert_eq!(lifetime(&[("date", &date), ("last-modified", &lm)], 302), Duration::ZERO);
+        assert_eq!(
+            lifetime(&[("date", &date), ("last-modified", &lm)], 200),
+            Duration::from_secs(100)
+        );
+        assert_eq!(
+            lifetime(&[("date", &date), ("last-modified", &lm)], 302),
+            Duration::ZERO
+        );
         let ancient = httpdate::fmt_http_date(now - Duration::from_secs(100 * 24 * 3600));
-        assert_eq!(lifetime(&[("date", &date), ("last-modified", &ancient)], 200), HEURISTIC_CAP);
+        assert_eq!(
+            lifetime(&[("date", &date), ("last-modified", &ancient)], 200),
+            HEURISTIC_CAP
+        );
     }
 
     #[test]
@@ -430,10 +558,19 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let t1 = t0 + Duration::from_secs(2);
         let old = httpdate::fmt_http_date(t1 - Duration::from_secs(50));
-        assert_eq!(initial_age(&heads(&[("date", &old)]), t0, t1), Duration::from_secs(50));
+        assert_eq!(
+            initial_age(&heads(&[("date", &old)]), t0, t1),
+            Duration::from_secs(50)
+        );
         let now = httpdate::fmt_http_date(t1);
-        assert_eq!(initial_age(&heads(&[("date", &now), ("age", "30")]), t0, t1), Duration::from_secs(32));
-        assert_eq!(initial_age(&heads(&[("age", "x")]), t0, t1), Duration::from_secs(2));
+        assert_eq!(
+            initial_age(&heads(&[("date", &now), ("age", "30")]), t0, t1),
+            Duration::from_secs(32)
+        );
+        assert_eq!(
+            initial_age(&heads(&[("age", "x")]), t0, t1),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -452,18 +589,42 @@ mod tests {
         assert_eq!(usable(&f(5, 10, &plain), &d("no-cache")), Usable::Validate);
         assert_eq!(usable(&f(5, 10, &plain), &d("max-age=4")), Usable::Validate);
         assert_eq!(usable(&f(5, 10, &plain), &d("max-age=5")), Usable::Fresh);
-        assert_eq!(usable(&f(5, 10, &plain), &d("min-fresh=6")), Usable::Validate);
+        assert_eq!(
+            usable(&f(5, 10, &plain), &d("min-fresh=6")),
+            Usable::Validate
+        );
         assert_eq!(usable(&f(15, 10, &plain), &d("")), Usable::Validate);
-        assert_eq!(usable(&f(15, 10, &plain), &d("max-stale")), Usable::StaleAccepted);
-        assert_eq!(usable(&f(15, 10, &plain), &d("max-stale=5")), Usable::StaleAccepted);
-        assert_eq!(usable(&f(15, 10, &plain), &d("max-stale=4")), Usable::Validate);
-        for strict in ["max-age=10, must-revalidate", "max-age=10, proxy-revalidate", "s-maxage=10", "no-cache"] {
+        assert_eq!(
+            usable(&f(15, 10, &plain), &d("max-stale")),
+            Usable::StaleAccepted
+        );
+        assert_eq!(
+            usable(&f(15, 10, &plain), &d("max-stale=5")),
+            Usable::StaleAccepted
+        );
+        assert_eq!(
+            usable(&f(15, 10, &plain), &d("max-stale=4")),
+            Usable::Validate
+        );
+        for strict in [
+            "max-age=10, must-revalidate",
+            "max-age=10, proxy-revalidate",
+            "s-maxage=10",
+            "no-cache",
+        ] {
             let s = d(strict);
-            assert_eq!(usable(&f(15, 10, &s), &d("max-stale")), Usable::Validate, "{strict}");
+            assert_eq!(
+                usable(&f(15, 10, &s), &d("max-stale")),
+                Usable::Validate,
+                "{strict}"
+            );
             let s = d(&format!("{strict}, stale-if-error=100"));
             assert!(!stale_if_error(&f(15, 10, &s), &d("")), "{strict}");
         }
-        assert_eq!(usable(&f(5, 10, &d("max-age=10, no-cache")), &d("")), Usable::Validate);
+        assert_eq!(
+            usable(&f(5, 10, &d("max-age=10, no-cache")), &d("")),
+            Usable::Validate
+        );
         let swr = d("max-age=10, stale-while-revalidate=5");
         assert_eq!(usable(&f(14, 10, &swr), &d("")), Usable::WhileRevalidate);
         assert_eq!(usable(&f(16, 10, &swr), &d("")), Usable::Validate);
@@ -471,23 +632,53 @@ mod tests {
         assert!(stale_if_error(&f(14, 10, &sie), &d("")));
         assert!(!stale_if_error(&f(16, 10, &sie), &d("")));
         assert!(stale_if_error(&f(16, 10, &plain), &d("stale-if-error=10")));
-        let marked = Freshness { marked_stale: true, ..f(1, 10, &plain) };
+        let marked = Freshness {
+            marked_stale: true,
+            ..f(1, 10, &plain)
+        };
         assert_eq!(usable(&marked, &d("")), Usable::Validate);
     }
 
     #[test]
     fn not_modified_merges_and_client_conditionals() {
-        let mut stored = heads(&[("etag", "\"a\""), ("content-length", "5"), ("x-old", "1"), ("cache-control", "max-age=1")]);
-        merge_not_modified(&mut stored, &heads(&[("cache-control", "max-age=9"), ("content-length", "0"), ("x-new", "2")]));
+        let mut stored = heads(&[
+            ("etag", "\"a\""),
+            ("content-length", "5"),
+            ("x-old", "1"),
+            ("cache-control", "max-age=1"),
+        ]);
+        merge_not_modified(
+            &mut stored,
+            &heads(&[
+                ("cache-control", "max-age=9"),
+                ("content-length", "0"),
+                ("x-new", "2"),
+            ]),
+        );
         assert_eq!(stored["cache-control"], "max-age=9");
         assert_eq!(stored["content-length"], "5");
-        assert_eq!((stored["x-old"].as_bytes(), stored["x-new"].as_bytes()), (&b"1"[..], &b"2"[..]));
-        assert!(not_modified(&heads(&[("if-none-match", "W/\"a\", \"b\"")]), &stored));
-        assert!(!not_modified(&heads(&[("if-none-match", "\"b\"")]), &stored));
+        assert_eq!(
+            (stored["x-old"].as_bytes(), stored["x-new"].as_bytes()),
+            (&b"1"[..], &b"2"[..])
+        );
+        assert!(not_modified(
+            &heads(&[("if-none-match", "W/\"a\", \"b\"")]),
+            &stored
+        ));
+        assert!(!not_modified(
+            &heads(&[("if-none-match", "\"b\"")]),
+            &stored
+        ));
         assert!(not_modified(&heads(&[("if-none-match", "*")]), &stored));
         let lm = heads(&[("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT")]);
-        assert!(not_modified(&heads(&[("if-modified-since", "Mon, 01 Jan 2024 00:00:00 GMT")]), &lm));
-        assert!(!not_modified(&heads(&[("if-modified-since", "Sun, 31 Dec 2023 00:00:00 GMT")]), &lm));
+        assert!(not_modified(
+            &heads(&[("if-modified-since", "Mon, 01 Jan 2024 00:00:00 GMT")]),
+            &lm
+        ));
+        assert!(!not_modified(
+            &heads(&[("if-modified-since", "Sun, 31 Dec 2023 00:00:00 GMT")]),
+            &lm
+        ));
         assert_eq!(validators(&stored).len(), 1);
     }
 }

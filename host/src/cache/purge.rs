@@ -98,12 +98,21 @@ mod tests {
             Purge::parse(br#"{"url":"http://a/","surrogate_key":"k"}"#),
             Err(PurgeError::Target)
         );
-        assert_eq!(Purge::parse(br#"{"surrogate_key":""}"#), Err(PurgeError::Target));
+        assert_eq!(
+            Purge::parse(br#"{"surrogate_key":""}"#),
+            Err(PurgeError::Target)
+        );
         for bad in ["/x", "ftp://a/x", "a.example/x"] {
             let body = format!(r#"{{"url":"{bad}"}}"#);
-            assert!(matches!(Purge::parse(body.as_bytes()), Err(PurgeError::Url(_))), "{bad}");
+            assert!(
+                matches!(Purge::parse(body.as_bytes()), Err(PurgeError::Url(_))),
+                "{bad}"
+            );
         }
         assert!(matches!(Purge::parse(b"nope"), Err(PurgeError::Syntax(_))));
-        assert!(matches!(Purge::parse(br#"{"uri":"x"}"#), Err(PurgeError::Syntax(_))));
+        assert!(matches!(
+            Purge::parse(br#"{"uri":"x"}"#),
+            Err(PurgeError::Syntax(_))
+        ));
     }
 }

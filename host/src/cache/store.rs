@@ -13,8 +13,8 @@ use super::key;
 use super::policy::{Freshness, Governing};
 use crate::telemetry::metrics::CacheMetrics;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName};
 use http::StatusCode;
+use http::header::{HeaderMap, HeaderName};
 use moka::notification::RemovalCause;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -206,7 +206,13 @@ impl Store {
             }) if old == names => generation,
             _ => {
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-                self.put(Arc::from(primary), Slot::Vary { names: names.clone(), generation });
+                self.put(
+                    Arc::from(primary),
+                    Slot::Vary {
+                        names: names.clone(),
+                        generation,
+                    },
+                );
                 generation
             }
         };
@@ -312,9 +318,18 @@ mod tests {
         s.insert("a", &req(&[]), entry("http://h/a", &[], 10, &["k1"]));
         s.insert("b", &req(&[]), entry("http://h/b", &[], 10, &["k1", "k2"]));
         assert_eq!(m.objects.get(), 2);
-        assert_eq!(s.purge(true, |e| e.surrogate_keys.iter().any(|k| k == "k2")), 1);
-        assert!(s.lookup("b", &req(&[])).is_some_and(|e| !e.freshness().fresh()));
-        assert!(s.lookup("a", &req(&[])).is_some_and(|e| e.freshness().fresh()));
+        assert_eq!(
+            s.purge(true, |e| e.surrogate_keys.iter().any(|k| k == "k2")),
+            1
+        );
+        assert!(
+            s.lookup("b", &req(&[]))
+                .is_some_and(|e| !e.freshness().fresh())
+        );
+        assert!(
+            s.lookup("a", &req(&[]))
+                .is_some_and(|e| e.freshness().fresh())
+        );
         assert_eq!(s.purge(false, |e| e.url == "http://h/a"), 1);
         assert!(s.lookup("a", &req(&[])).is_none());
         assert_eq!(m.objects.get(), 1);
@@ -328,7 +343,11 @@ mod tests {
             s.insert(&format!("k{i}"), &req(&[]), entry("u", &[], 10_000, &[]));
         }
         s.map.run_pending_tasks();
-        assert!(s.map.weighted_size() <= 100_000, "{}", s.map.weighted_size());
+        assert!(
+            s.map.weighted_size() <= 100_000,
+            "{}",
+            s.map.weighted_size()
+        );
         assert!(m.stored_bytes.get() <= 100_000);
         assert!(m.evictions.get() > 0 || s.entry_count() < 100);
     }

@@ -10,10 +10,10 @@ pub mod date;
 pub mod front;
 pub mod tunnel;
 
-use crate::chain::body::{ChainBody, declared_length};
-use crate::chain::failure::host_response;
 use crate::cache::policy::Usable;
 use crate::cache::{self, Cache, Served, collapse, tee};
+use crate::chain::body::{ChainBody, declared_length};
+use crate::chain::failure::host_response;
 use crate::chain::walk::{RequestOutcome, ResponseWalk};
 use crate::chain::{ChainSnapshot, SharedChain};
 use crate::client_body::{self, BodyProgress, ClientBody, PREBUFFER_BYTES};
@@ -126,8 +126,16 @@ impl Proxy {
                 match chain.cache() {
                     Some((at, cache)) => {
                         let cache = cache.clone();
-                        self.forward_cached(&chain, &cache, at, req, client_ip, upgrade, report.pending())
-                            .await
+                        self.forward_cached(
+                            &chain,
+                            &cache,
+                            at,
+                            req,
+                            client_ip,
+                            upgrade,
+                            report.pending(),
+                        )
+                        .await
                     }
                     None => {
                         self.forward(&chain, req, client_ip, upgrade, report.pending())
@@ -255,6 +263,14 @@ enum Fetched {
     Other(Response<Either<AnswerBody, Full<Bytes>>>, bool),
 }
 
+/// A background revalidation: the key it refreshes, what the links before
+/// the cache asked, and the collapse guard it holds until done.
+struct Revalidation {
+    look: cache::Lookup,
+    asked: crate::cache_directives::CacheDirectives,
+    guard: collapse::FlightGuard,
+}
+
 /// Methods whose non-error responses invalidate what the cache holds for
 /// their target (RFC 9111 §4.4).
 fn unsafe_method(m: &http::Method) -> bool {
@@ -314,8 +330,14 @@ impl Proxy {
             pending.walk.cache = Some(if why == "bypass" { "bypass" } else { "pass" });
             cache.metrics().misses.inc();
             let req = Request::from_parts(parts, body);
-            let (host, scheme) = (host_of(req.headers()), cache::key::scheme(req.uri(), req.headers()).to_owned());
-            let (mut resp, tunnel) = match self.fetch_next(chain, at, req, client_ip, upgrade, pending).await {
+            let (host, scheme) = (
+                host_of(req.headers()),
+                cache::key::scheme(req.uri(), req.headers()).to_owned(),
+            );
+            let (mut resp, tunnel) = match self
+                .fetch_next(chain, at, req, client_ip, upgrade, pending)
+                .await
+            {
                 (Fetched::Next(r) | Fetched::Other(r, _), t) => (r, t),
             };
             let status = resp.status();
@@ -325,11 +347,23 @@ impl Proxy {
             strip_cache_fields(cache, resp.headers_mut());
             resp.headers_mut().insert(
                 cache::CACHE_STATUS,
-                cache::forwarded_status(if why == "bypass" { "bypass" } else { "method" }, Some(status.as_u16()), Err(if why == "method" { "" } else { why })),
+                cache::forwarded_status(
+                    if why == "bypass" { "bypass" } else { "method" },
+                    Some(status.as_u16()),
+                    Err(if why == "method" { "" } else { why }),
+                ),
             );
             return (self.walk_back(before, resp, pending).await, tunnel);
         }
         let head_only = method == http::Method::HEAD;
+        // Requests whose response could not serve others neither lead nor
+        // follow a collapsed fetch, and do not mark the key hit-for-pass.
+        let solo = head_only
+            || look.directives.no_store
+            || parts.headers.contains_key(http::header::AUTHORIZATION)
+            || parts.headers.contains_key(http::header::IF_NONE_MATCH)
+            || parts.headers.contains_key(http::header::IF_MODIFIED_SINCE)
+            || cache::key::unkeyed_input(&parts.headers, &[]).is_some();
         let mut guard = None;
         let mut collapsed = false;
         let mut stale: Option<Arc<cache::store::Entry>> = None;
@@ -341,35 +375,73 @@ impl Proxy {
                     Usable::StaleAccepted => Some(Served::StaleAccepted),
                     Usable::WhileRevalidate => {
                         if let collapse::Join::Leader(g) = cache.flights().join(&look.primary) {
-                            self.revalidate_behind(chain, cache, at, &parts, &entry, client_ip, g);
+                            let job = Revalidation {
+                                look: look.clone(),
+                                asked: asked.clone(),
+                                guard: g,
+                            };
+                            self.revalidate_behind(
+                                chain, cache, at, &parts, &entry, client_ip, job,
+                            );
                         }
                         Some(Served::WhileRevalidate)
                     }
                     Usable::Validate => None,
                 };
                 if let Some(how) = served {
-                    return self.serve_stored(cache, &entry, &parts.headers, head_only, how, before, pending).await;
+                    return self
+                        .serve_stored(
+                            cache,
+                            &entry,
+                            &parts.headers,
+                            head_only,
+                            how,
+                            before,
+                            pending,
+                        )
+                        .await;
                 }
                 stale = Some(entry);
                 break;
             }
             if look.directives.only_if_cached {
                 pending.walk.cache = Some("miss");
-                let mut resp = host_response(StatusCode::GATEWAY_TIMEOUT, "not in the cache (only-if-cached)");
-                resp.headers_mut().insert(cache::CACHE_STATUS, cache::forwarded_status("miss", None, Err("only-if-cached")));
-                return (self.walk_back(before, resp.map(Either::Right), pending).await, None);
+                let mut resp = host_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "not in the cache (only-if-cached)",
+                );
+                resp.headers_mut().insert(
+                    cache::CACHE_STATUS,
+                    cache::forwarded_status("miss", None, Err("only-if-cached")),
+                );
+                return (
+                    self.walk_back(before, resp.map(Either::Right), pending)
+                        .await,
+                    None,
+                );
             }
-            if round > 0 || cache.is_pass(&look.primary) {
+            if round > 0 || solo || cache.is_pass(&look.primary) {
                 break;
             }
             match cache.flights().join(&look.primary) {
                 collapse::Join::Leader(g) => {
                     // The fetch before ours may have stored it since we looked.
                     if let Some(entry) = cache.store().lookup(&look.primary, &parts.headers)
-                        && cache::policy::usable(&entry.freshness(), &look.directives) == Usable::Fresh
+                        && cache::policy::usable(&entry.freshness(), &look.directives)
+                            == Usable::Fresh
                     {
                         drop(g);
-                        return self.serve_stored(cache, &entry, &parts.headers, head_only, Served::Hit, before, pending).await;
+                        return self
+                            .serve_stored(
+                                cache,
+                                &entry,
+                                &parts.headers,
+                                head_only,
+                                Served::Hit,
+                                before,
+                                pending,
+                            )
+                            .await;
                     }
                     guard = Some(g);
                     break;
@@ -377,7 +449,9 @@ impl Proxy {
                 collapse::Join::Follower(rx) => {
                     cache.metrics().collapsed.inc();
                     collapsed = true;
-                    let waited = tokio::time::timeout(self.upstream.settings().timeout, collapse::wait(rx)).await;
+                    let waited =
+                        tokio::time::timeout(self.upstream.settings().timeout, collapse::wait(rx))
+                            .await;
                     if waited.is_err() {
                         break;
                     }
@@ -394,14 +468,21 @@ impl Proxy {
                     kept.insert(name, v);
                 }
             }
-            for (name, value) in stale.iter().flat_map(|e| cache::policy::validators(&e.headers)) {
+            for (name, value) in stale
+                .iter()
+                .flat_map(|e| cache::policy::validators(&e.headers))
+            {
                 parts.headers.insert(name, value);
             }
             kept
         });
         let request_head = parts.headers.clone();
         let fwd = if stale.is_some() {
-            if look.directives.no_cache { "request" } else { "stale" }
+            if look.directives.no_cache {
+                "request"
+            } else {
+                "stale"
+            }
         } else if collapsed {
             "uri-miss"
         } else {
@@ -409,7 +490,9 @@ impl Proxy {
         };
         let request_time = std::time::SystemTime::now();
         let req = Request::from_parts(parts, body);
-        let (fetched, _) = self.fetch_next(chain, at, req, client_ip, None, pending).await;
+        let (fetched, _) = self
+            .fetch_next(chain, at, req, client_ip, None, pending)
+            .await;
         let resp = match fetched {
             Fetched::Next(resp) => resp,
             Fetched::Other(resp, next_hop_failed) => {
@@ -418,13 +501,26 @@ impl Proxy {
                     && cache::policy::stale_if_error(&entry.freshness(), &look.directives)
                 {
                     cache.metrics().stale.inc();
-                    return self.serve_stored(cache, entry, client_conditionals.as_ref().unwrap_or(&request_head), head_only, Served::OnError(None), before, pending).await;
+                    return self
+                        .serve_stored(
+                            cache,
+                            entry,
+                            client_conditionals.as_ref().unwrap_or(&request_head),
+                            head_only,
+                            Served::OnError(None),
+                            before,
+                            pending,
+                        )
+                        .await;
                 }
                 pending.walk.cache = Some("miss");
                 let mut resp = resp;
                 strip_cache_fields(cache, resp.headers_mut());
                 let status = resp.status().as_u16();
-                resp.headers_mut().insert(cache::CACHE_STATUS, cache::forwarded_status(fwd, Some(status), Err("")));
+                resp.headers_mut().insert(
+                    cache::CACHE_STATUS,
+                    cache::forwarded_status(fwd, Some(status), Err("")),
+                );
                 return (self.walk_back(before, resp, pending).await, None);
             }
         };
@@ -433,29 +529,60 @@ impl Proxy {
             let status = head.status.as_u16();
             if head.status == StatusCode::NOT_MODIFIED {
                 // Merge the 304 into what is stored and serve that.
-                let updated = cache.refreshed(entry, &head, &pending.walk.cache_directives, request_time);
+                let updated =
+                    cache.refreshed(entry, &head, &pending.walk.cache_directives, request_time);
                 cache.store().insert(&look.primary, &request_head, updated);
                 if let Some(entry) = cache.store().lookup(&look.primary, &request_head) {
                     pending.walk.cache = Some("revalidated");
                     let conditionals = client_conditionals.unwrap_or_default();
-                    return self.serve_stored(cache, &entry, &conditionals, head_only, Served::Revalidated, before, pending).await;
+                    return self
+                        .serve_stored(
+                            cache,
+                            &entry,
+                            &conditionals,
+                            head_only,
+                            Served::Revalidated,
+                            before,
+                            pending,
+                        )
+                        .await;
                 }
             } else if matches!(status, 500 | 502 | 503 | 504)
                 && cache::policy::stale_if_error(&entry.freshness(), &look.directives)
             {
                 cache.metrics().stale.inc();
-                return self.serve_stored(cache, entry, client_conditionals.as_ref().unwrap_or(&request_head), head_only, Served::OnError(Some(status)), before, pending).await;
+                return self
+                    .serve_stored(
+                        cache,
+                        entry,
+                        client_conditionals.as_ref().unwrap_or(&request_head),
+                        head_only,
+                        Served::OnError(Some(status)),
+                        before,
+                        pending,
+                    )
+                    .await;
             }
         }
         pending.walk.cache = Some("miss");
         let admitted = if head_only {
             Err("head")
         } else {
-            cache.admit(&look, &http::Method::GET, &request_head, &mut head, &pending.walk.cache_directives, request_time)
+            cache.admit(
+                &look,
+                &http::Method::GET,
+                &request_head,
+                &mut head,
+                &pending.walk.cache_directives,
+                request_time,
+            )
         };
         let status = head.status.as_u16();
         let stored = admitted.as_ref().map(|_| ()).map_err(|w| *w);
-        head.headers.insert(cache::CACHE_STATUS, cache::forwarded_status(fwd, Some(status), stored));
+        head.headers.insert(
+            cache::CACHE_STATUS,
+            cache::forwarded_status(fwd, Some(status), stored),
+        );
         let resp = match admitted {
             Ok(entry) => {
                 let expected = crate::chain::body::declared_length(&head.headers);
@@ -500,7 +627,11 @@ impl Proxy {
         match how {
             Served::Hit | Served::Collapsed => {
                 cache.metrics().hits.inc();
-                pending.walk.cache = Some(if how == Served::Hit { "hit" } else { "collapsed" });
+                pending.walk.cache = Some(if how == Served::Hit {
+                    "hit"
+                } else {
+                    "collapsed"
+                });
             }
             Served::StaleAccepted | Served::WhileRevalidate => {
                 cache.metrics().hits.inc();
@@ -551,37 +682,44 @@ impl Proxy {
         client_ip: Option<std::net::IpAddr>,
         upgrade: Option<tunnel::Upgrade>,
         pending: &'a mut Pending,
-    ) -> std::pin::Pin<Box<dyn Future<Output = (Fetched, Option<tunnel::Tunnel>)> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn Future<Output = (Fetched, Option<tunnel::Tunnel>)> + Send + 'a>>
+    {
         Box::pin(async move {
-        let end = chain.filters().len();
-        let req = req.map(|inner| Relay { inner });
-        match chain.run_request_range(at..end, req, client_ip, &mut pending.walk).await {
-            RequestOutcome::Forward(req, walk) => {
-                let req = req.map(flatten);
-                if let Some(handler) = chain.terminal() {
-                    return match self.serve_terminal(handler, req, client_ip, pending).await {
-                        Ok(resp) => {
-                            let resp = walk.run(resp, &mut pending.walk).await;
-                            (Fetched::Next(resp), None)
-                        }
-                        Err(answer) => (Fetched::Other(answer, false), None),
-                    };
+            let end = chain.filters().len();
+            let req = req.map(|inner| Relay { inner });
+            match chain
+                .run_request_range(at..end, req, client_ip, &mut pending.walk)
+                .await
+            {
+                RequestOutcome::Forward(req, walk) => {
+                    let req = req.map(flatten);
+                    if let Some(handler) = chain.terminal() {
+                        return match self.serve_terminal(handler, req, client_ip, pending).await {
+                            Ok(resp) => {
+                                let resp = walk.run(resp, &mut pending.walk).await;
+                                (Fetched::Next(resp), None)
+                            }
+                            Err(answer) => (Fetched::Other(answer, false), None),
+                        };
+                    }
+                    let (resp, tunnel, from_next_hop) =
+                        self.send_next(req, walk, client_ip, upgrade, pending).await;
+                    if from_next_hop {
+                        (Fetched::Next(resp), tunnel)
+                    } else {
+                        (Fetched::Other(resp, true), tunnel)
+                    }
                 }
-                let (resp, tunnel, from_next_hop) = self.send_next(req, walk, client_ip, upgrade, pending).await;
-                if from_next_hop {
-                    (Fetched::Next(resp), tunnel)
-                } else {
-                    (Fetched::Other(resp, true), tunnel)
+                RequestOutcome::Answered(resp, walk) => {
+                    let resp = walk.run(resp, &mut pending.walk).await.map(|b| match b {
+                        Either::Left(full) | Either::Right(full) => Either::Right(full),
+                    });
+                    (Fetched::Other(resp, false), None)
+                }
+                RequestOutcome::Rejected(resp) => {
+                    (Fetched::Other(resp.map(Either::Right), false), None)
                 }
             }
-            RequestOutcome::Answered(resp, walk) => {
-                let resp = walk.run(resp, &mut pending.walk).await.map(|b| match b {
-                    Either::Left(full) | Either::Right(full) => Either::Right(full),
-                });
-                (Fetched::Other(resp, false), None)
-            }
-            RequestOutcome::Rejected(resp) => (Fetched::Other(resp.map(Either::Right), false), None),
-        }
         })
     }
 
@@ -597,8 +735,9 @@ impl Proxy {
         parts: &http::request::Parts,
         entry: &cache::store::Entry,
         client_ip: Option<std::net::IpAddr>,
-        guard: collapse::FlightGuard,
+        job: Revalidation,
     ) {
+        let Revalidation { look, asked, guard } = job;
         let proxy = self.detached();
         let (chain, cache) = (chain.clone(), cache.clone());
         let mut req = Request::new(Either::Right(Full::default()));
@@ -612,14 +751,21 @@ impl Proxy {
         }
         tokio::spawn(async move {
             let mut pending = Pending::new(RequestFacts::default());
-            pending.walk.cache_directives.key_parts = Vec::new();
+            // What the links before the cache asked for the request this
+            // one stands in for (the links after it record anew).
+            pending.walk.cache_directives = asked;
             let (parts, body) = req.into_parts();
-            let asked = pending.walk.cache_directives.clone();
-            let look = cache.lookup(&parts, &asked);
             let request_head = parts.headers.clone();
             let request_time = std::time::SystemTime::now();
             let (fetched, _) = proxy
-                .fetch_next(&chain, at, Request::from_parts(parts, body), client_ip, None, &mut pending)
+                .fetch_next(
+                    &chain,
+                    at,
+                    Request::from_parts(parts, body),
+                    client_ip,
+                    None,
+                    &mut pending,
+                )
                 .await;
             let Fetched::Next(resp) = fetched else {
                 return;
@@ -627,13 +773,21 @@ impl Proxy {
             let (mut head, body) = resp.into_parts();
             if head.status == StatusCode::NOT_MODIFIED {
                 if let Some(old) = cache.store().lookup(&look.primary, &request_head) {
-                    let updated = cache.refreshed(&old, &head, &pending.walk.cache_directives, request_time);
+                    let updated =
+                        cache.refreshed(&old, &head, &pending.walk.cache_directives, request_time);
                     cache.store().insert(&look.primary, &request_head, updated);
                 }
                 drop(guard);
                 return;
             }
-            let Ok(entry) = cache.admit(&look, &http::Method::GET, &request_head, &mut head, &pending.walk.cache_directives, request_time) else {
+            let Ok(entry) = cache.admit(
+                &look,
+                &http::Method::GET,
+                &request_head,
+                &mut head,
+                &pending.walk.cache_directives,
+                request_time,
+            ) else {
                 drop(guard);
                 return;
             };
@@ -660,7 +814,11 @@ impl Proxy {
         client_ip: Option<std::net::IpAddr>,
         upgrade: Option<tunnel::Upgrade>,
         pending: &mut Pending,
-    ) -> (Response<Either<AnswerBody, Full<Bytes>>>, Option<tunnel::Tunnel>, bool) {
+    ) -> (
+        Response<Either<AnswerBody, Full<Bytes>>>,
+        Option<tunnel::Tunnel>,
+        bool,
+    ) {
         convert::add_forwarded(req.headers_mut(), client_ip);
         if let Some(up) = &upgrade {
             up.ask_next_hop(req.headers_mut());
@@ -674,7 +832,10 @@ impl Proxy {
         let result = self.upstream.send(req, deadline).await;
         let took = sent.elapsed();
         pending.upstream_time = Some(took);
-        self.observer.metrics.upstream_duration.observe(took.as_secs_f64());
+        self.observer
+            .metrics
+            .upstream_duration
+            .observe(took.as_secs_f64());
         match result {
             Ok(mut resp) => {
                 pending.upstream_status = Some(resp.status().as_u16());
@@ -775,7 +936,8 @@ fn vary_fields(names: &[http::header::HeaderName], request: &HeaderMap) -> Heade
 /// Remove the fields meant for this cache alone from a response passed on
 /// without storing.
 fn strip_cache_fields(cache: &Cache, headers: &mut HeaderMap) {
-    let targeted = http::header::HeaderName::from_bytes(cache.spec().targeted_field.as_bytes()).ok();
+    let targeted =
+        http::header::HeaderName::from_bytes(cache.spec().targeted_field.as_bytes()).ok();
     for name in targeted.iter().chain([
         &cache::policy::SURROGATE_CONTROL,
         &cache::SURROGATE_KEY,

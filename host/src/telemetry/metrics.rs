@@ -524,13 +524,41 @@ pub struct CacheMetrics {
 
 impl CacheMetrics {
     fn register(&self, r: &mut Registry) {
-        r.register("edgechain_cache_hits", "Requests answered from the cache", self.hits.clone());
-        r.register("edgechain_cache_misses", "Requests the cache forwarded to the next hop (misses, validations, passes)", self.misses.clone());
-        r.register("edgechain_cache_stale", "Stale responses served (stale-while-revalidate, max-stale, stale-if-error)", self.stale.clone());
-        r.register("edgechain_cache_collapsed", "Requests that waited for a concurrent fetch of the same key instead of their own", self.collapsed.clone());
-        r.register("edgechain_cache_stored_bytes", "Bytes held by the cache store", self.stored_bytes.clone());
-        r.register("edgechain_cache_objects", "Objects held by the cache store", self.objects.clone());
-        r.register("edgechain_cache_evictions", "Objects evicted to keep the cache within its byte budget", self.evictions.clone());
+        r.register(
+            "edgechain_cache_hits",
+            "Requests answered from the cache",
+            self.hits.clone(),
+        );
+        r.register(
+            "edgechain_cache_misses",
+            "Requests the cache forwarded to the next hop (misses, validations, passes)",
+            self.misses.clone(),
+        );
+        r.register(
+            "edgechain_cache_stale",
+            "Stale responses served (stale-while-revalidate, max-stale, stale-if-error)",
+            self.stale.clone(),
+        );
+        r.register(
+            "edgechain_cache_collapsed",
+            "Requests that waited for a concurrent fetch of the same key instead of their own",
+            self.collapsed.clone(),
+        );
+        r.register(
+            "edgechain_cache_stored_bytes",
+            "Bytes held by the cache store",
+            self.stored_bytes.clone(),
+        );
+        r.register(
+            "edgechain_cache_objects",
+            "Objects held by the cache store",
+            self.objects.clone(),
+        );
+        r.register(
+            "edgechain_cache_evictions",
+            "Objects evicted to keep the cache within its byte budget",
+            self.evictions.clone(),
+        );
     }
 }
 
