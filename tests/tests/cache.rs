@@ -225,7 +225,7 @@ async fn the_key_has_scheme_host_and_normalised_target() {
     )
     .await;
     assert_eq!(origin.count(), 3, "the scheme is part of the key");
-    assert_eq!(https.header("cache-status").contains("stored"), true);
+    assert!(https.header("cache-status").contains("stored"));
     // Spellings the key folds: host case, trailing dot, default port, dot segments.
     for (host_, path) in [
         ("A.EXAMPLE", "/p"),
@@ -245,7 +245,8 @@ async fn the_key_has_scheme_host_and_normalised_target() {
 async fn responses_without_freshness_or_meant_for_one_client_are_never_served_to_another() {
     // Each case: the request of client one, the origin's headers; a second
     // client must reach the origin and never see the first one's body.
-    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)])] = &[
+    type Fields = &'static [(&'static str, &'static str)];
+    let cases: &[(&str, Fields, Fields)] = &[
         ("no-freshness", &[], &[]),
         ("private", &[], &[("cache-control", "private, max-age=100")]),
         (

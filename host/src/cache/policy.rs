@@ -160,12 +160,11 @@ pub fn freshness_lifetime(
             .and_then(|e| e.duration_since(date).ok())
             .unwrap_or_default();
     }
-    if HEURISTIC_STATUSES.contains(&status.as_u16()) || d.public {
-        if let Some(lm) = date_of(headers, &header::LAST_MODIFIED)
-            && let Ok(since) = date.duration_since(lm)
-        {
-            return (since * heuristic_percent / 100).min(HEURISTIC_CAP);
-        }
+    if (HEURISTIC_STATUSES.contains(&status.as_u16()) || d.public)
+        && let Some(lm) = date_of(headers, &header::LAST_MODIFIED)
+        && let Ok(since) = date.duration_since(lm)
+    {
+        return (since * heuristic_percent / 100).min(HEURISTIC_CAP);
     }
     Duration::ZERO
 }

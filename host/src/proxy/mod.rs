@@ -483,8 +483,6 @@ impl Proxy {
             } else {
                 "stale"
             }
-        } else if collapsed {
-            "uri-miss"
         } else {
             "uri-miss"
         };
