@@ -30,6 +30,8 @@ pub struct Directives {
     pub must_revalidate: bool,
     /// `proxy-revalidate`.
     pub proxy_revalidate: bool,
+    /// `must-understand`.
+    pub must_understand: bool,
     /// `stale-while-revalidate=N` (RFC 5861).
     pub stale_while_revalidate: Option<u64>,
     /// `stale-if-error=N` (RFC 5861).
@@ -82,6 +84,7 @@ impl Directives {
                 "public" => self.public = true,
                 "must-revalidate" => self.must_revalidate = true,
                 "proxy-revalidate" => self.proxy_revalidate = true,
+                "must-understand" => self.must_understand = true,
                 "stale-while-revalidate" => {
                     if let Some(s) = secs() {
                         self.stale_while_revalidate = Some(s);
@@ -161,6 +164,7 @@ mod tests {
                 public: true,
                 must_revalidate: true,
                 proxy_revalidate: true,
+                must_understand: false,
                 stale_while_revalidate: Some(5),
                 stale_if_error: Some(7),
                 max_stale: Some(None),

@@ -198,9 +198,37 @@ impl Cache {
             headers.insert(CACHE_STATUS, v);
         }
         let conditional = entry.status == StatusCode::OK && policy::not_modified(request, &headers);
+        let range = (entry.status == StatusCode::OK && !request.contains_key(header::IF_RANGE))
+            .then(|| request.get(header::RANGE))
+            .flatten()
+            .and_then(|r| r.to_str().ok())
+            .and_then(|r| byte_range(r, entry.body.len() as u64));
         let (status, body) = if conditional {
             headers.remove(header::CONTENT_LENGTH);
             (StatusCode::NOT_MODIFIED, Bytes::new())
+        } else if let Some(range) = range {
+            headers.remove(header::CONTENT_LENGTH);
+            let total = entry.body.len();
+            match range {
+                Some((first, last)) => {
+                    let value = format!("bytes {first}-{last}/{total}");
+                    if let Ok(v) = HeaderValue::from_str(&value) {
+                        headers.insert(header::CONTENT_RANGE, v);
+                    }
+                    let body = if head_only {
+                        Bytes::new()
+                    } else {
+                        entry.body.slice(first as usize..=last as usize)
+                    };
+                    (StatusCode::PARTIAL_CONTENT, body)
+                }
+                None => {
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+                        headers.insert(header::CONTENT_RANGE, v);
+                    }
+                    (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
+                }
+            }
         } else if head_only {
             (entry.status, Bytes::new())
         } else {
@@ -379,6 +407,34 @@ impl Cache {
     }
 }
 
+/// A single `bytes` range of a `len`-byte body (RFC 9110 §14.1.2):
+/// `Some(Some((first, last)))` to serve, `Some(None)` when unsatisfiable,
+/// `None` to ignore the field and serve the whole body (several ranges, or
+/// a unit or syntax this cache does not serve).
+pub fn byte_range(field: &str, len: u64) -> Option<Option<(u64, u64)>> {
+    let spec = field.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let num = |s: &str| -> Option<Option<u64>> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Some(None);
+        }
+        s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok())?.map(Some)
+    };
+    let range = match (num(first)?, num(last)?) {
+        (Some(f), Some(l)) if f <= l => (f < len).then(|| (f, l.min(len - 1))),
+        (Some(_), Some(_)) => return None,
+        (Some(f), None) => (f < len).then(|| (f, len - 1)),
+        (None, Some(n)) if n > 0 && len > 0 => Some((len.saturating_sub(n), len - 1)),
+        (None, Some(_)) => None,
+        (None, None) => return None,
+    };
+    Some(range)
+}
+
 /// The normalised URL of a request head.
 pub fn request_url(parts: &http::request::Parts) -> String {
     let scheme = key::scheme(&parts.uri, &parts.headers);
@@ -444,6 +500,20 @@ mod tests {
         h.insert(SURROGATE_KEY, HeaderValue::from_static("a  b"));
         h.insert(CACHE_TAG, HeaderValue::from_static("c, d,"));
         assert_eq!(surrogate_keys_of(&h), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn single_byte_ranges_are_served_and_the_rest_ignored() {
+        assert_eq!(byte_range("bytes=0-1", 10), Some(Some((0, 1))));
+        assert_eq!(byte_range("bytes=5-", 10), Some(Some((5, 9))));
+        assert_eq!(byte_range("bytes=-3", 10), Some(Some((7, 9))));
+        assert_eq!(byte_range("bytes=-30", 10), Some(Some((0, 9))));
+        assert_eq!(byte_range("bytes=8-20", 10), Some(Some((8, 9))));
+        assert_eq!(byte_range("bytes=10-", 10), Some(None));
+        assert_eq!(byte_range("bytes=-0", 10), Some(None));
+        for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=2-1", "bytes=a-b", "bytes=-", "bytes=+1-2"] {
+            assert_eq!(byte_range(ignored, 10), None, "{ignored}");
+        }
     }
 
     #[test]

@@ -89,10 +89,12 @@ pub fn storable(c: &StoreCheck<'_>) -> Result<(), &'static str> {
     if *c.method != Method::GET {
         return Err("method");
     }
-    if c.status.is_informational()
-        || matches!(c.status.as_u16(), 206 | 304)
-        || c.response.contains_key(header::CONTENT_RANGE)
-    {
+    if c.status.is_informational() || matches!(c.status.as_u16(), 206 | 304) {
+        return Err("status");
+    }
+    // `must-understand`: store only a status this cache knows (RFC 9111
+    // §5.2.2.3).
+    if d.must_understand && c.status.canonical_reason().is_none() {
         return Err("status");
     }
     if c.request_directives.no_store {
@@ -178,17 +180,34 @@ pub fn initial_age(
 ) -> Duration {
     let date = date_of(headers, &header::DATE).unwrap_or(response_time);
     let apparent = response_time.duration_since(date).unwrap_or_default();
-    let age_value = headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| super::directives_parse::delta_seconds(s.trim()))
-        .map(Duration::from_secs)
-        .unwrap_or_default();
+    let age_value = age_value(headers);
     let delay = response_time
         .duration_since(request_time)
         .unwrap_or_default();
     apparent.max(age_value + delay)
 }
+
+/// The `Age` a response carries: one line of delta-seconds. Anything else
+/// (a list, several lines, a sign, a fraction, parameters) makes the
+/// response stale (RFC 9111 §5.1 asks to treat an invalid `Age` so).
+pub fn age_value(headers: &HeaderMap) -> Duration {
+    let mut lines = headers.get_all(header::AGE).iter();
+    let (Some(first), None) = (lines.next(), lines.next()) else {
+        return if headers.contains_key(header::AGE) {
+            STALE_AGE
+        } else {
+            Duration::ZERO
+        };
+    };
+    first
+        .to_str()
+        .ok()
+        .and_then(|s| super::directives_parse::delta_seconds(s.trim()))
+        .map_or(STALE_AGE, Duration::from_secs)
+}
+
+/// The age given to a response with an invalid `Age`: the RFC's "infinity".
+const STALE_AGE: Duration = Duration::from_secs(1 << 31);
 
 /// How a stored response may serve a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,18 +302,20 @@ pub fn stale_if_error(f: &Freshness<'_>, req: &Directives) -> bool {
 }
 
 /// Fields a `304` must not change in the stored head (RFC 9111 §3.2).
-const KEPT_ON_304: &[HeaderName] = &[
-    header::CONTENT_LENGTH,
-    header::CONTENT_ENCODING,
-    header::TRANSFER_ENCODING,
-    header::CONTENT_RANGE,
+const KEPT_ON_304: &[&str] = &[
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "content-range",
+    "etag",
+    "content-md5",
 ];
 
 /// Update a stored head with a `304`'s fields (RFC 9111 §4.3.4).
 pub fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMap) {
     let mut replaced: Vec<&HeaderName> = Vec::new();
     for (name, value) in not_modified {
-        if KEPT_ON_304.contains(name) {
+        if KEPT_ON_304.contains(&name.as_str()) {
             continue;
         }
         if !replaced.contains(&name) {
@@ -440,6 +461,9 @@ mod tests {
         );
         assert_eq!(check(&[], 200, &[fresh, ("vary", "*")], false), Err("vary"));
         assert_eq!(check(&[], 206, &[fresh], false), Err("status"));
+        let understood = ("cache-control", "max-age=60, must-understand");
+        assert_eq!(check(&[], 599, &[understood], false), Err("status"));
+        assert_eq!(check(&[], 200, &[understood], false), Ok(()));
         assert_eq!(check(&[], 200, &[], false), Err("no-freshness"));
         // Heuristics need Last-Modified and a heuristically cacheable status.
         let lm = ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT");
@@ -566,10 +590,12 @@ mod tests {
             initial_age(&heads(&[("date", &now), ("age", "30")]), t0, t1),
             Duration::from_secs(32)
         );
-        assert_eq!(
-            initial_age(&heads(&[("age", "x")]), t0, t1),
-            Duration::from_secs(2)
-        );
+        for invalid in ["x", "-1", "1.5", "1,0", "0, 0", "1;a=b"] {
+            let age = initial_age(&heads(&[("age", invalid)]), t0, t1);
+            assert!(age >= STALE_AGE, "{invalid}");
+        }
+        assert!(initial_age(&heads(&[("age", "0"), ("age", "0")]), t0, t1) >= STALE_AGE);
+        assert_eq!(initial_age(&heads(&[]), t0, t1), Duration::from_secs(2));
     }
 
     #[test]

@@ -320,8 +320,6 @@ impl Proxy {
             Some("bypass")
         } else if !cacheable_method {
             Some("method")
-        } else if parts.headers.contains_key(http::header::RANGE) {
-            Some("range")
         } else {
             None
         };
@@ -360,6 +358,7 @@ impl Proxy {
         // follow a collapsed fetch, and do not mark the key hit-for-pass.
         let solo = head_only
             || look.directives.no_store
+            || parts.headers.contains_key(http::header::RANGE)
             || parts.headers.contains_key(http::header::AUTHORIZATION)
             || parts.headers.contains_key(http::header::IF_NONE_MATCH)
             || parts.headers.contains_key(http::header::IF_MODIFIED_SINCE)
