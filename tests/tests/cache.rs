@@ -1055,3 +1055,75 @@ async fn the_real_binary_logs_what_the_cache_did() {
         .collect();
     assert_eq!(outcomes, ["miss", "hit", "pass", "miss"]);
 }
+
+#[tokio::test]
+async fn ranges_and_bodiless_responses_are_served_from_the_store() {
+    let origin = Scripted::start(|p, _| match p.uri.path() {
+        "/empty" => answer(204, &[("cache-control", "max-age=100")], ""),
+        "/599" => answer(
+            599,
+            &[("cache-control", "max-age=100, must-understand")],
+            "x",
+        ),
+        _ => answer(200, &[("cache-control", "max-age=100")], "0123456789"),
+    })
+    .await;
+    let (host, _dir) = cached(&origin, json!({})).await;
+    let c = TestClient::new();
+    let addr = host.proxy_addr();
+    fetch(&c, addr, get("/r", &[])).await;
+    for (range, status, body, content_range) in [
+        ("bytes=0-1", 206, "01", "bytes 0-1/10"),
+        ("bytes=7-", 206, "789", "bytes 7-9/10"),
+        ("bytes=-2", 206, "89", "bytes 8-9/10"),
+        ("bytes=20-", 416, "", "bytes */10"),
+        ("bytes=0-1,4-5", 200, "0123456789", ""),
+    ] {
+        let r = fetch(&c, addr, get("/r", &[("range", range)])).await;
+        assert_eq!(
+            (
+                r.status.as_u16(),
+                r.text().as_str(),
+                r.header("content-range")
+            ),
+            (status, body, content_range),
+            "{range}"
+        );
+    }
+    assert_eq!(origin.count(), 1, "every range came from the store");
+    for _ in 0..2 {
+        assert_eq!(
+            fetch(&c, addr, get("/empty", &[])).await.status.as_u16(),
+            204
+        );
+    }
+    assert_eq!(origin.count(), 2, "a 204 is stored");
+    for _ in 0..2 {
+        fetch(&c, addr, get("/599", &[])).await;
+    }
+    assert_eq!(
+        origin.count(),
+        4,
+        "must-understand: an unknown status is not stored"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_age_makes_the_response_stale() {
+    for age in ["abc", "-10", "1.5", "0, 0", "5;a=b"] {
+        let age_ = age.to_owned();
+        let origin = Scripted::start(move |_, _| {
+            answer(
+                200,
+                &[("cache-control", "max-age=3600"), ("age", &age_)],
+                "x",
+            )
+        })
+        .await;
+        let (host, _dir) = cached(&origin, json!({})).await;
+        let c = TestClient::new();
+        fetch(&c, host.proxy_addr(), get("/a", &[])).await;
+        fetch(&c, host.proxy_addr(), get("/a", &[])).await;
+        assert_eq!(origin.count(), 2, "Age: {age}");
+    }
+}

@@ -422,7 +422,10 @@ pub fn byte_range(field: &str, len: u64) -> Option<Option<(u64, u64)>> {
         if s.is_empty() {
             return Some(None);
         }
-        s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok())?.map(Some)
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
+            .map(Some)
     };
     let range = match (num(first)?, num(last)?) {
         (Some(f), Some(l)) if f <= l => (f < len).then(|| (f, l.min(len - 1))),
@@ -511,7 +514,14 @@ mod tests {
         assert_eq!(byte_range("bytes=8-20", 10), Some(Some((8, 9))));
         assert_eq!(byte_range("bytes=10-", 10), Some(None));
         assert_eq!(byte_range("bytes=-0", 10), Some(None));
-        for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=2-1", "bytes=a-b", "bytes=-", "bytes=+1-2"] {
+        for ignored in [
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=2-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=+1-2",
+        ] {
             assert_eq!(byte_range(ignored, 10), None, "{ignored}");
         }
     }

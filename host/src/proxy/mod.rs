@@ -581,6 +581,16 @@ impl Proxy {
             cache::forwarded_status(fwd, Some(status), stored),
         );
         let resp = match admitted {
+            Ok(entry)
+                if head.status == StatusCode::NO_CONTENT
+                    || crate::chain::body::declared_length(&head.headers) == Some(0) =>
+            {
+                // No body to wait for (hyper never polls a 204's): stored now.
+                let vary_request = vary_fields(&entry.vary, &request_head);
+                cache.store().insert(&look.primary, &vary_request, entry);
+                drop(guard);
+                Response::from_parts(head, body)
+            }
             Ok(entry) => {
                 let expected = crate::chain::body::declared_length(&head.headers);
                 let vary_request = vary_fields(&entry.vary, &request_head);
