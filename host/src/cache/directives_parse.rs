@@ -60,6 +60,24 @@ impl Directives {
         Some(d)
     }
 
+    /// Parse `Surrogate-Control` (Edge Architecture 1.0): like
+    /// `Cache-Control`, but a directive may end in `;target`, naming the
+    /// surrogate it is for; edgechain takes every directive as its own.
+    pub fn from_surrogate_control(headers: &HeaderMap, name: &HeaderName) -> Option<Directives> {
+        let mut lines = headers.get_all(name).iter().peekable();
+        lines.peek()?;
+        let mut d = Directives::default();
+        for line in lines {
+            if let Ok(text) = line.to_str() {
+                let untargeted: Vec<&str> = split_list(text)
+                    .map(|item| item.split_once(';').map_or(item, |(d, _)| d))
+                    .collect();
+                d.add(&untargeted.join(","));
+            }
+        }
+        Some(d)
+    }
+
     /// Parse one field value.
     pub fn parse(text: &str) -> Directives {
         let mut d = Directives::default();
@@ -192,6 +210,15 @@ mod tests {
             Some(1 << 31)
         );
         assert_eq!(Directives::parse("stale-if-error=x").stale_if_error, None);
+    }
+
+    #[test]
+    fn surrogate_control_targets_are_dropped() {
+        let mut h = HeaderMap::new();
+        let name = HeaderName::from_static("surrogate-control");
+        h.insert(&name, HeaderValue::from_static("max-age=100;edge, no-store;other"));
+        let d = Directives::from_surrogate_control(&h, &name).unwrap_or_default();
+        assert_eq!((d.max_age, d.no_store), (Some(100), true));
     }
 
     #[test]

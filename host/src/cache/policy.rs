@@ -34,13 +34,16 @@ pub struct Governing {
 /// The first of the targeted field, `Surrogate-Control`, `CDN-Cache-Control`
 /// and `Cache-Control` that the response carries.
 pub fn governing(headers: &HeaderMap, targeted: &HeaderName) -> Governing {
-    for name in [targeted, &SURROGATE_CONTROL, &CDN_CACHE_CONTROL] {
-        if let Some(directives) = Directives::from_field(headers, name) {
-            return Governing {
-                directives,
-                from_cache_control: false,
-            };
-        }
+    let targeted_lists = [
+        Directives::from_field(headers, targeted),
+        Directives::from_surrogate_control(headers, &SURROGATE_CONTROL),
+        Directives::from_field(headers, &CDN_CACHE_CONTROL),
+    ];
+    if let Some(directives) = targeted_lists.into_iter().flatten().next() {
+        return Governing {
+            directives,
+            from_cache_control: false,
+        };
     }
     Governing {
         directives: Directives::from_field(headers, &header::CACHE_CONTROL).unwrap_or_default(),
