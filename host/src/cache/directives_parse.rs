@@ -216,7 +216,10 @@ mod tests {
     fn surrogate_control_targets_are_dropped() {
         let mut h = HeaderMap::new();
         let name = HeaderName::from_static("surrogate-control");
-        h.insert(&name, HeaderValue::from_static("max-age=100;edge, no-store;other"));
+        h.insert(
+            &name,
+            HeaderValue::from_static("max-age=100;edge, no-store;other"),
+        );
         let d = Directives::from_surrogate_control(&h, &name).unwrap_or_default();
         assert_eq!((d.max_age, d.no_store), (Some(100), true));
     }

@@ -125,10 +125,9 @@ impl Proxy {
                 let req = Request::from_parts(parts, body);
                 match chain.cache() {
                     Some((at, cache)) => {
-                        let cache = cache.clone();
                         self.forward_cached(
                             &chain,
-                            &cache,
+                            cache,
                             at,
                             req,
                             client_ip,
