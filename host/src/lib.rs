@@ -25,14 +25,15 @@
 //! | 9 | `chain`, `chain::body`, `chain::granted`, `chain::revalidate` |
 //! | 10 | `chain::failure`, `chain::load` |
 //! | 11 | `chain::walk` |
-//! | 12 | `proxy::completion`, `proxy::date`, `proxy::front` |
+//! | 12 | `proxy::body`, `proxy::completion`, `proxy::date`, `proxy::front` |
 //! | 13 | `proxy::tunnel` |
-//! | 14 | `proxy` |
-//! | 15 | `reload` |
-//! | 16 | `admin`, `reload::watch` |
-//! | 17 | `server::accept` |
-//! | 18 | `server::workers` |
-//! | 19 | `server` |
+//! | 14 | `proxy::cached` |
+//! | 15 | `proxy` |
+//! | 16 | `reload` |
+//! | 17 | `admin`, `reload::watch` |
+//! | 18 | `server::accept` |
+//! | 19 | `server::workers` |
+//! | 20 | `server` |
 //!
 //! What each room owns:
 //!

@@ -5,46 +5,31 @@
 //! The request path does one atomic load of the chain pointer and never
 //! touches the filesystem or a global lock.
 
+pub mod body;
+pub mod cached;
 pub mod completion;
 pub mod date;
 pub mod front;
 pub mod tunnel;
 
-use crate::cache::policy::Usable;
-use crate::cache::{self, Cache, Served, collapse, tee};
-use crate::chain::body::{ChainBody, declared_length};
+pub use body::{AnswerBody, BodyError, CacheBody, ForwardBody};
+
+use crate::chain::body::declared_length;
 use crate::chain::failure::host_response;
 use crate::chain::walk::{RequestOutcome, ResponseWalk};
 use crate::chain::{ChainSnapshot, SharedChain};
 use crate::client_body::{self, BodyProgress, ClientBody, PREBUFFER_BYTES};
 use crate::conn::ConnInfo;
 use crate::convert;
-use crate::plugin::handler::HandlerBody;
 use crate::telemetry::access::RequestFacts;
-use crate::upstream::{Upstream, UpstreamBody, UpstreamError};
+use crate::upstream::{Upstream, UpstreamError};
 use bytes::Bytes;
 use completion::{Completion, Observer, Pending, Report};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The request body as it goes to the next hop: the client's (watched), or
-/// one the chain or the prebuffer rebuilt.
-pub type ForwardBody = ChainBody<ClientBody<Incoming>>;
-
-/// Where an answer's body comes from: the next hop, or a `wasi:http`
-/// handler at the end of the chain.
-pub type AnswerBody = Either<UpstreamBody<ForwardBody>, Either<HandlerBody, CacheBody>>;
-
-/// A response the cache is storing while it streams (boxed: its layers
-/// depend on the links around the cache; only misses pay for the box).
-/// Its error is a named type: a boxed trait object inside the boxed body's
-/// type defeats rustc's proof that the request's future is `Send`.
-pub type CacheBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = Completion<Either<AnswerBody, Full<Bytes>>>;
@@ -57,11 +42,7 @@ pub struct Proxy {
     body_idle_timeout: Duration,
 }
 
-/// What `forward` produced besides the response: a tunnel to run.
-type Forwarded = (
-    Response<Either<AnswerBody, Full<Bytes>>>,
-    Option<tunnel::Tunnel>,
-);
+use cached::{Fetched, Forwarded, NextHop};
 
 impl Proxy {
     /// A proxy serving `chain` in front of `upstream`, reporting finished
@@ -78,17 +59,6 @@ impl Proxy {
             upstream: Arc::new(upstream),
             observer,
             body_idle_timeout,
-        }
-    }
-
-    /// The same proxy, for work that outlives the request that started it
-    /// (a background revalidation).
-    fn detached(&self) -> Proxy {
-        Proxy {
-            chain: self.chain.clone(),
-            upstream: self.upstream.clone(),
-            observer: self.observer.clone(),
-            body_idle_timeout: self.body_idle_timeout,
         }
     }
 
@@ -125,7 +95,8 @@ impl Proxy {
                 let req = Request::from_parts(parts, body);
                 match chain.cache() {
                     Some((at, cache)) => {
-                        self.forward_cached(
+                        cached::forward_cached(
+                            self,
                             &chain,
                             cache,
                             at,
@@ -252,434 +223,20 @@ impl Proxy {
     }
 }
 
-/// What the part of the chain after the cache produced.
-enum Fetched {
-    /// A response from the next hop (or the handler standing in for it),
-    /// after the links behind the cache saw it.
-    Next(Response<Either<AnswerBody, Full<Bytes>>>),
-    /// A link behind the cache answered or rejected, or the next hop failed
-    /// (`true`: the next hop's fault): not storable.
-    Other(Response<Either<AnswerBody, Full<Bytes>>>, bool),
-}
-
-/// A background revalidation: the key it refreshes, what the links before
-/// the cache asked, and the collapse guard it holds until done.
-struct Revalidation {
-    look: cache::Lookup,
-    asked: crate::cache_directives::CacheDirectives,
-    guard: collapse::FlightGuard,
-}
-
-/// Methods whose non-error responses invalidate what the cache holds for
-/// their target (RFC 9111 §4.4).
-fn unsafe_method(m: &http::Method) -> bool {
-    !matches!(
-        *m,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
-    )
-}
-
-impl Proxy {
-    /// A request through a chain with a cache after its first `at` links:
-    /// those run on every request; the cache answers what it can; the rest
-    /// of the chain and the next hop run on misses, and what they answer is
-    /// stored as it streams to the client (see docs/caching.md).
-    #[allow(clippy::too_many_arguments)]
-    async fn forward_cached(
-        &self,
-        chain: &Arc<ChainSnapshot>,
-        cache: &Arc<Cache>,
-        at: usize,
-        req: Request<ClientBody<Incoming>>,
-        client_ip: Option<std::net::IpAddr>,
-        upgrade: Option<tunnel::Upgrade>,
-        pending: &mut Pending,
-    ) -> Forwarded {
-        let (req, before) = match chain
-            .run_request_range(0..at, req, client_ip, &mut pending.walk)
-            .await
-        {
-            RequestOutcome::Forward(req, walk) => (req, walk),
-            RequestOutcome::Answered(resp, walk) => {
-                let resp = walk.run(resp, &mut pending.walk).await.map(|b| match b {
-                    Either::Left(full) | Either::Right(full) => Either::Right(full),
-                });
-                return (resp, None);
-            }
-            RequestOutcome::Rejected(resp) => return (resp.map(Either::Right), None),
-        };
-        let (mut parts, body) = req.into_parts();
-        let asked = pending.walk.cache_directives.clone();
-        let look = cache.lookup(&parts, &asked);
-        let method = parts.method.clone();
-        let cacheable_method = matches!(method, http::Method::GET | http::Method::HEAD);
-        let pass = if upgrade.is_some() {
-            Some("upgrade")
-        } else if asked.bypass {
-            Some("bypass")
-        } else if !cacheable_method {
-            Some("method")
-        } else {
-            None
-        };
-        if let Some(why) = pass {
-            // Straight through, as if there were no cache.
-            pending.walk.cache = Some(if why == "bypass" { "bypass" } else { "pass" });
-            cache.metrics().misses.inc();
-            let req = Request::from_parts(parts, body);
-            let (host, scheme) = (
-                host_of(req.headers()),
-                cache::key::scheme(req.uri(), req.headers()).to_owned(),
-            );
-            let (mut resp, tunnel) = match self
-                .fetch_next(chain, at, req, client_ip, upgrade, pending)
-                .await
-            {
-                (Fetched::Next(r) | Fetched::Other(r, _), t) => (r, t),
-            };
-            let status = resp.status();
-            if unsafe_method(&method) && (status.is_success() || status.is_redirection()) {
-                cache.invalidate(&look, &asked, &host, &scheme, resp.headers());
-            }
-            strip_cache_fields(cache, resp.headers_mut());
-            resp.headers_mut().insert(
-                cache::CACHE_STATUS,
-                cache::forwarded_status(
-                    if why == "bypass" { "bypass" } else { "method" },
-                    Some(status.as_u16()),
-                    Err(if why == "method" { "" } else { why }),
-                ),
-            );
-            return (self.walk_back(before, resp, pending).await, tunnel);
+impl NextHop for Proxy {
+    fn detached(&self) -> Proxy {
+        Proxy {
+            chain: self.chain.clone(),
+            upstream: self.upstream.clone(),
+            observer: self.observer.clone(),
+            body_idle_timeout: self.body_idle_timeout,
         }
-        let head_only = method == http::Method::HEAD;
-        // Requests whose response could not serve others neither lead nor
-        // follow a collapsed fetch, and do not mark the key hit-for-pass.
-        let solo = head_only
-            || look.directives.no_store
-            || parts.headers.contains_key(http::header::RANGE)
-            || parts.headers.contains_key(http::header::AUTHORIZATION)
-            || parts.headers.contains_key(http::header::IF_NONE_MATCH)
-            || parts.headers.contains_key(http::header::IF_MODIFIED_SINCE)
-            || cache::key::unkeyed_input(&parts.headers, &[]).is_some();
-        let mut guard = None;
-        let mut collapsed = false;
-        let mut stale: Option<Arc<cache::store::Entry>> = None;
-        for round in 0..2 {
-            if let Some(entry) = cache.store().lookup(&look.primary, &parts.headers) {
-                let served = match cache::policy::usable(&entry.freshness(), &look.directives) {
-                    Usable::Fresh if collapsed => Some(Served::Collapsed),
-                    Usable::Fresh => Some(Served::Hit),
-                    Usable::StaleAccepted => Some(Served::StaleAccepted),
-                    Usable::WhileRevalidate => {
-                        if let collapse::Join::Leader(g) = cache.flights().join(&look.primary) {
-                            let job = Revalidation {
-                                look: look.clone(),
-                                asked: asked.clone(),
-                                guard: g,
-                            };
-                            self.revalidate_behind(
-                                chain, cache, at, &parts, &entry, client_ip, job,
-                            );
-                        }
-                        Some(Served::WhileRevalidate)
-                    }
-                    Usable::Validate => None,
-                };
-                if let Some(how) = served {
-                    return self
-                        .serve_stored(
-                            cache,
-                            &entry,
-                            &parts.headers,
-                            head_only,
-                            how,
-                            before,
-                            pending,
-                        )
-                        .await;
-                }
-                stale = Some(entry);
-                break;
-            }
-            if look.directives.only_if_cached {
-                pending.walk.cache = Some("miss");
-                let mut resp = host_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "not in the cache (only-if-cached)",
-                );
-                resp.headers_mut().insert(
-                    cache::CACHE_STATUS,
-                    cache::forwarded_status("miss", None, Err("only-if-cached")),
-                );
-                return (
-                    self.walk_back(before, resp.map(Either::Right), pending)
-                        .await,
-                    None,
-                );
-            }
-            if round > 0 || solo || cache.is_pass(&look.primary) {
-                break;
-            }
-            match cache.flights().join(&look.primary) {
-                collapse::Join::Leader(g) => {
-                    // The fetch before ours may have stored it since we looked.
-                    if let Some(entry) = cache.store().lookup(&look.primary, &parts.headers)
-                        && cache::policy::usable(&entry.freshness(), &look.directives)
-                            == Usable::Fresh
-                    {
-                        drop(g);
-                        return self
-                            .serve_stored(
-                                cache,
-                                &entry,
-                                &parts.headers,
-                                head_only,
-                                Served::Hit,
-                                before,
-                                pending,
-                            )
-                            .await;
-                    }
-                    guard = Some(g);
-                    break;
-                }
-                collapse::Join::Follower(rx) => {
-                    cache.metrics().collapsed.inc();
-                    collapsed = true;
-                    let waited =
-                        tokio::time::timeout(self.upstream.settings().timeout, collapse::wait(rx))
-                            .await;
-                    if waited.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        cache.metrics().misses.inc();
-        // Validate what is stored with our own conditionals; the client's
-        // are answered from the result.
-        let client_conditionals = stale.is_some().then(|| {
-            let mut kept = HeaderMap::new();
-            for name in [http::header::IF_NONE_MATCH, http::header::IF_MODIFIED_SINCE] {
-                if let Some(v) = parts.headers.remove(&name) {
-                    kept.insert(name, v);
-                }
-            }
-            for (name, value) in stale
-                .iter()
-                .flat_map(|e| cache::policy::validators(&e.headers))
-            {
-                parts.headers.insert(name, value);
-            }
-            kept
-        });
-        let request_head = parts.headers.clone();
-        let fwd = if stale.is_some() {
-            if look.directives.no_cache {
-                "request"
-            } else {
-                "stale"
-            }
-        } else {
-            "uri-miss"
-        };
-        let request_time = std::time::SystemTime::now();
-        let req = Request::from_parts(parts, body);
-        let (fetched, _) = self
-            .fetch_next(chain, at, req, client_ip, None, pending)
-            .await;
-        let resp = match fetched {
-            Fetched::Next(resp) => resp,
-            Fetched::Other(resp, next_hop_failed) => {
-                if next_hop_failed
-                    && let Some(entry) = &stale
-                    && cache::policy::stale_if_error(&entry.freshness(), &look.directives)
-                {
-                    cache.metrics().stale.inc();
-                    return self
-                        .serve_stored(
-                            cache,
-                            entry,
-                            client_conditionals.as_ref().unwrap_or(&request_head),
-                            head_only,
-                            Served::OnError(None),
-                            before,
-                            pending,
-                        )
-                        .await;
-                }
-                pending.walk.cache = Some("miss");
-                let mut resp = resp;
-                strip_cache_fields(cache, resp.headers_mut());
-                let status = resp.status().as_u16();
-                resp.headers_mut().insert(
-                    cache::CACHE_STATUS,
-                    cache::forwarded_status(fwd, Some(status), Err("")),
-                );
-                return (self.walk_back(before, resp, pending).await, None);
-            }
-        };
-        let (mut head, body) = resp.into_parts();
-        if let Some(entry) = &stale {
-            let status = head.status.as_u16();
-            if head.status == StatusCode::NOT_MODIFIED {
-                // Merge the 304 into what is stored and serve that.
-                let updated =
-                    cache.refreshed(entry, &head, &pending.walk.cache_directives, request_time);
-                cache.store().insert(&look.primary, &request_head, updated);
-                if let Some(entry) = cache.store().lookup(&look.primary, &request_head) {
-                    pending.walk.cache = Some("revalidated");
-                    let conditionals = client_conditionals.unwrap_or_default();
-                    return self
-                        .serve_stored(
-                            cache,
-                            &entry,
-                            &conditionals,
-                            head_only,
-                            Served::Revalidated,
-                            before,
-                            pending,
-                        )
-                        .await;
-                }
-            } else if matches!(status, 500 | 502 | 503 | 504)
-                && cache::policy::stale_if_error(&entry.freshness(), &look.directives)
-            {
-                cache.metrics().stale.inc();
-                return self
-                    .serve_stored(
-                        cache,
-                        entry,
-                        client_conditionals.as_ref().unwrap_or(&request_head),
-                        head_only,
-                        Served::OnError(Some(status)),
-                        before,
-                        pending,
-                    )
-                    .await;
-            }
-        }
-        pending.walk.cache = Some("miss");
-        let admitted = if head_only {
-            Err("head")
-        } else {
-            cache.admit(
-                &look,
-                &http::Method::GET,
-                &request_head,
-                &mut head,
-                &pending.walk.cache_directives,
-                request_time,
-            )
-        };
-        let status = head.status.as_u16();
-        let stored = admitted.as_ref().map(|_| ()).map_err(|w| *w);
-        head.headers.insert(
-            cache::CACHE_STATUS,
-            cache::forwarded_status(fwd, Some(status), stored),
-        );
-        let resp = match admitted {
-            Ok(entry)
-                if head.status == StatusCode::NO_CONTENT
-                    || crate::chain::body::declared_length(&head.headers) == Some(0) =>
-            {
-                // No body to wait for (hyper never polls a 204's): stored now.
-                let vary_request = vary_fields(&entry.vary, &request_head);
-                cache.store().insert(&look.primary, &vary_request, entry);
-                drop(guard);
-                Response::from_parts(head, body)
-            }
-            Ok(entry) => {
-                let expected = crate::chain::body::declared_length(&head.headers);
-                let vary_request = vary_fields(&entry.vary, &request_head);
-                let to = tee::Destination {
-                    store: cache.store().clone(),
-                    primary: look.primary.clone(),
-                    request: vary_request,
-                    entry,
-                    max_bytes: (cache.spec().max_object_mb * 1024 * 1024) as usize,
-                    guard,
-                };
-                let tee = tee::TeeBody::new(body, to, expected);
-                let body: CacheBody = http_body_util::BodyExt::boxed_unsync(
-                    http_body_util::BodyExt::map_err(tee, BodyError),
-                );
-                Response::from_parts(head, Either::Left(Either::Right(Either::Right(body))))
-            }
-            Err(_) => {
-                if guard.is_some() {
-                    cache.mark_pass(&look.primary);
-                }
-                drop(guard);
-                Response::from_parts(head, body)
-            }
-        };
-        (self.walk_back(before, resp, pending).await, None)
     }
 
-    /// Serve a stored response through the links before the cache.
-    #[allow(clippy::too_many_arguments)]
-    async fn serve_stored(
-        &self,
-        cache: &Cache,
-        entry: &cache::store::Entry,
-        request: &HeaderMap,
-        head_only: bool,
-        how: Served,
-        before: ResponseWalk<'_>,
-        pending: &mut Pending,
-    ) -> Forwarded {
-        match how {
-            Served::Hit | Served::Collapsed => {
-                cache.metrics().hits.inc();
-                pending.walk.cache = Some(if how == Served::Hit {
-                    "hit"
-                } else {
-                    "collapsed"
-                });
-            }
-            Served::StaleAccepted | Served::WhileRevalidate => {
-                cache.metrics().hits.inc();
-                cache.metrics().stale.inc();
-                pending.walk.cache = Some("stale");
-            }
-            Served::OnError(_) => pending.walk.cache = Some("stale"),
-            Served::Revalidated => {}
-        }
-        let resp = cache.serve(entry, request, head_only, how);
-        if before.is_empty() {
-            return (resp.map(Either::Right), None);
-        }
-        let resp = before.run(resp, &mut pending.walk).await.map(|b| match b {
-            Either::Left(full) | Either::Right(full) => Either::Right(full),
-        });
-        (resp, None)
+    fn response_timeout(&self) -> Duration {
+        self.upstream.settings().timeout
     }
 
-    /// Run the links before the cache on a response on its way out.
-    async fn walk_back(
-        &self,
-        before: ResponseWalk<'_>,
-        resp: Response<Either<AnswerBody, Full<Bytes>>>,
-        pending: &mut Pending,
-    ) -> Response<Either<AnswerBody, Full<Bytes>>> {
-        if before.is_empty() {
-            let mut resp = resp;
-            convert::strip_hop_by_hop(resp.headers_mut());
-            return resp;
-        }
-        before.run(resp, &mut pending.walk).await.map(|b| match b {
-            Either::Left(inner) => inner,
-            Either::Right(full) => Either::Right(full),
-        })
-    }
-
-    /// The part of the chain after the cache, then the next hop (or the
-    /// terminal handler), and the response back through those links.
-    ///
-    /// Boxed: the walk is generic over the request body, and rustc cannot
-    /// prove the unboxed future `Send` through the two nested walks.
     fn fetch_next<'a>(
         &'a self,
         chain: &'a ChainSnapshot,
@@ -692,13 +249,13 @@ impl Proxy {
     {
         Box::pin(async move {
             let end = chain.filters().len();
-            let req = req.map(|inner| Relay { inner });
+            let req = req.map(body::Relay::new);
             match chain
                 .run_request_range(at..end, req, client_ip, &mut pending.walk)
                 .await
             {
                 RequestOutcome::Forward(req, walk) => {
-                    let req = req.map(flatten);
+                    let req = req.map(body::flatten);
                     if let Some(handler) = chain.terminal() {
                         return match self.serve_terminal(handler, req, client_ip, pending).await {
                             Ok(resp) => {
@@ -728,89 +285,9 @@ impl Proxy {
             }
         })
     }
+}
 
-    /// Revalidate `entry` in the background (stale-while-revalidate): the
-    /// request goes through the links after the cache and the next hop with
-    /// the stored validators, and what comes back is stored.
-    #[allow(clippy::too_many_arguments)]
-    fn revalidate_behind(
-        &self,
-        chain: &Arc<ChainSnapshot>,
-        cache: &Arc<Cache>,
-        at: usize,
-        parts: &http::request::Parts,
-        entry: &cache::store::Entry,
-        client_ip: Option<std::net::IpAddr>,
-        job: Revalidation,
-    ) {
-        let Revalidation { look, asked, guard } = job;
-        let proxy = self.detached();
-        let (chain, cache) = (chain.clone(), cache.clone());
-        let mut req = Request::new(Either::Right(Full::default()));
-        *req.method_mut() = http::Method::GET;
-        *req.uri_mut() = parts.uri.clone();
-        *req.headers_mut() = parts.headers.clone();
-        req.headers_mut().remove(http::header::IF_NONE_MATCH);
-        req.headers_mut().remove(http::header::IF_MODIFIED_SINCE);
-        for (name, value) in cache::policy::validators(&entry.headers) {
-            req.headers_mut().insert(name, value);
-        }
-        tokio::spawn(async move {
-            let mut pending = Pending::new(RequestFacts::default());
-            // What the links before the cache asked for the request this
-            // one stands in for (the links after it record anew).
-            pending.walk.cache_directives = asked;
-            let (parts, body) = req.into_parts();
-            let request_head = parts.headers.clone();
-            let request_time = std::time::SystemTime::now();
-            let (fetched, _) = proxy
-                .fetch_next(
-                    &chain,
-                    at,
-                    Request::from_parts(parts, body),
-                    client_ip,
-                    None,
-                    &mut pending,
-                )
-                .await;
-            let Fetched::Next(resp) = fetched else {
-                return;
-            };
-            let (mut head, body) = resp.into_parts();
-            if head.status == StatusCode::NOT_MODIFIED {
-                if let Some(old) = cache.store().lookup(&look.primary, &request_head) {
-                    let updated =
-                        cache.refreshed(&old, &head, &pending.walk.cache_directives, request_time);
-                    cache.store().insert(&look.primary, &request_head, updated);
-                }
-                drop(guard);
-                return;
-            }
-            let Ok(entry) = cache.admit(
-                &look,
-                &http::Method::GET,
-                &request_head,
-                &mut head,
-                &pending.walk.cache_directives,
-                request_time,
-            ) else {
-                drop(guard);
-                return;
-            };
-            let to = tee::Destination {
-                store: cache.store().clone(),
-                primary: look.primary.clone(),
-                request: vary_fields(&entry.vary, &request_head),
-                entry,
-                max_bytes: (cache.spec().max_object_mb * 1024 * 1024) as usize,
-                guard: Some(guard),
-            };
-            let expected = crate::chain::body::declared_length(&head.headers);
-            let tee = tee::TeeBody::new(body, to, expected);
-            let _ = http_body_util::BodyExt::collect(tee).await;
-        });
-    }
-
+impl Proxy {
     /// Send a request to the next hop and walk its response back through
     /// `walk`; `false` when the next hop failed (the answer is ours).
     async fn send_next(
@@ -865,91 +342,6 @@ impl Proxy {
                 (upstream_failure(&e).map(Either::Right), None, false)
             }
         }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A request body on its way through the links after the cache. Its
-    /// error is a named type: with `Either`'s boxed error, rustc cannot prove
-    /// the walk's future `Send` (a higher-ranked lifetime limitation).
-    struct Relay {
-        #[pin]
-        inner: ForwardBody,
-    }
-}
-
-/// An error of a body the cache relays ([`CacheBody`], the request body
-/// through the links after the cache).
-#[derive(Debug)]
-pub struct BodyError(BoxError);
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-impl http_body::Body for Relay {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
-        self.project().inner.poll_frame(cx).map_err(BodyError)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// One body type for the request the links after the cache passed on.
-fn flatten(body: ChainBody<Relay>) -> ForwardBody {
-    match body {
-        Either::Left(relay) => relay.inner,
-        Either::Right(full) => Either::Right(full),
-    }
-}
-
-/// The request's `Host`, for invalidating `Location` on the same host.
-fn host_of(headers: &HeaderMap) -> String {
-    headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
-}
-
-/// The request fields a response's `Vary` names (the variant's selector).
-fn vary_fields(names: &[http::header::HeaderName], request: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for name in names {
-        for v in request.get_all(name) {
-            out.append(name.clone(), v.clone());
-        }
-    }
-    out
-}
-
-/// Remove the fields meant for this cache alone from a response passed on
-/// without storing.
-fn strip_cache_fields(cache: &Cache, headers: &mut HeaderMap) {
-    let targeted =
-        http::header::HeaderName::from_bytes(cache.spec().targeted_field.as_bytes()).ok();
-    for name in targeted.iter().chain([
-        &cache::policy::SURROGATE_CONTROL,
-        &cache::SURROGATE_KEY,
-        &cache::CACHE_TAG,
-    ]) {
-        headers.remove(name);
     }
 }
 
