@@ -430,6 +430,9 @@ mod tests {
         );
         m.insert("links".into(), links.into());
         m.insert("cause".into(), f.cause.map_or(Value::Null, Value::from));
+        if let Some(cache) = f.walk.cache {
+            m.insert("cache".into(), cache.into());
+        }
         Value::Object(m).to_string()
     }
 
@@ -480,5 +483,26 @@ mod tests {
                 assert_eq!(line(&finished), reference(&finished));
             }
         }
+        // A chain with a cache adds its outcome, in its sorted place.
+        walk.cache = Some("hit");
+        let finished = Finished {
+            time: SystemTime::UNIX_EPOCH,
+            facts: &facts[0],
+            status: 200,
+            content_type: None,
+            header_bytes: 1,
+            body_bytes: 2,
+            upstream_status: None,
+            upstream_time: None,
+            request_time: Duration::from_millis(2),
+            walk: &walk,
+            cause: None,
+        };
+        let text = line(&finished);
+        assert_eq!(text, reference(&finished));
+        assert!(
+            text.contains(r#""bytes":3,"cache":"hit","cause""#),
+            "{text}"
+        );
     }
 }
