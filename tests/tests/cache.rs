@@ -1127,3 +1127,55 @@ async fn an_invalid_age_makes_the_response_stale() {
         assert_eq!(origin.count(), 2, "Age: {age}");
     }
 }
+
+/// The first address of this machine that is not loopback, if it has one.
+fn outside_ip() -> Option<std::net::IpAddr> {
+    // Connecting a UDP socket sends nothing: it only picks the route.
+    [
+        "192.0.2.1:9",
+        "10.0.0.1:9",
+        "172.16.0.1:9",
+        "192.168.0.1:9",
+        "8.8.8.8:9",
+    ]
+    .into_iter()
+    .find_map(|to| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.connect(to).ok()?;
+        Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    })
+}
+
+#[tokio::test]
+async fn purge_is_refused_from_other_peers_unless_allowed() {
+    let Some(ip) = outside_ip() else {
+        panic!("this machine has no non-loopback address to test from");
+    };
+    let origin =
+        Scripted::start(|_, n| answer(200, &[("cache-control", "max-age=100")], &n.to_string()))
+            .await;
+    for (allow, status) in [(false, 403), (true, 200)] {
+        let dir = ConfigDir::new();
+        dir.manifest(json!({ "proxychain": [ { "name": "cache", "cache": {} } ] }));
+        let mut opts = options(dir.path(), origin.addr);
+        opts.admin = SocketAddr::from(([0, 0, 0, 0], 0));
+        opts.remote_reload = allow;
+        let host = start_host(opts).await;
+        let c = TestClient::new();
+        fetch(&c, host.proxy_addr(), get("/x", &[])).await;
+        let admin = SocketAddr::new(ip, host.admin_addr().port());
+        let (got, text) = purge(
+            &c,
+            admin,
+            json!({"url": format!("http://{}/x", host.proxy_addr())}),
+        )
+        .await;
+        assert_eq!(got, status, "allowed: {allow}: {text}");
+        // From loopback it is always accepted.
+        let local = SocketAddr::from(([127, 0, 0, 1], host.admin_addr().port()));
+        assert_eq!(
+            purge(&c, local, json!({"surrogate_key": "none"})).await.0,
+            200
+        );
+    }
+}
