@@ -1179,3 +1179,47 @@ async fn purge_is_refused_from_other_peers_unless_allowed() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_body_the_origin_cuts_short_is_not_stored() {
+    // A raw origin: promises 100 bytes, sends 50, closes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let task = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            count.fetch_add(1, Ordering::SeqCst);
+            let head =
+                "HTTP/1.1 200 OK\r\ncache-control: max-age=100\r\ncontent-length: 100\r\n\r\n";
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&[b'x'; 50]).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    let dir = ConfigDir::new();
+    dir.manifest(json!({ "proxychain": [ { "name": "cache", "cache": {} } ] }));
+    let host = start_host(options(dir.path(), addr)).await;
+    let c = TestClient::new();
+    for _ in 0..2 {
+        let cut = c.try_send(host.proxy_addr(), get("/cut", &[])).await;
+        assert!(
+            cut.is_err() || cut.is_ok_and(|r| r.body.len() < 100),
+            "a short body never looks whole"
+        );
+    }
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        2,
+        "the truncated copy was not stored"
+    );
+    task.abort();
+}
