@@ -52,12 +52,13 @@ async fn walk(chain: &ChainSnapshot, req: http::Request<Full<Bytes>>, status: u1
     let RequestOutcome::Forward(_, walk) = chain.run_request(req, client, &mut log).await else {
         panic!("the request was not forwarded");
     };
-    let request = walk.cache_directives().clone();
+    let request = log.cache_directives.clone();
     let resp = http::Response::builder()
         .status(status)
         .body(Full::new(Bytes::from_static(b"hello")))
         .expect("response");
-    let (resp, both) = walk.run_collecting(resp, &mut log).await;
+    let resp = walk.run(resp, &mut log).await;
+    let both = log.cache_directives.clone();
     let headers = resp.headers().clone();
     let _ = resp.into_body().collect().await;
     Walked {

@@ -5,9 +5,9 @@
 //! Bodies are lent as [`super::body`] says, answers are checked as
 //! [`super::revalidate`] says, and failures go through [`super::failure`];
 //! every path ends in a response. What the links asked of the HTTP cache
-//! (the `cache` import) is collected into one [`CacheDirectives`] per
-//! request: [`ResponseWalk::cache_directives`] after the request phase,
-//! [`ResponseWalk::run_collecting`] after the response phase.
+//! (the `cache` import) is recorded into the request's
+//! [`WalkLog::cache_directives`], where the cache reads it: key parts and
+//! bypass before its lookup, TTL and surrogate keys before it stores.
 
 use super::ChainSnapshot;
 use super::body::{Body, BufferError, ChainBody, declared_length, lend_body, settle_body};
@@ -15,7 +15,6 @@ use super::failure::{Flow, HookCall, host_response, on_failure};
 use super::revalidate::{
     revalidate_request, revalidate_response, settle_normalized_path, strip_request_headers,
 };
-use crate::cache_directives::CacheDirectives;
 use crate::convert;
 use crate::decision::{self, ValidRequest};
 use crate::limits::HeadLimits;
@@ -51,8 +50,6 @@ pub struct ResponseWalk<'c> {
     /// Whether the chain's terminal handler (if any) is in scope for this
     /// request; if not, the next hop answers.
     terminal_runs: bool,
-    /// What the links that ran asked of the cache so far.
-    cache: CacheDirectives,
 }
 
 impl ChainSnapshot {
@@ -67,7 +64,26 @@ impl ChainSnapshot {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.run_request_range(0..self.filters().len(), req, client_ip, log)
+            .await
+    }
+
+    /// Run `on-request` on the links in `range` (in order): with a cache in
+    /// the chain, the links before it run first, then (on a miss) the links
+    /// after it, each part with its own [`ResponseWalk`].
+    pub async fn run_request_range<B>(
+        &self,
+        range: std::ops::Range<usize>,
+        req: http::Request<B>,
+        client_ip: Option<IpAddr>,
+        log: &mut WalkLog,
+    ) -> RequestOutcome<'_, B>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (mut parts, body) = req.into_parts();
+        let in_range = |i: usize| range.start <= i && i < range.end;
         // Which links run, decided once before the walk on the request as
         // the front door passed it; a skipped link is never instantiated.
         let mut early_path = None;
@@ -81,19 +97,23 @@ impl ChainSnapshot {
             );
             early_path = Some(path);
             for (i, link) in self.links().enumerate() {
-                if !set.contains(i) {
+                if in_range(i) && !set.contains(i) {
                     link.record_skip();
                 }
             }
             set
         });
         let runs = |i: usize| runs.as_ref().is_none_or(|set| set.contains(i));
-        let terminal_runs = self.terminal().is_some() && runs(self.filters().len());
+        // The terminal handler follows the last link: only the walk that
+        // ends there (the whole chain, or the part after a cache) runs it.
+        let terminal_runs = range.end == self.filters().len()
+            && self.terminal().is_some()
+            && runs(self.filters().len());
         let running = || {
             self.filters()
                 .iter()
                 .enumerate()
-                .filter(move |(i, _)| runs(*i))
+                .filter(move |(i, _)| in_range(*i) && runs(*i))
                 .map(|(_, l)| l)
         };
         if running().next().is_none() {
@@ -104,7 +124,6 @@ impl ChainSnapshot {
                 limits: self.head_limits(),
                 request: None,
                 terminal_runs,
-                cache: CacheDirectives::default(),
             };
             return RequestOutcome::Forward(
                 http::Request::from_parts(parts, Either::Left(body)),
@@ -115,7 +134,8 @@ impl ChainSnapshot {
         let declared = declared_length(&parts.headers);
         // Read the body before any instance is taken, so a slow or oversized
         // body never holds instances; each link then checks its own limit.
-        let body_limit = match self.matcher().is_scoped() {
+        let whole = range.len() == self.filters().len();
+        let body_limit = match self.matcher().is_scoped() || !whole {
             false => self.request_body_limit(),
             true => running()
                 .filter(|l| l.needs().request_body)
@@ -156,7 +176,6 @@ impl ChainSnapshot {
         };
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
-        let mut cache = CacheDirectives::default();
         for link in running() {
             let needs = link.needs();
             if needs.request_body {
@@ -199,8 +218,10 @@ impl ChainSnapshot {
                 }
             };
             lend_body(&mut wit.body, &mut body, needs.request_body);
-            let mark = CacheMark::of(&cache);
-            let result = instance.on_request(&wit, &mut cache).await;
+            let mark = CacheMark::of(&log.cache_directives);
+            let result = instance
+                .on_request(&wit, &mut log.cache_directives)
+                .await;
             call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
@@ -242,7 +263,6 @@ impl ChainSnapshot {
                                     limits,
                                     request: Some(wit),
                                     terminal_runs,
-                                    cache,
                                 },
                             );
                         }
@@ -255,7 +275,7 @@ impl ChainSnapshot {
             // calls, and apply its policy.
             instance.poison();
             settle_body(&mut body, lent, None);
-            mark.restore(&mut cache);
+            mark.restore(&mut log.cache_directives);
             if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                 return RequestOutcome::Rejected(r);
             }
@@ -284,7 +304,6 @@ impl ChainSnapshot {
                 limits,
                 request: Some(wit),
                 terminal_runs,
-                cache,
             },
         )
     }
@@ -302,13 +321,6 @@ impl<'c> ResponseWalk<'c> {
         self.terminal_runs
     }
 
-    /// What the links asked of the cache in the request phase: the key parts
-    /// and bypass a cache reads before its lookup (and any TTL or surrogate
-    /// keys set so far).
-    pub fn cache_directives(&self) -> &CacheDirectives {
-        &self.cache
-    }
-
     /// Run `on-response` on the pending links, last first, and build the
     /// response for the client.
     pub async fn run<B>(self, resp: Response<B>, log: &mut WalkLog) -> Response<ChainBody<B>>
@@ -316,32 +328,14 @@ impl<'c> ResponseWalk<'c> {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.run_collecting(resp, log).await.0
+        self.respond(resp, log).await
     }
 
-    /// [`ResponseWalk::run`], also returning what every link that ran asked
-    /// of the cache in both phases (the TTL and surrogate keys a cache reads
-    /// before it stores).
-    pub async fn run_collecting<B>(
-        mut self,
-        resp: Response<B>,
-        log: &mut WalkLog,
-    ) -> (Response<ChainBody<B>>, CacheDirectives)
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let mut cache = std::mem::take(&mut self.cache);
-        let resp = self.respond(resp, log, &mut cache).await;
-        (resp, cache)
-    }
-
-    /// The response phase, recording the links' cache calls into `cache`.
+    /// The response phase, recording the links' cache calls into the log.
     async fn respond<B>(
         self,
         resp: Response<B>,
         log: &mut WalkLog,
-        cache: &mut CacheDirectives,
     ) -> Response<ChainBody<B>>
     where
         B: http_body::Body<Data = Bytes>,
@@ -352,7 +346,6 @@ impl<'c> ResponseWalk<'c> {
             limits,
             request,
             terminal_runs: _,
-            cache: _,
         } = self;
         let (mut parts, body) = resp.into_parts();
         let Some(request) = request.filter(|_| !pending.is_empty()) else {
@@ -400,8 +393,10 @@ impl<'c> ResponseWalk<'c> {
             lend_body(&mut wit.body, &mut body, needs.response_body && !bodiless);
             let started = Instant::now();
             let call = HookCall::begin(link, "response", started, log);
-            let mark = CacheMark::of(cache);
-            let result = instance.on_response(&request, &wit, cache).await;
+            let mark = CacheMark::of(&log.cache_directives);
+            let result = instance
+                .on_response(&request, &wit, &mut log.cache_directives)
+                .await;
             call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
@@ -424,7 +419,7 @@ impl<'c> ResponseWalk<'c> {
             };
             instance.poison();
             settle_body(&mut body, lent, None);
-            mark.restore(cache);
+            mark.restore(&mut log.cache_directives);
             let link = instance.filter();
             if let Flow::Reject(r) = on_failure(link, &failure, "response", log) {
                 return r.map(Either::Right);
