@@ -250,6 +250,9 @@ fn scopes_decide_as_the_vectors_say() {
             Ok(_) => panic!("{rule} was accepted"),
             Err(e) => assert_eq!(e.at, text(&case, "at"), "{rule}: {e}"),
         }
+    }
+}
+
 fn cache_verdict(checked: Result<(), edgechain_wire::cache::CacheRefusal>) -> &'static str {
     checked.err().map_or("ok", |r| r.code())
 }

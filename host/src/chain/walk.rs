@@ -219,9 +219,7 @@ impl ChainSnapshot {
             };
             lend_body(&mut wit.body, &mut body, needs.request_body);
             let mark = CacheMark::of(&log.cache_directives);
-            let result = instance
-                .on_request(&wit, &mut log.cache_directives)
-                .await;
+            let result = instance.on_request(&wit, &mut log.cache_directives).await;
             call.returned(log);
             let took = started.elapsed();
             log.plugin_time += took;
@@ -332,11 +330,7 @@ impl<'c> ResponseWalk<'c> {
     }
 
     /// The response phase, recording the links' cache calls into the log.
-    async fn respond<B>(
-        self,
-        resp: Response<B>,
-        log: &mut WalkLog,
-    ) -> Response<ChainBody<B>>
+    async fn respond<B>(self, resp: Response<B>, log: &mut WalkLog) -> Response<ChainBody<B>>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
