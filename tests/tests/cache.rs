@@ -1223,3 +1223,32 @@ async fn a_body_the_origin_cuts_short_is_not_stored() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn the_byte_budget_holds_and_evictions_are_counted() {
+    let body = "y".repeat(300 * 1024);
+    let origin =
+        Scripted::start(move |_, _| answer(200, &[("cache-control", "max-age=100")], &body)).await;
+    let (host, _dir) = cached(&origin, json!({"max_size_mb": 1, "max_object_mb": 1})).await;
+    let c = TestClient::new();
+    for i in 0..12 {
+        fetch(&c, host.proxy_addr(), get(&format!("/o{i}"), &[])).await;
+    }
+    let admin = host.admin_addr();
+    let (bytes, _) = wait_for("the store to settle within its budget", || async {
+        let bytes = metric(&c, admin, "edgechain_cache_stored_bytes").await?;
+        (bytes <= (1024.0 * 1024.0)).then_some(bytes)
+    })
+    .await;
+    assert!(bytes > 0.0);
+    let evicted = metric(&c, admin, "edgechain_cache_evictions_total")
+        .await
+        .unwrap_or(0.0);
+    let objects = metric(&c, admin, "edgechain_cache_objects")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        evicted >= 1.0 && objects <= 3.0,
+        "evicted {evicted}, holding {objects}"
+    );
+}

@@ -144,6 +144,11 @@ impl moka::Expiry<Arc<str>, Slot> for Expiry {
     }
 }
 
+/// Objects at least this heavy make the store evict at once on insert,
+/// bounding how far pending evictions overshoot the budget (64 writes of
+/// less than this: 4 MiB).
+const SETTLE_WEIGHT: u32 = 64 * 1024;
+
 /// The store of one cache.
 pub struct Store {
     map: moka::sync::Cache<Arc<str>, Slot>,
@@ -221,11 +226,18 @@ impl Store {
     }
 
     fn put(&self, k: Arc<str>, slot: Slot) {
-        self.metrics.stored_bytes.inc_by(i64::from(slot.weight(&k)));
+        let weight = slot.weight(&k);
+        self.metrics.stored_bytes.inc_by(i64::from(weight));
         if matches!(slot, Slot::Entry(_)) {
             self.metrics.objects.inc();
         }
         self.map.insert(k, slot);
+        // moka evicts in batches (every 64 writes, or on its timer): with
+        // large objects a batch could overshoot the budget by gigabytes, so
+        // a large insert settles the store at once.
+        if weight >= SETTLE_WEIGHT {
+            self.map.run_pending_tasks();
+        }
     }
 
     /// Forget `primary` and every variant under it (invalidation after an
