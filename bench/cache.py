@@ -36,6 +36,7 @@ CONNECTIONS as for e2e.py.
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import e2e  # noqa: E402  (the shared plumbing: nginx, edgechain, wrk, measure, stop)
 
 TABLES = os.environ.get("CACHE_TABLES", "hits,misses,memory").split(",")
+# Ports of its own (e2e.py's origin listens on 18000 with SO_REUSEPORT, so a run of it
+# beside this one would share the origin's port silently); checked free before use.
+e2e.ORIGIN_PORT = int(os.environ.get("BENCH_ORIGIN_PORT", "18390"))
 CACHE = {"name": "cache", "cache": {}}
 OBJECTS = [("1 KiB", "/1k", 1024), ("16 KiB", "/16k", 16 * 1024)]
 BIG = 64 * 1024
@@ -56,7 +60,7 @@ PORT = 18400
 
 ORIGIN = """
     server {{
-        listen 127.0.0.1:{port} reuseport;
+        listen 127.0.0.1:{port};
         root {root};
         location = /status {{ stub_status; }}
         location = /1k {{ add_header Cache-Control "max-age=3600"; }}
@@ -116,6 +120,18 @@ end
 """
 
 
+def ensure_free(*ports):
+    """Fail before starting a server on a port something else holds (another run's
+    server would answer in its place)."""
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no obstacle
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError as e:
+                raise SystemExit(f"port {port} is in use ({e}): is another benchmark running?")
+
+
 def origin_requests():
     """Requests the origin has served, this one included (stub_status)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{e2e.ORIGIN_PORT}/status", timeout=2) as r:
@@ -170,6 +186,7 @@ class Case:
 
 
 def nginx_cache(work, name, port, log):
+    ensure_free(port)
     hop = e2e.nginx(work, f"n{port}", CACHE_HOP.format(dir=Path(work) / f"n{port}", next=e2e.ORIGIN_PORT,
                                                          port=port), e2e.SUT_CPU, log=log)
     e2e.wait_http(port, "/1k")
@@ -177,6 +194,7 @@ def nginx_cache(work, name, port, log):
 
 
 def varnish(work, name, port, log):
+    ensure_free(port)
     d = Path(work) / f"v{port}"
     d.mkdir()
     (d / "default.vcl").write_text(VCL.format(port=e2e.ORIGIN_PORT))
@@ -196,6 +214,7 @@ def varnish(work, name, port, log):
 
 
 def edgechain(work, name, port, links, log=True):
+    ensure_free(port, port + 1)
     proc = e2e.edgechain(e2e.chain_dir(work, f"e{port}", links, "per-request"), port, log=log)
     e2e.wait_http(port + 1, "/readyz", timeout=180)
     return Case(name, port, [proc])
@@ -354,6 +373,7 @@ def main():
         root.mkdir()
         for name, size in (("1k", 1024), ("16k", 16 * 1024), ("64k", BIG)):
             (root / name).write_bytes(bytes(ord("a") + i % 26 for i in range(size)))
+        ensure_free(e2e.ORIGIN_PORT)
         origin = e2e.nginx(work, "origin", ORIGIN.format(port=e2e.ORIGIN_PORT, root=root), e2e.LOAD_CPU)
         e2e.wait_http(e2e.ORIGIN_PORT, "/1k")
         cache_ok = supports_cache(work)
