@@ -22,12 +22,15 @@ reach the origin on a cache (hits), and must on edgechain without one.
 - Misses: edgechain with the cache against the same edgechain without it, on unique
   URLs (every request a miss that is stored) and on a `no-store` object (passed
   through); nginx and Varnish on unique URLs for reference.
+- Collapsing: COLLAPSE_CLIENTS (200) requests at once for one cold key, the origin
+  (a Python server behind the nginx origin's `/slow/`) answering after 0.5 s: how many
+  reach it, for nginx (`proxy_cache_lock on`), Varnish and edgechain.
 - Memory: `max_size_mb` 32, then 10× that in distinct 64 KiB objects pushed through;
   peak RSS (VmHWM) against the budget plus 50 MB.
 
 Rows that need the cache are skipped with a note when EDGECHAIN (default
 target/release/edgechain) does not accept the cache entry (`edgechain validate`).
-CACHE_TABLES picks tables (default `hits,misses,memory`); ROUNDS, DURATION, WARMUP,
+CACHE_TABLES picks tables (default `hits,misses,collapse,memory`); ROUNDS, DURATION, WARMUP,
 CONNECTIONS as for e2e.py.
 
     python3 bench/cache.py            # after bash bench/run.sh (or a release build)
@@ -43,12 +46,15 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import e2e  # noqa: E402  (the shared plumbing: nginx, edgechain, wrk, measure, stop)
 
-TABLES = os.environ.get("CACHE_TABLES", "hits,misses,memory").split(",")
+ALL_TABLES = ["hits", "misses", "collapse", "memory"]
+TABLES = os.environ.get("CACHE_TABLES", ",".join(ALL_TABLES)).split(",")
 # Ports of its own (e2e.py's origin listens on 18000 with SO_REUSEPORT, so a run of it
 # beside this one would share the origin's port silently); checked free before use.
 e2e.ORIGIN_PORT = int(os.environ.get("BENCH_ORIGIN_PORT", "18390"))
@@ -68,8 +74,11 @@ ORIGIN = """
         location /u/ {{ try_files /1k =404; add_header Cache-Control "max-age=3600"; }}
         location = /nostore {{ try_files /1k =404; add_header Cache-Control "no-store"; }}
         location /big/ {{ try_files /64k =404; add_header Cache-Control "max-age=3600"; }}
+        location /slow/ {{ proxy_pass http://127.0.0.1:{slow}; }}
     }}
 """
+COLLAPSE_CLIENTS = 200
+SLOW_SECONDS = 0.5
 
 # e2e.HOP with a proxy_cache in front of the origin (revalidation and request
 # collapsing on, as a cache pod would run it).
@@ -157,6 +166,85 @@ def check(name, port, path, size, cached):
     if reached != (0 if cached else 5):
         raise SystemExit(f"{name}: {reached} of 5 requests for {path} reached the origin "
                          f"({'expected hits' if cached else 'expected every one forwarded'})")
+
+
+class SlowOrigin(ThreadingHTTPServer):
+    """Behind the origin's `/slow/`: answers after SLOW_SECONDS with a cacheable 1 KiB
+    object and counts the requests for each path (request collapsing)."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def __init__(self):
+        self.seen = Counter()
+        self.lock = threading.Lock()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                with origin.lock:
+                    origin.seen[self.path] += 1
+                time.sleep(SLOW_SECONDS)
+                body = b"x" * 1024
+                self.send_response(200)
+                self.send_header("Cache-Control", "max-age=3600")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def collapse_row(case, slow):
+    """COLLAPSE_CLIENTS requests at once for one cold key: how many reach the origin."""
+    path = f"/slow/{os.getpid()}-{case.port}"
+    barrier = threading.Barrier(COLLAPSE_CLIENTS)
+    statuses = Counter()
+
+    def one():
+        barrier.wait()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{case.port}{path}", timeout=30) as r:
+                statuses[r.status if len(r.read()) == 1024 else "short body"] += 1
+        except Exception as e:  # counted, shown in the table
+            statuses[type(e).__name__] += 1
+
+    try:
+        started = time.time()
+        clients = [threading.Thread(target=one) for _ in range(COLLAPSE_CLIENTS)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+        row = {"name": case.name, "origin": slow.seen[path], "seconds": time.time() - started,
+               "statuses": ", ".join(f"{n}× {k}" for k, n in sorted(statuses.items(), key=str))}
+        print(f"{case.name:50} {COLLAPSE_CLIENTS} concurrent requests for one cold key: {row['origin']} reached "
+              f"the origin; {row['statuses']}; {row['seconds']:.2f} s", flush=True)
+        return row
+    finally:
+        e2e.stop(case.procs)
+
+
+def collapse_rows(work, cache_ok, slow):
+    port = PORT + 300
+    starts = [
+        lambda p: nginx_cache(work, "nginx proxy_cache (proxy_cache_lock on)", p, True),
+        lambda p: varnish(work, "Varnish", p, True),
+    ]
+    if cache_ok:
+        starts.append(lambda p: edgechain(work, "edgechain cache", p, [CACHE]))
+    starts.append(lambda p: edgechain(work, "edgechain, no cache (for reference)", p, []))
+    rows = []
+    for start in starts:
+        rows.append(collapse_row(start(port), slow))
+        port += 2
+    return rows
 
 
 def supports_cache(work):
@@ -353,6 +441,14 @@ def misses_table(rows):
     return "\n".join(out)
 
 
+def collapse_table(rows):
+    out = [f"| setup | of {COLLAPSE_CLIENTS} requests, reached the origin | answers | all answered in |",
+           "|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['name']} | {r['origin']} | {r['statuses']} | {r['seconds']:.2f} s |")
+    return "\n".join(out)
+
+
 def memory_table(rows):
     out = ["| setup | pushed | RSS idle MiB | peak RSS MiB (VmHWM) | final RSS MiB | limit (budget + 50 MB) |",
            "|---|---|---|---|---|---|"]
@@ -374,7 +470,9 @@ def main():
         for name, size in (("1k", 1024), ("16k", 16 * 1024), ("64k", BIG)):
             (root / name).write_bytes(bytes(ord("a") + i % 26 for i in range(size)))
         ensure_free(e2e.ORIGIN_PORT)
-        origin = e2e.nginx(work, "origin", ORIGIN.format(port=e2e.ORIGIN_PORT, root=root), e2e.LOAD_CPU)
+        slow = SlowOrigin()
+        origin = e2e.nginx(work, "origin", ORIGIN.format(port=e2e.ORIGIN_PORT, root=root,
+                                                         slow=slow.server_address[1]), e2e.LOAD_CPU)
         e2e.wait_http(e2e.ORIGIN_PORT, "/1k")
         cache_ok = supports_cache(work)
         tables = {}
@@ -383,10 +481,13 @@ def main():
                 tables["hits"] = hits_table(hit_rows(work, cache_ok))
             if "misses" in TABLES:
                 tables["misses"] = misses_table(miss_rows(work, cache_ok))
+            if "collapse" in TABLES:
+                tables["collapse"] = collapse_table(collapse_rows(work, cache_ok, slow))
             if "memory" in TABLES:
                 tables["memory"] = memory_table(memory_rows(work, cache_ok))
         finally:
             e2e.stop([origin])
+            slow.shutdown()
     write_report(tables)
 
 
@@ -396,11 +497,13 @@ def write_report(tables):
     titles = {
         "hits": "Hits: the same stored object, one core for the proxy (wrk and the origin on the other)",
         "misses": "Misses: 1 KiB from the origin every time, one core for the proxy",
+        "collapse": f"Collapsing: {COLLAPSE_CLIENTS} concurrent requests for one cold key, the origin answering "
+                    f"after {SLOW_SECONDS * 1000:.0f} ms",
         "memory": f"Memory: {MEMORY_BUDGET_MB * 10} MiB of distinct 64 KiB objects through a "
                   f"{MEMORY_BUDGET_MB} MB budget",
     }
     body = "\n\n".join(f"{titles[k]}:\n\n{t}" for k, t in tables.items())
-    command = "python3 bench/cache.py" + ("" if set(TABLES) == {"hits", "misses", "memory"}
+    command = "python3 bench/cache.py" + ("" if set(TABLES) == set(ALL_TABLES)
                                           else f" (CACHE_TABLES={','.join(TABLES)})")
     section = f"""<!-- cache:start -->
 Command: `{command}` (ROUNDS={e2e.ROUNDS}, DURATION={e2e.DURATION} s, WARMUP={e2e.WARMUP} s,
