@@ -53,6 +53,8 @@ port_free() {
 free_port() { python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 # Any HTTP answer at all (the origin answers 404 to `/`).
 answers() { curl -s -o /dev/null --max-time 2 "$1"; }
+# A 2xx answer (readiness).
+ok() { curl -fs -o /dev/null --max-time 2 "$1"; }
 
 command -v node >/dev/null || fail "node is needed (Debian: apt-get install nodejs npm)"
 if [ -z "${CACHE_TESTS_DIR:-}" ] && [ ! -f "$suite/package.json" ]; then
@@ -74,10 +76,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # `start_proxy TARGET DIR PORT`: starts the proxy on PORT, its files and logs in DIR;
-# sets `ready_url`, answered once it forwards.
+# sets `ready`, a command that succeeds once it serves.
 start_proxy() {
     local target=$1 dir=$2 port=$3
-    ready_url=http://127.0.0.1:$port/
+    ready=(answers "http://127.0.0.1:$port/")
     case $target in
     edgechain | edgechain-nocache)
         [ -x "$edgechain_bin" ] || fail "no edgechain binary at $edgechain_bin (set EDGECHAIN_BIN)"
@@ -95,7 +97,7 @@ start_proxy() {
             --next-hop "127.0.0.1:$origin_port" --admin "127.0.0.1:$admin" --worker-threads 1 \
             --poll-interval 0 --compile-cache off >"$dir/access.log" 2>"$dir/stderr.log" &
         pids+=($!)
-        ready_url=http://127.0.0.1:$admin/readyz
+        ready=(ok "http://127.0.0.1:$admin/readyz")
         ;;
     nginx)
         command -v nginx >/dev/null || fail "nginx is not installed (apt-get install nginx-light)"
@@ -180,13 +182,13 @@ for target in "${targets[@]}"; do
 
     port=$(free_port)
     start_proxy "$target" "$work" "$port"
-    retry 60 answers "$ready_url" || fail "$target did not answer on port $port within 60 s: $(tail -5 "$work/stderr.log")"
+    retry 60 "${ready[@]}" || fail "$target did not answer on port $port within 60 s: $(tail -5 "$work/stderr.log")"
     answers "http://127.0.0.1:$port/config/" || fail "$target does not forward to the origin"
 
     started=$SECONDS
-    # The suite's CLI, as `npm run cli --base=URL` runs it.
+    # The suite's CLI, as `npm run cli --base=URL` runs it; bounded, should a proxy hang.
     if ! npm_config_base=http://127.0.0.1:$port npm_package_config_id='' \
-        node --no-warnings "$engine/cli.mjs" >"$dir/results.json" 2>"$dir/cli.log"; then
+        timeout 900 node --no-warnings "$engine/cli.mjs" >"$dir/results.json" 2>"$dir/cli.log"; then
         fail "$target: the suite's CLI failed: $(tail -5 "$dir/cli.log")"
     fi
     [ ! -s "$dir/cli.log" ] || log "$target: the CLI wrote to stderr (see $dir/cli.log)"
