@@ -396,10 +396,14 @@ def memory_row(work, links, name, objects):
         sampler.join()
         status = Path(f"/proc/{pid}/status").read_text()
         peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+        # Whether the budget was really filled: the last object pushed is a hit.
+        before = origin_requests()
+        get(port, f"/big/{os.getpid()}-{8 * per - 1}", BIG)
+        stored = origin_requests() - before - 1 == 0
         row = {"name": name, "idle": idle, "peak": peak, "final": e2e.rss_mib([pid]),
-               "pushed_mib": per * 8 * BIG / 2**20, "seconds": seconds}
+               "pushed_mib": per * 8 * BIG / 2**20, "seconds": seconds, "stored": stored}
         print(f"{name:50} pushed {row['pushed_mib']:.0f} MiB in {seconds:.1f} s: RSS idle {idle:.1f}, "
-              f"peak {peak:.1f}, final {row['final']:.1f} MiB", flush=True)
+              f"peak {peak:.1f}, final {row['final']:.1f} MiB; last object a hit: {stored}", flush=True)
         return row
     finally:
         e2e.stop(case.procs)
@@ -450,14 +454,16 @@ def collapse_table(rows):
 
 
 def memory_table(rows):
-    out = ["| setup | pushed | RSS idle MiB | peak RSS MiB (VmHWM) | final RSS MiB | limit (budget + 50 MB) |",
-           "|---|---|---|---|---|---|"]
+    out = ["| setup | pushed | last object pushed then a hit | RSS idle MiB | peak RSS MiB (VmHWM) | final RSS MiB "
+           "| limit (budget + 50 MB) |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
         limit = "—"
         if "max_size_mb" in r["name"]:
             bound = (MEMORY_BUDGET_MB * 2**20 + 50e6) / 2**20
             limit = f"{bound:.0f} MiB: {'within' if r['peak'] <= bound else 'OVER'}"
-        out.append(f"| {r['name']} | {r['pushed_mib']:.0f} MiB in {r['seconds']:.1f} s | {r['idle']:.1f} | "
+        out.append(f"| {r['name']} | {r['pushed_mib']:.0f} MiB in {r['seconds']:.1f} s | "
+                   f"{'yes' if r['stored'] else 'no'} | {r['idle']:.1f} | "
                    f"{r['peak']:.1f} | {r['final']:.1f} | {limit} |")
     return "\n".join(out)
 
