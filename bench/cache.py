@@ -25,8 +25,9 @@ reach the origin on a cache (hits), and must on edgechain without one.
 - Collapsing: COLLAPSE_CLIENTS (200) requests at once for one cold key, the origin
   (a Python server behind the nginx origin's `/slow/`) answering after 0.5 s: how many
   reach it, for nginx (`proxy_cache_lock on`), Varnish and edgechain.
-- Memory: `max_size_mb` 32, then 10× that in distinct 64 KiB objects pushed through;
-  peak RSS (VmHWM) against the budget plus 50 MB.
+- Memory: `max_size_mb` 32, then 10× that in distinct objects pushed through, 64 KiB
+  ones and 1 KiB ones (where per-object overhead counts most); peak RSS (VmHWM)
+  against the budget plus 50 MB, and what the cache holds at the end (its metrics).
 
 Rows that need the cache are skipped with a note when EDGECHAIN (default
 target/release/edgechain) does not accept the cache entry (`edgechain validate`).
@@ -247,6 +248,14 @@ def collapse_rows(work, cache_ok, slow):
     return rows
 
 
+def cache_metrics(admin_port):
+    """edgechain's `edgechain_cache_*` series on its admin port (name: value)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=2) as r:
+        text = r.read().decode()
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r"^(edgechain_cache_[a-z_]+)(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.M)}
+
+
 def supports_cache(work):
     """Whether EDGECHAIN accepts the cache entry (it does once the cache exists)."""
     d = e2e.chain_dir(work, "probe", [CACHE], "per-request")
@@ -364,63 +373,71 @@ def miss_rows(work, cache_ok):
     return rows
 
 
-def memory_row(work, links, name, objects):
-    """Pushes `objects` distinct 64 KiB objects through edgechain (8 connections in
-    parallel), sampling RSS; returns idle, peak (VmHWM) and final RSS in MiB."""
-    port = PORT + 200 + 2 * len(links)
+def memory_row(work, links, name, port, size, unique):
+    """Pushes 10× the budget in distinct objects of `size` bytes through edgechain:
+    64 KiB ones from 8 Python connections, or (`unique`, a wrk Lua script) 1 KiB ones
+    from wrk in 5 s runs. Returns idle, peak (VmHWM) and final RSS in MiB, and what the
+    cache holds at the end (its metrics)."""
     case = edgechain(work, name, port, links)
     pid = case.procs[0].pid
+    budget = MEMORY_BUDGET_MB * 10 * 2**20
     try:
         idle = e2e.rss_mib([pid])
-        done = threading.Event()
-        samples = []
-
-        def sample():
-            while not done.wait(0.1):
-                samples.append(e2e.rss_mib([pid]))
-
-        def push(first, count):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            for i in range(first, first + count):
-                conn.request("GET", f"/big/{os.getpid()}-{i}")
-                r = conn.getresponse()
-                if r.status != 200 or len(r.read()) != BIG:
-                    raise SystemExit(f"{name}: GET /big/{i}: {r.status}")
-            conn.close()
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
         started = time.time()
-        per = objects // 8
-        workers = [threading.Thread(target=push, args=(k * per, per)) for k in range(8)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        if unique:
+            pushed = 0
+            while pushed * size < budget and time.time() - started < 120:
+                pushed += e2e.wrk(port, 5, path="/u/", script=unique)[1]
+        else:
+            pushed = push_big(name, port, budget // size)
         seconds = time.time() - started
-        done.set()
-        sampler.join()
         status = Path(f"/proc/{pid}/status").read_text()
         peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
-        # Whether the budget was really filled: the last object pushed is a hit.
-        before = origin_requests()
-        get(port, f"/big/{os.getpid()}-{8 * per - 1}", BIG)
-        stored = origin_requests() - before - 1 == 0
-        row = {"name": name, "idle": idle, "peak": peak, "final": e2e.rss_mib([pid]),
-               "pushed_mib": per * 8 * BIG / 2**20, "seconds": seconds, "stored": stored}
+        held = cache_metrics(port + 1)
+        row = {"name": name, "idle": idle, "peak": peak, "final": e2e.rss_mib([pid]), "size": size,
+               "pushed_mib": pushed * size / 2**20, "seconds": seconds,
+               "held": (f"{held.get('edgechain_cache_stored_bytes', 0) / 2**20:.1f} MiB in "
+                        f"{held.get('edgechain_cache_objects', 0):.0f} objects"
+                        if "edgechain_cache_objects" in held else "—")}
         print(f"{name:50} pushed {row['pushed_mib']:.0f} MiB in {seconds:.1f} s: RSS idle {idle:.1f}, "
-              f"peak {peak:.1f}, final {row['final']:.1f} MiB; last object a hit: {stored}", flush=True)
+              f"peak {peak:.1f}, final {row['final']:.1f} MiB; held {row['held']}", flush=True)
         return row
     finally:
         e2e.stop(case.procs)
 
 
+def push_big(name, port, objects):
+    """`objects` distinct 64 KiB objects from 8 connections in parallel."""
+    def push(first, count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for i in range(first, first + count):
+            conn.request("GET", f"/big/{os.getpid()}-{i}")
+            r = conn.getresponse()
+            if r.status != 200 or len(r.read()) != BIG:
+                raise SystemExit(f"{name}: GET /big/{i}: {r.status}")
+        conn.close()
+
+    per = objects // 8
+    workers = [threading.Thread(target=push, args=(k * per, per)) for k in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return per * 8
+
+
 def memory_rows(work, cache_ok):
-    objects = MEMORY_BUDGET_MB * 10 * 2**20 // BIG
-    rows = [memory_row(work, [], "edgechain, no cache", objects)]
-    if cache_ok:
-        cache = {"name": "cache", "cache": {"max_size_mb": MEMORY_BUDGET_MB}}
-        rows.append(memory_row(work, [cache], f"edgechain cache, max_size_mb {MEMORY_BUDGET_MB}", objects))
+    script = Path(work) / "unique-memory.lua"
+    script.write_text(UNIQUE_LUA)
+    cache = {"name": "cache", "cache": {"max_size_mb": MEMORY_BUDGET_MB}}
+    rows = []
+    port = PORT + 200
+    for size, unique in ((BIG, None), (1024, script)):
+        rows.append(memory_row(work, [], "edgechain, no cache", port, size, unique))
+        if cache_ok:
+            rows.append(memory_row(work, [cache], f"edgechain cache, max_size_mb {MEMORY_BUDGET_MB}", port + 2,
+                                   size, unique))
+        port += 4
     return rows
 
 
@@ -460,16 +477,16 @@ def collapse_table(rows):
 
 
 def memory_table(rows):
-    out = ["| setup | pushed | last object pushed then a hit | RSS idle MiB | peak RSS MiB (VmHWM) | final RSS MiB "
-           "| limit (budget + 50 MB) |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| setup | objects | pushed | held at the end (metrics) | RSS idle MiB | peak RSS MiB (VmHWM) "
+           "| final RSS MiB | limit (budget + 50 MB) |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         limit = "—"
         if "max_size_mb" in r["name"]:
             bound = (MEMORY_BUDGET_MB * 2**20 + 50e6) / 2**20
             limit = f"{bound:.0f} MiB: {'within' if r['peak'] <= bound else 'OVER'}"
-        out.append(f"| {r['name']} | {r['pushed_mib']:.0f} MiB in {r['seconds']:.1f} s | "
-                   f"{'yes' if r['stored'] else 'no'} | {r['idle']:.1f} | "
+        out.append(f"| {r['name']} | {r['size'] // 1024} KiB | {r['pushed_mib']:.0f} MiB in {r['seconds']:.1f} s | "
+                   f"{r['held']} | {r['idle']:.1f} | "
                    f"{r['peak']:.1f} | {r['final']:.1f} | {limit} |")
     return "\n".join(out)
 
@@ -511,7 +528,7 @@ def write_report(tables):
         "misses": "Misses: 1 KiB from the origin every time, one core for the proxy",
         "collapse": f"Collapsing: {COLLAPSE_CLIENTS} concurrent requests for one cold key, the origin answering "
                     f"after {SLOW_SECONDS * 1000:.0f} ms",
-        "memory": f"Memory: {MEMORY_BUDGET_MB * 10} MiB of distinct 64 KiB objects through a "
+        "memory": f"Memory: {MEMORY_BUDGET_MB * 10} MiB of distinct objects through a "
                   f"{MEMORY_BUDGET_MB} MB budget",
     }
     body = "\n\n".join(f"{titles[k]}:\n\n{t}" for k, t in tables.items())
