@@ -55,7 +55,7 @@ DURATION = int(os.environ.get("DURATION", "5"))
 WARMUP = int(os.environ.get("WARMUP", "2"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "32"))
 SUT_CPU, LOAD_CPU, BOTH_CPUS = "1", "0", "0,1"
-ORIGIN_PORT = 18000
+ORIGIN_PORT = int(os.environ.get("BENCH_ORIGIN_PORT", "18000"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WASI_HTTP_APP = ROOT / "target/wasi-http/components/wstd_http_server.wasm"
 WASMTIME = os.environ.get("WASMTIME") or shutil.which("wasmtime")
@@ -178,10 +178,11 @@ def to_ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(port, seconds, cpus=LOAD_CPU, threads=1):
+def wrk(port, seconds, cpus=LOAD_CPU, threads=1, path="/", script=None):
+    """wrk on `path`; `script` is a wrk Lua script (e.g. one making every URL unique)."""
     out = subprocess.run(
         ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
-         f"http://127.0.0.1:{port}/"],
+         *(["-s", str(script)] if script else []), f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -229,11 +230,15 @@ def bot_networks(n):
 
 def chain_dir(work, name, links, instance):
     """A config directory; a link is a plugin name (target/plugins/NAME.wasm),
-    a (name, config) pair, or a Path to any component."""
+    a (name, config) pair, a Path to any component, or a dict: a manifest entry
+    as it is (e.g. the cache)."""
     d = Path(work) / name
     d.mkdir()
     chain = []
     for i, spec in enumerate(links):
+        if isinstance(spec, dict):
+            chain.append(spec)
+            continue
         extra = {}
         if isinstance(spec, tuple) and len(spec) == 3:
             spec, extra = spec[:2], spec[2]
@@ -551,12 +556,20 @@ Command: `{command}` (ROUNDS={ROUNDS}, DURATION={DURATION} s, WARMUP={WARMUP} s,
 {tables}
 <!-- e2e:end -->"""
     print("\n" + tables)
+    write_doc_section("e2e", "End to end (wrk, loopback)", section)
+
+
+def write_doc_section(marker, heading, section):
+    """Replace the text between `<!-- marker:start -->` and `<!-- marker:end -->` in
+    docs/benchmarks.md with `section` (which holds both markers), or append it under
+    `## heading` the first time."""
     doc = ROOT / "docs/benchmarks.md"
     text = doc.read_text()
-    if "<!-- e2e:start -->" in text:
-        text = re.sub(r"<!-- e2e:start -->.*<!-- e2e:end -->", lambda _: section, text, flags=re.S)
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if start in text:
+        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
     else:
-        text += "\n## End to end (wrk, loopback)\n\n" + section + "\n"
+        text += f"\n## {heading}\n\n" + section + "\n"
     doc.write_text(text)
 
 

@@ -108,14 +108,7 @@ DURATION={e2e.DURATION} s, {e2e.CONNECTIONS} connections). Run
 {table}
 <!-- languages:end -->"""
     print("\n" + table)
-    doc = e2e.ROOT / "docs/benchmarks.md"
-    text = doc.read_text()
-    start, end = "<!-- languages:start -->", "<!-- languages:end -->"
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text += "\n## Plugin languages\n\n" + section + "\n"
-    doc.write_text(text)
+    e2e.write_doc_section("languages", "Plugin languages", section)
 
 
 if __name__ == "__main__":
