@@ -1,7 +1,8 @@
 //! What both sides of the plugin boundary must compute identically: the
 //! packed encoding of HTTP header fields (this module), which headers the host
-//! keeps to itself ([`managed`]), the normalised request path ([`path`]) and
-//! which decisions the host accepts back from a plugin ([`decision`]).
+//! keeps to itself ([`managed`]), the normalised request path ([`path`]),
+//! which decisions the host accepts back from a plugin ([`decision`]) and
+//! where a link applies ([`scope`], the manifest's `when`/`unless`).
 //!
 //! The WIT type `headers` is one `list<u8>` rather than a list of
 //! `(string, bytes)` pairs: lowering a list of pairs into a guest costs one
