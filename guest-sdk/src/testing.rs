@@ -97,8 +97,8 @@ impl Scope {
 struct ScopeHeaders<'a>(&'a crate::HeaderList);
 
 impl edgechain_wire::scope::HeaderSource<String> for ScopeHeaders<'_> {
-    fn any_value(&self, name: &String, mut f: impl FnMut(&[u8]) -> bool) -> bool {
-        self.0.get_all(name).any(|v| f(v))
+    fn any_value(&self, name: &String, f: impl FnMut(&[u8]) -> bool) -> bool {
+        self.0.get_all(name).any(f)
     }
 }
 

@@ -43,7 +43,7 @@ impl LinkSet {
             })
         } else {
             let mut words = vec![u64::MAX; len.div_ceil(64)];
-            if len % 64 != 0
+            if !len.is_multiple_of(64)
                 && let Some(last) = words.last_mut()
             {
                 *last = (1 << (len % 64)) - 1;

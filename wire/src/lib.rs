@@ -2,7 +2,8 @@
 //! packed encoding of HTTP header fields (this module), which headers the host
 //! keeps to itself ([`managed`]), the normalised request path ([`path`]),
 //! which decisions the host accepts back from a plugin ([`decision`]) and
-//! which calls of the `cache` import it records ([`cache`]).
+//! which calls of the `cache` import it records ([`cache`]), and where a
+//! link applies ([`scope`], the manifest's `when`/`unless`).
 //!
 //! The WIT type `headers` is one `list<u8>` rather than a list of
 //! `(string, bytes)` pairs: lowering a list of pairs into a guest costs one
