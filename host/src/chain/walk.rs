@@ -97,7 +97,10 @@ impl ChainSnapshot {
             );
             early_path = Some(path);
             for (i, link) in self.links().enumerate() {
-                if in_range(i) && !set.contains(i) {
+                // The terminal handler (after the last filter) belongs to
+                // the walk that ends the chain.
+                let ours = in_range(i) || (i >= range.end && range.end == self.filters().len());
+                if ours && !set.contains(i) {
                     link.record_skip();
                 }
             }
