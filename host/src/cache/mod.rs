@@ -306,7 +306,7 @@ impl Cache {
         headers.remove(CACHE_STATUS);
         Ok(Entry {
             status: response.status,
-            headers,
+            headers: detached(headers),
             body: Bytes::new(),
             url: look.url.clone(),
             surrogate_keys,
@@ -361,7 +361,7 @@ impl Cache {
         }
         Entry {
             status: old.status,
-            headers,
+            headers: detached(headers),
             body: old.body.clone(),
             url: old.url.clone(),
             surrogate_keys,
@@ -456,6 +456,25 @@ pub fn request_url(parts: &http::request::Parts) -> String {
     key::url(scheme, host, pq)
 }
 
+/// `headers` with every value copied into its own allocation. A value parsed
+/// by hyper shares the buffer its whole head was read into; kept in the store
+/// it would pin that buffer (kilobytes per object, outside the byte budget).
+fn detached(headers: HeaderMap) -> HeaderMap {
+    let mut own = HeaderMap::with_capacity(headers.len());
+    let mut name = None;
+    for (n, v) in headers {
+        if let Some(n) = n {
+            name = Some(n);
+        }
+        let Some(n) = &name else { continue };
+        let sensitive = v.is_sensitive();
+        let mut copy = HeaderValue::from_bytes(v.as_bytes()).unwrap_or(v);
+        copy.set_sensitive(sensitive);
+        own.append(n.clone(), copy);
+    }
+    own
+}
+
 /// The tags in `Surrogate-Key` (space-separated) and `Cache-Tag`
 /// (comma-separated).
 pub fn surrogate_keys_of(headers: &HeaderMap) -> Vec<String> {
@@ -496,6 +515,32 @@ pub fn forwarded_status(fwd: &str, status: Option<u16>, stored: Result<(), &str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_values_do_not_pin_the_buffer_they_were_parsed_from() {
+        let head = Bytes::from(vec![b'x'; 8192]);
+        let within = |v: &HeaderValue| {
+            let p = v.as_bytes().as_ptr() as usize;
+            let start = head.as_ptr() as usize;
+            (start..start + head.len()).contains(&p)
+        };
+        let mut h = HeaderMap::new();
+        let shared = HeaderValue::from_maybe_shared(head.slice(10..20)).expect("value");
+        assert!(within(&shared), "the test's value shares the buffer");
+        h.append(header::ETAG, shared.clone());
+        let mut secret = shared;
+        secret.set_sensitive(true);
+        h.append(header::ETAG, secret);
+        let own = detached(h);
+        let values: Vec<_> = own.get_all(header::ETAG).iter().collect();
+        assert_eq!(values.len(), 2);
+        assert!(
+            values
+                .iter()
+                .all(|v| !within(v) && v.as_bytes() == b"xxxxxxxxxx")
+        );
+        assert!(!values[0].is_sensitive() && values[1].is_sensitive());
+    }
 
     #[test]
     fn surrogate_keys_from_both_spellings() {
