@@ -44,7 +44,12 @@ pub fn instance_mode_warnings(dir: &Path, module_dirs: &[PathBuf]) -> Vec<String
     let entries = raw["proxychain"].as_array().cloned().unwrap_or_default();
     let file = dir.join(MANIFEST_FILE);
     let mut out = Vec::new();
-    for (index, (link, entry)) in manifest.links.iter().zip(&entries).enumerate() {
+    // The cache entry is no link: pair links with their own entries.
+    let link_entries = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.get("cache").is_none());
+    for (link, (index, entry)) in manifest.links.iter().zip(link_entries) {
         if entry.get("instance").is_some() {
             continue;
         }

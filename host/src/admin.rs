@@ -9,8 +9,11 @@
 //! - `POST /reload`: reload the config directory now; JSON [`ReloadReport`].
 //!   From loopback peers only unless the operator allows any (the port is
 //!   reachable by probes and scrapers; a reload is work anyone could ask for).
+//! - `POST /cache/purge`: purge the HTTP cache by URL or surrogate key,
+//!   hard or soft (see `cache::purge`); loopback only, like reload.
 //! - `GET /metrics`: Prometheus metrics (OpenMetrics text).
 
+use crate::cache::purge::Purge;
 use crate::reload::{ReloadReport, Reloader, Trigger};
 use crate::telemetry::metrics::{self, Metrics};
 use bytes::Bytes;
@@ -78,6 +81,11 @@ impl Admin {
                 let report = self.reloader.reload(Trigger::Admin).await;
                 json(&report)
             }
+            (&Method::POST, "/cache/purge") if !reload_allowed(peer, self.remote_reload) => text(
+                StatusCode::FORBIDDEN,
+                "purge is accepted from loopback only (--admin-reload-from any allows every peer)\n",
+            ),
+            (&Method::POST, "/cache/purge") => self.purge(req).await,
             (&Method::GET, "/metrics") => {
                 let mut resp = Response::new(Full::new(Bytes::from(self.metrics.encode())));
                 resp.headers_mut().insert(
@@ -86,12 +94,60 @@ impl Admin {
                 );
                 resp
             }
-            (_, "/healthz" | "/readyz" | "/reload" | "/metrics") => {
+            (_, "/healthz" | "/readyz" | "/reload" | "/metrics" | "/cache/purge") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
+}
+
+/// Largest purge body read.
+const PURGE_BODY_LIMIT: usize = 64 * 1024;
+
+impl Admin {
+    /// `POST /cache/purge`: `{"url": ..}` or `{"surrogate_key": ..}`, with
+    /// `"soft": true` to mark stale instead of deleting; answers how many
+    /// objects matched.
+    async fn purge(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        use http_body_util::BodyExt;
+        let limited = http_body_util::Limited::new(req.into_body(), PURGE_BODY_LIMIT);
+        let body = match limited.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "purge body unreadable or over 64 KiB\n",
+                );
+            }
+        };
+        let purge = match Purge::parse(&body) {
+            Ok(p) => p,
+            Err(e) => return owned_text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        };
+        let chain = self.reloader.chain().load_full();
+        let Some((_, cache)) = chain.cache() else {
+            return text(StatusCode::NOT_FOUND, "the serving chain has no cache\n");
+        };
+        let purged = cache.purge(&purge);
+        let body = serde_json::json!({ "purged": purged, "soft": purge.soft }).to_string();
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+fn owned_text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
 }
 
 /// Whether `peer` may ask for a reload: loopback (an IPv4 peer on a

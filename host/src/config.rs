@@ -172,6 +172,140 @@ pub struct LinkSpec {
 pub struct Manifest {
     /// The links in request order.
     pub links: Vec<LinkSpec>,
+    /// The HTTP cache entry, if the chain has one, and how many links come
+    /// before it (they run on every request; the ones after it on misses).
+    pub cache: Option<(usize, CacheSpec)>,
+}
+
+/// Default byte budget of the cache store.
+pub const DEFAULT_CACHE_MAX_SIZE_MB: u64 = 256;
+/// Default largest object the cache stores.
+pub const DEFAULT_CACHE_MAX_OBJECT_MB: u64 = 8;
+/// Default targeted cache-control field (RFC 9213) for edgechain.
+pub const DEFAULT_CACHE_TARGETED_FIELD: &str = "edgechain-cache-control";
+/// Default share of the time since `Last-Modified` given as heuristic freshness.
+pub const DEFAULT_CACHE_HEURISTIC_PERCENT: u32 = 10;
+/// Default time a key whose response was not storable skips collapsing.
+pub const DEFAULT_CACHE_HIT_FOR_PASS_S: u64 = 10;
+/// Default time a stale response with validators is kept for revalidation.
+pub const DEFAULT_CACHE_KEEP_STALE_S: u64 = 3600;
+
+/// The cache entry's settings (`{"name": "cache", "cache": {...}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheSpec {
+    /// The entry's name (for logs and errors).
+    pub name: String,
+    /// Byte budget of the store, MiB.
+    pub max_size_mb: u64,
+    /// Largest object stored, MiB; larger responses pass through uncached.
+    pub max_object_mb: u64,
+    /// Whether responses with `Set-Cookie` are stored (the cookie is not).
+    pub store_set_cookie: bool,
+    /// The targeted field for edgechain (lower case).
+    pub targeted_field: String,
+    /// Heuristic freshness: this percent of the time since `Last-Modified`.
+    pub heuristic_percent: u32,
+    /// Seconds a key whose response was not storable skips collapsing.
+    pub hit_for_pass_s: u64,
+    /// Seconds a stale response with validators is kept for revalidation.
+    pub keep_stale_s: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCacheEntry {
+    name: String,
+    cache: RawCache,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    #[serde(default)]
+    max_size_mb: Option<u64>,
+    #[serde(default)]
+    max_object_mb: Option<u64>,
+    #[serde(default)]
+    store_set_cookie: bool,
+    #[serde(default)]
+    targeted_field: Option<String>,
+    #[serde(default)]
+    heuristic_percent: Option<u32>,
+    #[serde(default)]
+    hit_for_pass_s: Option<u64>,
+    #[serde(default)]
+    keep_stale_s: Option<u64>,
+}
+
+fn validate_cache(raw: RawCacheEntry) -> Result<CacheSpec, String> {
+    validate_name(&raw.name)?;
+    let c = raw.cache;
+    let max_size_mb = c.max_size_mb.unwrap_or(DEFAULT_CACHE_MAX_SIZE_MB);
+    if !(1..=1024 * 1024).contains(&max_size_mb) {
+        return Err(format!(
+            "cache.max_size_mb: {max_size_mb} is not in 1..=1048576"
+        ));
+    }
+    let max_object_mb = c
+        .max_object_mb
+        .unwrap_or(DEFAULT_CACHE_MAX_OBJECT_MB.min(max_size_mb));
+    if !(1..=max_size_mb).contains(&max_object_mb) {
+        return Err(format!(
+            "cache.max_object_mb: {max_object_mb} is not in 1..=max_size_mb ({max_size_mb})"
+        ));
+    }
+    let targeted = c
+        .targeted_field
+        .unwrap_or_else(|| DEFAULT_CACHE_TARGETED_FIELD.into());
+    let lower = targeted.to_ascii_lowercase();
+    if http::HeaderName::from_bytes(lower.as_bytes()).is_err()
+        || ["cache-control", "cdn-cache-control", "surrogate-control"].contains(&lower.as_str())
+    {
+        return Err(format!(
+            "cache.targeted_field: `{targeted}` must be a field name other than Cache-Control, CDN-Cache-Control and Surrogate-Control"
+        ));
+    }
+    let heuristic_percent = c
+        .heuristic_percent
+        .unwrap_or(DEFAULT_CACHE_HEURISTIC_PERCENT);
+    if heuristic_percent > 100 {
+        return Err(format!(
+            "cache.heuristic_percent: {heuristic_percent} is not in 0..=100"
+        ));
+    }
+    let hit_for_pass_s = c.hit_for_pass_s.unwrap_or(DEFAULT_CACHE_HIT_FOR_PASS_S);
+    let keep_stale_s = c.keep_stale_s.unwrap_or(DEFAULT_CACHE_KEEP_STALE_S);
+    for (field, v) in [
+        ("hit_for_pass_s", hit_for_pass_s),
+        ("keep_stale_s", keep_stale_s),
+    ] {
+        if v > 7 * 24 * 3600 {
+            return Err(format!("cache.{field}: {v} is not in 0..=604800"));
+        }
+    }
+    Ok(CacheSpec {
+        name: raw.name,
+        max_size_mb,
+        max_object_mb,
+        store_set_cookie: c.store_set_cookie,
+        targeted_field: lower,
+        heuristic_percent,
+        hit_for_pass_s,
+        keep_stale_s,
+    })
+}
+
+fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "name `{name}`: must be non-empty and use only a-z, 0-9 and -"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -247,6 +381,7 @@ impl Manifest {
         let raw: RawManifest = serde_json::from_slice(bytes).map_err(syntax)?;
         let mut seen = HashSet::new();
         let mut links = Vec::with_capacity(raw.proxychain.len());
+        let mut cache: Option<(usize, CacheSpec)> = None;
         for (index, value) in raw.proxychain.into_iter().enumerate() {
             let name = value
                 .get("name")
@@ -258,15 +393,43 @@ impl Manifest {
                 name: name.clone(),
                 reason,
             };
-            // The field a wrongly typed value sits in is named (`max_warm:
-            // invalid value: integer `-1`...`), not only the value.
-            let raw: RawLink = serde_path_to_error::deserialize(value).map_err(|e| {
+            let field_error = |e: serde_path_to_error::Error<serde_json::Error>| {
                 let why = e.inner().to_string();
-                entry_error(match e.path().to_string() {
+                match e.path().to_string() {
                     field if field == "." || why.starts_with("unknown field") => why,
                     field => format!("{field}: {why}"),
-                })
-            })?;
+                }
+            };
+            if value.get("cache").is_some() {
+                if value.get("module").is_some() {
+                    return Err(entry_error(
+                        "an entry has either `module` (a link) or `cache` (the HTTP cache), not both".into(),
+                    ));
+                }
+                if !value["cache"].is_object() {
+                    return Err(entry_error(
+                        "cache: must be an object of settings (`{}` for the defaults)".into(),
+                    ));
+                }
+                let raw: RawCacheEntry = serde_path_to_error::deserialize(value)
+                    .map_err(|e| entry_error(field_error(e)))?;
+                let spec = validate_cache(raw).map_err(entry_error)?;
+                if cache.is_some() {
+                    return Err(entry_error("a chain has at most one cache entry".into()));
+                }
+                if !seen.insert(spec.name.clone()) {
+                    return Err(entry_error(format!(
+                        "name `{}` is used by an earlier entry; names must be unique",
+                        spec.name
+                    )));
+                }
+                cache = Some((links.len(), spec));
+                continue;
+            }
+            // The field a wrongly typed value sits in is named (`max_warm:
+            // invalid value: integer `-1`...`), not only the value.
+            let raw: RawLink =
+                serde_path_to_error::deserialize(value).map_err(|e| entry_error(field_error(e)))?;
             let link = validate_link(raw, module_dirs).map_err(entry_error)?;
             if !seen.insert(link.name.clone()) {
                 return Err(entry_error(format!(
@@ -276,22 +439,12 @@ impl Manifest {
             }
             links.push(link);
         }
-        Ok(Manifest { links })
+        Ok(Manifest { links, cache })
     }
 }
 
 fn validate_link(raw: RawLink, module_dirs: &[PathBuf]) -> Result<LinkSpec, String> {
-    if raw.name.is_empty()
-        || !raw
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(format!(
-            "name `{}`: must be non-empty and use only a-z, 0-9 and -",
-            raw.name
-        ));
-    }
+    validate_name(&raw.name)?;
     let module = module_path(&raw.module, module_dirs).map_err(|e| format!("module: {e}"))?;
     let config = match raw.config {
         None | Some(serde_json::Value::Null) => ConfigSource::None,
@@ -796,5 +949,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_cache_entry_splits_the_chain_and_has_defaults() {
+        let m = Manifest::parse(
+            Path::new("m.json"),
+            br#"{"proxychain":[{"name":"a","module":"a.wasm"},{"name":"cache","cache":{}},{"name":"b","module":"b.wasm"}]}"#,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.links.len(), 2);
+        let (at, spec) = m.cache.unwrap_or_else(|| panic!("cache entry"));
+        assert_eq!(at, 1);
+        assert_eq!(
+            spec,
+            CacheSpec {
+                name: "cache".into(),
+                max_size_mb: DEFAULT_CACHE_MAX_SIZE_MB,
+                max_object_mb: DEFAULT_CACHE_MAX_OBJECT_MB,
+                store_set_cookie: false,
+                targeted_field: DEFAULT_CACHE_TARGETED_FIELD.into(),
+                heuristic_percent: DEFAULT_CACHE_HEURISTIC_PERCENT,
+                hit_for_pass_s: DEFAULT_CACHE_HIT_FOR_PASS_S,
+                keep_stale_s: DEFAULT_CACHE_KEEP_STALE_S,
+            }
+        );
     }
 }

@@ -13,11 +13,11 @@
 //!
 //! | floor | rooms |
 //! |---|---|
-//! | 0 | `cache_directives`, `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
-//! | 1 | `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
-//! | 2 | `decision` |
-//! | 3 | `outbound` |
-//! | 4 | `plugin::state` |
+//! | 0 | `cache_directives`, `cache::collapse`, `cache::directives_parse`, `cache::key`, `limits`, `kv`, `conn`, `client_body`, `demo_origin`, `telemetry`, `telemetry::metrics`, `telemetry::stdout`, `engine::ticker`, `plugin::bindings`, `plugin::output` |
+//! | 1 | `cache::policy`, `cache::purge`, `config`, `convert`, `telemetry::access`, `upstream`, `plugin::clock` |
+//! | 2 | `cache::store`, `decision` |
+//! | 3 | `cache::tee`, `outbound` |
+//! | 4 | `cache`, `plugin::state` |
 //! | 5 | `engine`, `plugin::call` |
 //! | 6 | `plugin::link` |
 //! | 7 | `plugin::filter`, `plugin::handler`, `plugin::preinit` |
@@ -25,18 +25,21 @@
 //! | 9 | `chain`, `chain::body`, `chain::granted`, `chain::revalidate` |
 //! | 10 | `chain::failure`, `chain::load` |
 //! | 11 | `chain::walk` |
-//! | 12 | `proxy::completion`, `proxy::date`, `proxy::front` |
+//! | 12 | `proxy::body`, `proxy::completion`, `proxy::date`, `proxy::front` |
 //! | 13 | `proxy::tunnel` |
-//! | 14 | `proxy` |
-//! | 15 | `reload` |
-//! | 16 | `admin`, `reload::watch` |
-//! | 17 | `server::accept` |
-//! | 18 | `server::workers` |
-//! | 19 | `server` |
+//! | 14 | `proxy::cached` |
+//! | 15 | `proxy` |
+//! | 16 | `reload` |
+//! | 17 | `admin`, `reload::watch` |
+//! | 18 | `server::accept` |
+//! | 19 | `server::workers` |
+//! | 20 | `server` |
 //!
 //! What each room owns:
 //!
 //! - [`cache_directives`]: what links asked of the HTTP cache for one request.
+//! - [`cache`]: the shared HTTP cache in the chain: RFC 9111 rules, the
+//!   bounded store, collapsing, purge.
 //! - [`limits`]: what a message head may be and spell, for clients and plugins alike.
 //! - [`kv`]: the per-plugin in-memory key-value store behind the `kv` import.
 //! - [`conn`]: one client connection's watch (timeouts), hold on its slot, and drain.
@@ -59,6 +62,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod cache;
 pub mod cache_directives;
 pub mod chain;
 pub mod client_body;

@@ -478,3 +478,85 @@ fn only_serving_commands_list_serving_flags() {
     assert!(help("new").contains("--app"));
     assert!(help("validate").contains("--compile-cache"));
 }
+
+/// Every bad cache setting fails `validate` naming the entry and the field;
+/// a cache with defaults passes.
+#[test]
+fn bad_cache_settings_fail_with_the_entry_and_field() {
+    let dir = ConfigDir::new();
+    dir.manifest(json!({ "proxychain": [ { "name": "cache", "cache": {} } ] }));
+    let out = validate(dir.path());
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases: Vec<(serde_json::Value, &[&str])> = vec![
+        (
+            json!({ "name": "c", "cache": { "max_size_mb": 0 } }),
+            &["proxychain[0] (c)", "cache.max_size_mb: 0"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "max_size_mb": "big" } }),
+            &["proxychain[0] (c)", "cache.max_size_mb", "invalid type"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "max_size_mb": 4, "max_object_mb": 8 } }),
+            &["cache.max_object_mb: 8", "max_size_mb (4)"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "max_object_mb": 0 } }),
+            &["cache.max_object_mb: 0"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "targeted_field": "bad field" } }),
+            &["cache.targeted_field", "bad field"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "targeted_field": "Cache-Control" } }),
+            &["cache.targeted_field"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "heuristic_percent": 101 } }),
+            &["cache.heuristic_percent: 101"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "hit_for_pass_s": 9999999 } }),
+            &["cache.hit_for_pass_s"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "store_set_cookie": "yes" } }),
+            &["cache.store_set_cookie", "invalid type"],
+        ),
+        (
+            json!({ "name": "c", "cache": { "max_sise_mb": 1 } }),
+            &["proxychain[0] (c)", "unknown field `max_sise_mb`"],
+        ),
+        (
+            json!({ "name": "c", "cache": [] }),
+            &["proxychain[0] (c)", "cache"],
+        ),
+        (json!({ "name": "C!", "cache": {} }), &["name `C!`"]),
+        (
+            json!({ "name": "c", "cache": {}, "module": "x.wasm" }),
+            &["proxychain[0] (c)", "not both"],
+        ),
+    ];
+    for (entry, wanted) in cases {
+        dir.manifest(json!({ "proxychain": [entry] }));
+        let out = validate(dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{entry} passed");
+        for w in wanted {
+            assert!(stderr.contains(w), "{entry}: `{w}` missing from: {stderr}");
+        }
+    }
+    dir.manifest(
+        json!({ "proxychain": [ { "name": "a", "cache": {} }, { "name": "b", "cache": {} } ] }),
+    );
+    let stderr = String::from_utf8_lossy(&validate(dir.path()).stderr).into_owned();
+    assert!(
+        stderr.contains("proxychain[1] (b)") && stderr.contains("at most one cache"),
+        "{stderr}"
+    );
+}

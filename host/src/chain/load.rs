@@ -4,12 +4,14 @@
 
 use super::granted::{GrantedFiles, GrantedTree};
 use super::{ChainSnapshot, hex};
-use crate::config::{ConfigSource, LinkSpec, Manifest, ManifestError};
+use crate::cache::Cache;
+use crate::config::{CacheSpec, ConfigSource, LinkSpec, Manifest, ManifestError};
 use crate::engine::Runtime;
 use crate::kv::KvStore;
 use crate::limits::HeadLimits;
 use crate::plugin::preinit::{self, PreinitError};
 use crate::plugin::{LinkError, Loaded};
+use crate::telemetry::metrics::CacheMetrics;
 use crate::telemetry::metrics::PluginMetrics;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -108,6 +110,10 @@ pub struct ChainLoader {
     limits: HeadLimits,
     /// `--max-instances`, when the chains built are to be served.
     instance_bound: Option<u32>,
+    /// The HTTP cache the last chain built with one uses: handed to the next
+    /// chain whose cache settings are the same, so the store survives reloads.
+    cache: Arc<std::sync::Mutex<Option<Arc<Cache>>>>,
+    cache_metrics: Arc<CacheMetrics>,
 }
 
 /// Default bound on building one chain (compiling and initialising every
@@ -138,6 +144,28 @@ impl ChainLoader {
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             limits: HeadLimits::default(),
             instance_bound: None,
+            cache: Arc::default(),
+            cache_metrics: Arc::default(),
+        }
+    }
+
+    /// Count the HTTP cache's work in `metrics` (the process's registry).
+    pub fn with_cache_metrics(mut self, metrics: Arc<CacheMetrics>) -> ChainLoader {
+        self.cache_metrics = metrics;
+        self
+    }
+
+    /// The cache for `spec`: the one in use when its settings are the same,
+    /// else a new, empty one.
+    fn cache_for(&self, spec: &CacheSpec) -> Arc<Cache> {
+        let mut held = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match &*held {
+            Some(c) if c.spec() == spec => c.clone(),
+            _ => {
+                let c = Arc::new(Cache::new(spec.clone(), self.cache_metrics.clone()));
+                *held = Some(c.clone());
+                c
+            }
         }
     }
 
@@ -203,6 +231,7 @@ impl ChainLoader {
             files,
             links: link_files,
         } = source;
+        let cache_entry = manifest.cache.clone();
         let mut links: Vec<Loaded> = Vec::with_capacity(manifest.links.len());
         let mut errors = Vec::new();
         let mut cache_keys = Vec::new();
@@ -250,9 +279,19 @@ impl ChainLoader {
                 }),
             }
         }
+        if let Some((at, spec)) = &cache_entry
+            && *at > filters.len()
+        {
+            errors.push(LinkLoadError {
+                link: spec.name.clone(),
+                file: dir.join(crate::config::MANIFEST_FILE),
+                reason: "the cache must come before a wasi:http handler (a handler answers instead of the next hop, so it is what the cache stores)".into(),
+            });
+        }
         if !errors.is_empty() {
             return Err(LoadError::Links(errors));
         }
+        let cache = cache_entry.map(|(at, spec)| (at, self.cache_for(&spec)));
         // Each link holds an instance from its `on-request` until the
         // response is done (a `reuse` link's then waits idle in its pool,
         // still holding its slot), so one request needs one per link.
@@ -280,6 +319,7 @@ impl ChainLoader {
             cache_keys,
             loaded_at: SystemTime::now(),
             dir,
+            cache,
         };
         tracing::debug!(
             dir = %snapshot.dir.display(),

@@ -12,6 +12,7 @@ pub mod load;
 pub mod revalidate;
 pub mod walk;
 
+use crate::cache::Cache;
 use crate::limits::HeadLimits;
 use crate::plugin::{Filter, Handler, Link};
 use arc_swap::ArcSwap;
@@ -36,6 +37,8 @@ pub struct ChainSnapshot {
     cache_keys: Vec<[u8; 32]>,
     loaded_at: SystemTime,
     dir: PathBuf,
+    /// The HTTP cache and how many filters come before it.
+    cache: Option<(usize, Arc<Cache>)>,
 }
 
 impl ChainSnapshot {
@@ -51,7 +54,14 @@ impl ChainSnapshot {
             cache_keys: Vec::new(),
             loaded_at: SystemTime::now(),
             dir: PathBuf::new(),
+            cache: None,
         }
+    }
+
+    /// The HTTP cache, if the chain has one, and how many filters run before
+    /// it (on every request); the rest run only on misses.
+    pub fn cache(&self) -> Option<(usize, &Arc<Cache>)> {
+        self.cache.as_ref().map(|(at, c)| (*at, c))
     }
 
     /// The links in request order.

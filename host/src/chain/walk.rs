@@ -57,8 +57,27 @@ impl ChainSnapshot {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.run_request_range(0..self.filters().len(), req, client_ip, log)
+            .await
+    }
+
+    /// Run `on-request` on the links in `range` (in order): with a cache in
+    /// the chain, the links before it run first, then (on a miss) the links
+    /// after it, each part with its own [`ResponseWalk`].
+    pub async fn run_request_range<B>(
+        &self,
+        range: std::ops::Range<usize>,
+        req: http::Request<B>,
+        client_ip: Option<IpAddr>,
+        log: &mut WalkLog,
+    ) -> RequestOutcome<'_, B>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (mut parts, body) = req.into_parts();
-        if self.filters().is_empty() {
+        let filters = self.filters().get(range).unwrap_or_default();
+        if filters.is_empty() {
             // Nothing to run: forward with only the proxy's own header rules.
             strip_request_headers(&mut parts.headers, true);
             let walk = ResponseWalk {
@@ -75,12 +94,21 @@ impl ChainSnapshot {
         let declared = declared_length(&parts.headers);
         // Read the body before any instance is taken, so a slow or oversized
         // body never holds instances; each link then checks its own limit.
-        if let Some(limit) = self.request_body_limit() {
+        let body_limit = if filters.len() == self.filters().len() {
+            self.request_body_limit()
+        } else {
+            filters
+                .iter()
+                .filter(|l| l.needs().request_body)
+                .map(|l| l.spec().max_body_bytes)
+                .max()
+        };
+        if let Some(limit) = body_limit {
             match body.ensure_buffered(limit, declared).await {
                 Ok(()) => {}
                 Err(BufferError::TooLarge) => {
                     // Over every body-reading link's limit: charge the first.
-                    if let Some(link) = self.filters().iter().find(|l| l.needs().request_body) {
+                    if let Some(link) = filters.iter().find(|l| l.needs().request_body) {
                         let failure = LinkFailure::BodyTooLarge(link.spec().max_body_bytes);
                         if let Flow::Reject(r) = on_failure(link, &failure, "request", log) {
                             return RequestOutcome::Rejected(r);
@@ -106,7 +134,7 @@ impl ChainSnapshot {
         let mut wit = convert::request_to_wit(&parts);
         let mut valid: Option<ValidRequest> = None;
         let mut pending = Vec::new();
-        for link in self.filters() {
+        for link in filters {
             let needs = link.needs();
             if needs.request_body {
                 match body

@@ -5,21 +5,24 @@
 //! The request path does one atomic load of the chain pointer and never
 //! touches the filesystem or a global lock.
 
+pub mod body;
+pub mod cached;
 pub mod completion;
 pub mod date;
 pub mod front;
 pub mod tunnel;
 
-use crate::chain::body::{ChainBody, declared_length};
+pub use body::{AnswerBody, BodyError, CacheBody, ForwardBody};
+
+use crate::chain::body::declared_length;
 use crate::chain::failure::host_response;
-use crate::chain::walk::RequestOutcome;
+use crate::chain::walk::{RequestOutcome, ResponseWalk};
 use crate::chain::{ChainSnapshot, SharedChain};
 use crate::client_body::{self, BodyProgress, ClientBody, PREBUFFER_BYTES};
 use crate::conn::ConnInfo;
 use crate::convert;
-use crate::plugin::handler::HandlerBody;
 use crate::telemetry::access::RequestFacts;
-use crate::upstream::{Upstream, UpstreamBody, UpstreamError};
+use crate::upstream::{Upstream, UpstreamError};
 use bytes::Bytes;
 use completion::{Completion, Observer, Pending, Report};
 use http::{Request, Response, StatusCode};
@@ -28,30 +31,18 @@ use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The request body as it goes to the next hop: the client's (watched), or
-/// one the chain or the prebuffer rebuilt.
-pub type ForwardBody = ChainBody<ClientBody<Incoming>>;
-
-/// Where an answer's body comes from: the next hop, or a `wasi:http`
-/// handler at the end of the chain.
-pub type AnswerBody = Either<UpstreamBody<ForwardBody>, HandlerBody>;
-
 /// The body of every response the proxy sends.
 pub type ProxyBody = Completion<Either<AnswerBody, Full<Bytes>>>;
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     chain: SharedChain,
-    upstream: Upstream<ForwardBody>,
+    upstream: Arc<Upstream<ForwardBody>>,
     observer: Observer,
     body_idle_timeout: Duration,
 }
 
-/// What `forward` produced besides the response: a tunnel to run.
-type Forwarded = (
-    Response<Either<AnswerBody, Full<Bytes>>>,
-    Option<tunnel::Tunnel>,
-);
+use cached::{Fetched, Forwarded, NextHop};
 
 impl Proxy {
     /// A proxy serving `chain` in front of `upstream`, reporting finished
@@ -65,7 +56,7 @@ impl Proxy {
     ) -> Self {
         Proxy {
             chain,
-            upstream,
+            upstream: Arc::new(upstream),
             observer,
             body_idle_timeout,
         }
@@ -102,8 +93,25 @@ impl Proxy {
                 let upgrade = tunnel::Upgrade::requested(&mut parts);
                 let body = ClientBody::new(body, self.body_idle_timeout);
                 let req = Request::from_parts(parts, body);
-                self.forward(&chain, req, client_ip, upgrade, report.pending())
-                    .await
+                match chain.cache() {
+                    Some((at, cache)) => {
+                        cached::forward_cached(
+                            self,
+                            &chain,
+                            cache,
+                            at,
+                            req,
+                            client_ip,
+                            upgrade,
+                            report.pending(),
+                        )
+                        .await
+                    }
+                    None => {
+                        self.forward(&chain, req, client_ip, upgrade, report.pending())
+                            .await
+                    }
+                }
             }
             Err(refusal) => (refusal.answer().map(Either::Right), None),
         };
@@ -215,6 +223,128 @@ impl Proxy {
     }
 }
 
+impl NextHop for Proxy {
+    fn detached(&self) -> Proxy {
+        Proxy {
+            chain: self.chain.clone(),
+            upstream: self.upstream.clone(),
+            observer: self.observer.clone(),
+            body_idle_timeout: self.body_idle_timeout,
+        }
+    }
+
+    fn response_timeout(&self) -> Duration {
+        self.upstream.settings().timeout
+    }
+
+    fn fetch_next<'a>(
+        &'a self,
+        chain: &'a ChainSnapshot,
+        at: usize,
+        req: Request<ForwardBody>,
+        client_ip: Option<std::net::IpAddr>,
+        upgrade: Option<tunnel::Upgrade>,
+        pending: &'a mut Pending,
+    ) -> std::pin::Pin<Box<dyn Future<Output = (Fetched, Option<tunnel::Tunnel>)> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let end = chain.filters().len();
+            let req = req.map(body::Relay::new);
+            match chain
+                .run_request_range(at..end, req, client_ip, &mut pending.walk)
+                .await
+            {
+                RequestOutcome::Forward(req, walk) => {
+                    let req = req.map(body::flatten);
+                    if let Some(handler) = chain.terminal() {
+                        return match self.serve_terminal(handler, req, client_ip, pending).await {
+                            Ok(resp) => {
+                                let resp = walk.run(resp, &mut pending.walk).await;
+                                (Fetched::Next(resp), None)
+                            }
+                            Err(answer) => (Fetched::Other(answer, false), None),
+                        };
+                    }
+                    let (resp, tunnel, from_next_hop) =
+                        self.send_next(req, walk, client_ip, upgrade, pending).await;
+                    if from_next_hop {
+                        (Fetched::Next(resp), tunnel)
+                    } else {
+                        (Fetched::Other(resp, true), tunnel)
+                    }
+                }
+                RequestOutcome::Answered(resp, walk) => {
+                    let resp = walk.run(resp, &mut pending.walk).await.map(|b| match b {
+                        Either::Left(full) | Either::Right(full) => Either::Right(full),
+                    });
+                    (Fetched::Other(resp, false), None)
+                }
+                RequestOutcome::Rejected(resp) => {
+                    (Fetched::Other(resp.map(Either::Right), false), None)
+                }
+            }
+        })
+    }
+}
+
+impl Proxy {
+    /// Send a request to the next hop and walk its response back through
+    /// `walk`; `false` when the next hop failed (the answer is ours).
+    async fn send_next(
+        &self,
+        mut req: Request<ForwardBody>,
+        walk: ResponseWalk<'_>,
+        client_ip: Option<std::net::IpAddr>,
+        upgrade: Option<tunnel::Upgrade>,
+        pending: &mut Pending,
+    ) -> (
+        Response<Either<AnswerBody, Full<Bytes>>>,
+        Option<tunnel::Tunnel>,
+        bool,
+    ) {
+        convert::add_forwarded(req.headers_mut(), client_ip);
+        if let Some(up) = &upgrade {
+            up.ask_next_hop(req.headers_mut());
+        }
+        let progress = match prebuffer(req.body_mut(), self.body_idle_timeout).await {
+            Ok(progress) => progress,
+            Err(answer) => return (answer.map(Either::Right), None, false),
+        };
+        let sent = Instant::now();
+        let deadline = response_deadline(progress.clone(), self.upstream.settings().timeout);
+        let result = self.upstream.send(req, deadline).await;
+        let took = sent.elapsed();
+        pending.upstream_time = Some(took);
+        self.observer
+            .metrics
+            .upstream_duration
+            .observe(took.as_secs_f64());
+        match result {
+            Ok(mut resp) => {
+                pending.upstream_status = Some(resp.status().as_u16());
+                let tunnel = upgrade.and_then(|up| up.accepted(&mut resp));
+                let resp = resp.map(Either::Left);
+                let mut answer = walk.run(resp, &mut pending.walk).await;
+                let tunnel = tunnel.filter(|_| answer.status() == StatusCode::SWITCHING_PROTOCOLS);
+                if let Some(t) = &tunnel {
+                    t.answer_client(answer.headers_mut());
+                }
+                (answer, tunnel, true)
+            }
+            Err(UpstreamError::ClientBody(why)) => {
+                let failure = progress
+                    .and_then(|p| p.failure(self.body_idle_timeout))
+                    .unwrap_or(client_body::ClientBodyFailed::Malformed(why));
+                (client_fault(&failure).map(Either::Right), None, false)
+            }
+            Err(e) => {
+                self.observer.metrics.upstream_error(e.kind());
+                (upstream_failure(&e).map(Either::Right), None, false)
+            }
+        }
+    }
+}
+
 impl Proxy {
     /// Answer with the chain's terminal `wasi:http` handler. A failure goes
     /// through its `on_error` policy: `fail-open` sends a bodiless request
@@ -249,7 +379,7 @@ impl Proxy {
             Ok(resp) => {
                 pending.walk.record(handler.name_arc(), "request", "handle");
                 pending.walk.answered_by = Some(handler.name_arc());
-                return Ok(resp.map(Either::Right));
+                return Ok(resp.map(|b| Either::Right(Either::Left(b))));
             }
             Err(failure) => failure,
         };

@@ -108,6 +108,11 @@ impl Reloader {
         }
     }
 
+    /// The serving chain.
+    pub fn chain(&self) -> &SharedChain {
+        &self.chain
+    }
+
     /// The config directory.
     pub fn dir(&self) -> &Path {
         &self.dir

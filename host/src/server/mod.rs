@@ -179,7 +179,8 @@ impl Server {
             .with_module_dirs(opts.module_dirs.clone())
             .with_load_timeout(opts.load_timeout)
             .with_head_limits(opts.head_limits)
-            .with_instance_bound(opts.engine.max_instances.max(1));
+            .with_instance_bound(opts.engine.max_instances.max(1))
+            .with_cache_metrics(metrics.cache.clone());
         let chain: SharedChain = Arc::new(ArcSwap::from_pointee(ChainSnapshot::empty()));
         let reloader = Arc::new(Reloader::new(
             loader,

@@ -76,6 +76,12 @@ pub struct WalkLog {
     pub answered_by: Option<Arc<str>>,
     /// Time spent getting instances and running hooks.
     pub plugin_time: Duration,
+    /// What the HTTP cache did (`hit`, `miss`, `stale`, `revalidated`,
+    /// `bypass`, `pass`, `collapsed`); `None` without a cache in the chain.
+    pub cache: Option<&'static str>,
+    /// What the links asked of the cache for this request (plugin control):
+    /// the walk owns it, links record into it, the cache reads it.
+    pub cache_directives: crate::cache_directives::CacheDirectives,
 }
 
 /// One link's part in a request.
@@ -218,6 +224,10 @@ fn write_line(out: &mut Vec<u8>, scratch: &mut String, f: &Finished<'_>) {
     out.extend_from_slice(b"{\"answered_by\":");
     opt_str(out, f.walk.answered_by.as_deref());
     let _ = write!(out, ",\"bytes\":{}", f.header_bytes + f.body_bytes);
+    if let Some(cache) = f.walk.cache {
+        out.extend_from_slice(b",\"cache\":");
+        json_str(out, cache);
+    }
     out.extend_from_slice(b",\"cause\":");
     opt_str(out, f.cause);
     out.extend_from_slice(b",\"content_type\":");
@@ -420,6 +430,9 @@ mod tests {
         );
         m.insert("links".into(), links.into());
         m.insert("cause".into(), f.cause.map_or(Value::Null, Value::from));
+        if let Some(cache) = f.walk.cache {
+            m.insert("cache".into(), cache.into());
+        }
         Value::Object(m).to_string()
     }
 
@@ -470,5 +483,26 @@ mod tests {
                 assert_eq!(line(&finished), reference(&finished));
             }
         }
+        // A chain with a cache adds its outcome, in its sorted place.
+        walk.cache = Some("hit");
+        let finished = Finished {
+            time: SystemTime::UNIX_EPOCH,
+            facts: &facts[0],
+            status: 200,
+            content_type: None,
+            header_bytes: 1,
+            body_bytes: 2,
+            upstream_status: None,
+            upstream_time: None,
+            request_time: Duration::from_millis(2),
+            walk: &walk,
+            cause: None,
+        };
+        let text = line(&finished);
+        assert_eq!(text, reference(&finished));
+        assert!(
+            text.contains(r#""bytes":3,"cache":"hit","cause""#),
+            "{text}"
+        );
     }
 }

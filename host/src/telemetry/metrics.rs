@@ -502,6 +502,66 @@ impl RequestMetrics {
     }
 }
 
+/// The HTTP cache's counters and gauges (one set per process: the cache
+/// outlives chains, and a new store after a settings change keeps counting).
+#[derive(Debug, Default)]
+pub struct CacheMetrics {
+    /// Requests answered from the store (fresh, or stale while revalidating).
+    pub hits: Counter,
+    /// Requests the cache forwarded for lack of a usable stored response.
+    pub misses: Counter,
+    /// Stale responses served (while revalidating, `max-stale`, or on error).
+    pub stale: Counter,
+    /// Requests that waited for another request's fetch instead of their own.
+    pub collapsed: Counter,
+    /// Bytes stored now (bodies, heads and keys).
+    pub stored_bytes: Gauge,
+    /// Objects stored now.
+    pub objects: Gauge,
+    /// Objects the byte budget evicted.
+    pub evictions: Counter,
+}
+
+impl CacheMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "edgechain_cache_hits",
+            "Requests answered from the cache",
+            self.hits.clone(),
+        );
+        r.register(
+            "edgechain_cache_misses",
+            "Requests the cache forwarded to the next hop (misses, validations, passes)",
+            self.misses.clone(),
+        );
+        r.register(
+            "edgechain_cache_stale",
+            "Stale responses served (stale-while-revalidate, max-stale, stale-if-error)",
+            self.stale.clone(),
+        );
+        r.register(
+            "edgechain_cache_collapsed",
+            "Requests that waited for a concurrent fetch of the same key instead of their own",
+            self.collapsed.clone(),
+        );
+        r.register(
+            "edgechain_cache_stored_bytes",
+            "Bytes held by the cache store",
+            self.stored_bytes.clone(),
+        );
+        r.register(
+            "edgechain_cache_objects",
+            "Objects held by the cache store",
+            self.objects.clone(),
+        );
+        r.register(
+            "edgechain_cache_evictions",
+            "Objects evicted to keep the cache within its byte budget",
+            self.evictions.clone(),
+        );
+    }
+}
+
 /// The process's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -511,6 +571,8 @@ pub struct Metrics {
     pub plugins: std::sync::Arc<PluginMetrics>,
     /// Traffic.
     pub requests: std::sync::Arc<RequestMetrics>,
+    /// The HTTP cache.
+    pub cache: std::sync::Arc<CacheMetrics>,
 }
 
 impl Default for Metrics {
@@ -529,11 +591,14 @@ impl Metrics {
         plugins.register(&mut registry);
         let requests = std::sync::Arc::new(RequestMetrics::default());
         requests.register(&mut registry);
+        let cache = std::sync::Arc::new(CacheMetrics::default());
+        cache.register(&mut registry);
         Metrics {
             registry,
             reload,
             plugins,
             requests,
+            cache,
         }
     }
 
