@@ -50,10 +50,16 @@ impl LinkSet {
         })
     }
 
-    fn insert(&mut self, i: usize) {
+    /// Adds link `i` if `runs` (without a branch on it).
+    #[inline]
+    fn put(&mut self, i: usize, runs: bool) {
         match &mut self.0 {
-            Bits::Small(b) => *b |= 1 << i,
-            Bits::Large(words) => words[i / 64] |= 1 << (i % 64),
+            Bits::Small(b) => *b |= u128::from(runs) << (i % 128),
+            Bits::Large(words) => {
+                if let Some(w) = words.get_mut(i / 64) {
+                    *w |= u64::from(runs) << (i % 64);
+                }
+            }
         }
     }
 
@@ -127,7 +133,7 @@ impl Matcher {
         }
         let facts = Facts::new(method, authority, normalized_path);
         let mut set = LinkSet::none(self.set.len());
-        self.set.decide(&facts, &Fields(headers), |i| set.insert(i));
+        self.set.decide(&facts, &Fields(headers), |i, runs| set.put(i, runs));
         set
     }
 }

@@ -281,7 +281,7 @@ fn a_scope_set_decides_as_each_scope_alone() {
             let facts = Facts::new(&r.method, &r.authority, &r.path);
             let headers = PackedHeaders(&r.headers);
             let mut runs = Vec::new();
-            set.decide(&facts, &headers, |i| runs.push(i));
+            set.decide(&facts, &headers, |i, r| if r { runs.push(i) });
             let alone: Vec<usize> = (0..links.len())
                 .filter(|&i| links[i].as_ref().is_none_or(|s| s.applies(&facts, &headers)))
                 .collect();

@@ -17,41 +17,40 @@ use core::ops::Range;
 
 /// The scopes of a chain's links, in chain order, compiled for deciding
 /// them together.
+///
+/// A request is decided into one byte per slot (`0` or `1`): two constants,
+/// then every atom, then every condition of several values (the OR of its
+/// atoms), then every rule of more than [`WIDTH`] conditions (their AND). A
+/// link is then `when[0] & .. & when[3] & !(unless[0] & .. & unless[3])` over
+/// slots, padded with the constants: no branch per link.
 #[derive(Debug, Clone)]
 pub struct ScopeSet<N> {
     methods: Vec<Vec<u8>>,
     hosts: Vec<HostPattern>,
-    paths: Vec<PathAtom>,
     /// Distinct header names, and the header atoms naming each.
     names: Vec<N>,
     name_atoms: Vec<Vec<HeaderAtom>>,
-    /// Where each kind's bits start; after the header atoms, one bit per
-    /// name says it was looked up.
+    paths: Vec<PathAtom>,
+    /// Slot of the first method, host, path atom.
     host_base: usize,
     path_base: usize,
-    looked_up_base: usize,
-    words: usize,
-    links: Vec<Option<LinkRule>>,
-    groups: Vec<Group>,
-    masks: Vec<(usize, u64)>,
+    /// `(condition, atom)`: the condition's slot ORs in the atom's.
+    ors: Vec<(u32, u32)>,
+    /// Slots of the rules of many conditions, and `(rule, condition)`: the
+    /// rule's slot ANDs in the condition's.
+    wide: Range<usize>,
+    ands: Vec<(u32, u32)>,
+    slots: usize,
+    /// Per link: `when` then `unless` slots.
+    links: Vec<[u32; 2 * WIDTH]>,
+    scoped: Vec<bool>,
 }
 
-/// A link's rule: ranges of `groups` that must all hold (`when`) and must
-/// not all hold (`unless`).
-#[derive(Debug, Clone)]
-struct LinkRule {
-    when: Option<Range<usize>>,
-    unless: Option<Range<usize>>,
-}
-
-/// One condition: holds when any bit of its masks is set. `name` is the
-/// header name whose atoms must be looked up first, if any.
-#[derive(Debug, Clone)]
-struct Group {
-    masks: Range<usize>,
-    name: Option<usize>,
-}
-
+/// Conditions a link's `when` or `unless` holds inline; more go through a
+/// slot of their own.
+pub const WIDTH: usize = 4;
+const TRUE: u32 = 0;
+const FALSE: u32 = 1;
 
 /// A path pattern and the necessary conditions checked before it: the
 /// path's length, and its first and last eight bytes under a mask.
@@ -66,11 +65,11 @@ struct PathAtom {
     tail_mask: u64,
 }
 
-/// A header atom: its bit, and `None` for present or the value a field
+/// A header atom: its slot, and `None` for present or the value a field
 /// must equal.
 #[derive(Debug, Clone)]
 struct HeaderAtom {
-    bit: usize,
+    slot: usize,
     value: Option<Vec<u8>>,
 }
 
@@ -157,91 +156,134 @@ impl<N: PartialEq> ScopeSet<N> {
         let mut names: Vec<N> = Vec::new();
         // (name, value) of each header atom.
         let mut headers: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
-        // Per link, per `when`/`unless`, per condition: its atoms, and the
-        // header name it needs looked up.
-        type Cond = (Vec<Atom>, Option<usize>);
-        let mut rules: Vec<Option<[Option<Vec<Cond>>; 2]>> = Vec::new();
-        let mut compile = |c: Conditions<N>| -> Vec<Cond> {
-            // Cheapest first: methods, hosts, paths, then headers (a lookup).
+        // Per link, per `when`/`unless`: its conditions, each its atoms.
+        let mut rules: Vec<Option<[Option<Vec<Vec<Atom>>>; 2]>> = Vec::new();
+        let mut compile = |c: Conditions<N>| -> Vec<Vec<Atom>> {
             let mut out = Vec::new();
             if !c.methods.is_empty() {
                 let atoms = c.methods.into_iter();
                 let atoms = atoms.map(|m| Atom::Method(intern(&mut methods, m.into_bytes())));
-                out.push((atoms.collect(), None));
+                out.push(atoms.collect());
             }
             if !c.hosts.is_empty() {
                 let atoms = c.hosts.into_iter();
-                out.push((atoms.map(|h| Atom::Host(intern(&mut hosts, h))).collect(), None));
+                out.push(atoms.map(|h| Atom::Host(intern(&mut hosts, h))).collect());
             }
             if !c.paths.is_empty() {
                 let atoms = c.paths.into_iter();
-                out.push((atoms.map(|p| Atom::Path(intern(&mut paths, p))).collect(), None));
+                out.push(atoms.map(|p| Atom::Path(intern(&mut paths, p))).collect());
             }
             for h in c.headers {
                 let name = intern(&mut names, h.name);
-                let atoms = match h.values {
+                out.push(match h.values {
                     None => vec![Atom::Header(intern(&mut headers, (name, None)))],
                     Some(values) => values
                         .into_iter()
                         .map(|v| Atom::Header(intern(&mut headers, (name, Some(v)))))
                         .collect(),
-                };
-                out.push((atoms, Some(name)));
+                });
             }
             out
         };
         for scope in scopes {
             rules.push(scope.map(|s| [s.when.map(&mut compile), s.unless.map(&mut compile)]));
         }
-        let host_base = methods.len();
+        let host_base = 2 + methods.len();
         let path_base = host_base + hosts.len();
         let header_base = path_base + paths.len();
-        let looked_up_base = header_base + headers.len();
-        let words = (looked_up_base + names.len()).div_ceil(64);
+        let mut slots = header_base + headers.len();
         let mut name_atoms: Vec<Vec<HeaderAtom>> = names.iter().map(|_| Vec::new()).collect();
         for (i, (name, value)) in headers.into_iter().enumerate() {
             if let Some(list) = name_atoms.get_mut(name) {
                 list.push(HeaderAtom {
-                    bit: header_base + i,
+                    slot: header_base + i,
                     value,
                 });
             }
         }
-        let mut groups = Vec::new();
-        let mut masks: Vec<(usize, u64)> = Vec::new();
-        let mut add = |conds: Vec<Cond>| -> Range<usize> {
-            let start = groups.len();
-            for (atoms, name) in conds {
-                let first = masks.len();
-                for atom in atoms {
-                    let bit = match atom {
-                        Atom::Method(i) => i,
-                        Atom::Host(i) => host_base + i,
-                        Atom::Path(i) => path_base + i,
-                        Atom::Header(i) => header_base + i,
-                    };
-                    let (word, m) = (bit / 64, 1u64 << (bit % 64));
-                    match masks[first..].iter_mut().find(|(w, _)| *w == word) {
-                        Some((_, mask)) => *mask |= m,
-                        None => masks.push((word, m)),
-                    }
-                }
-                groups.push(Group {
-                    masks: first..masks.len(),
-                    name,
-                });
-            }
-            start..groups.len()
+        let slot_of = |atom: &Atom| -> u32 {
+            let slot = match *atom {
+                Atom::Method(i) => 2 + i,
+                Atom::Host(i) => host_base + i,
+                Atom::Path(i) => path_base + i,
+                Atom::Header(i) => header_base + i,
+            };
+            slot as u32
         };
-        let links = rules
-            .into_iter()
-            .map(|r| {
-                r.map(|[when, unless]| LinkRule {
-                    when: when.map(&mut add),
-                    unless: unless.map(&mut add),
-                })
-            })
+        // Conditions of several atoms, by their sorted atom slots.
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        let mut conditions: Vec<Vec<Vec<u32>>> = Vec::new();
+        for rule in rules.iter().flatten() {
+            for conds in rule.iter().flatten() {
+                conditions.push(
+                    conds
+                        .iter()
+                        .map(|atoms| {
+                            let mut s: Vec<u32> = atoms.iter().map(slot_of).collect();
+                            s.sort_unstable();
+                            s.dedup();
+                            s
+                        })
+                        .collect(),
+                );
+            }
+        }
+        for conds in &conditions {
+            for atoms in conds {
+                if atoms.len() > 1 {
+                    intern(&mut groups, atoms.clone());
+                }
+            }
+        }
+        let group_base = slots;
+        slots += groups.len();
+        let ors = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, atoms)| atoms.iter().map(move |&a| ((group_base + g) as u32, a)))
             .collect();
+        let condition_slot = |atoms: &Vec<u32>| -> u32 {
+            match atoms.as_slice() {
+                [one] => *one,
+                _ => groups
+                    .iter()
+                    .position(|g| g == atoms)
+                    .map_or(FALSE, |g| (group_base + g) as u32),
+            }
+        };
+        let wide_base = slots;
+        let mut ands = Vec::new();
+        let mut conditions = conditions.into_iter();
+        let mut rule_slots = |present: bool| -> [u32; WIDTH] {
+            let mut out = [TRUE; WIDTH];
+            let Some(conds) = present.then(|| conditions.next()).flatten() else {
+                return out;
+            };
+            let inputs: Vec<u32> = conds.iter().map(condition_slot).collect();
+            if inputs.len() <= WIDTH {
+                out[..inputs.len()].copy_from_slice(&inputs);
+            } else {
+                let wide = slots as u32;
+                slots += 1;
+                ands.extend(inputs.into_iter().map(|i| (wide, i)));
+                out[0] = wide;
+            }
+            out
+        };
+        let mut links = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let (when, unless) = match rule {
+                None => ([TRUE; WIDTH], None),
+                Some([w, u]) => (rule_slots(w.is_some()), u.is_some().then(|| rule_slots(true))),
+            };
+            let mut slots = [TRUE; 2 * WIDTH];
+            slots[..WIDTH].copy_from_slice(&when);
+            match unless {
+                Some(u) => slots[WIDTH..].copy_from_slice(&u),
+                None => slots[WIDTH] = FALSE,
+            }
+            links.push(slots);
+        }
         ScopeSet {
             methods,
             hosts,
@@ -250,17 +292,18 @@ impl<N: PartialEq> ScopeSet<N> {
             name_atoms,
             host_base,
             path_base,
-            looked_up_base,
-            words,
+            ors,
+            wide: wide_base..slots,
+            ands,
+            slots,
             links,
-            groups,
-            masks,
+            scoped: rules.iter().map(Option::is_some).collect(),
         }
     }
 }
 
-/// Per-request bits, on the stack for up to this many words (512 atoms).
-const INLINE_WORDS: usize = 8;
+/// Per-request slots on the stack up to this many (else on the heap).
+const INLINE_SLOTS: usize = 512;
 
 impl<N> ScopeSet<N> {
     /// How many links.
@@ -275,120 +318,93 @@ impl<N> ScopeSet<N> {
 
     /// Whether any link runs only for some requests.
     pub fn is_scoped(&self) -> bool {
-        self.links.iter().any(Option::is_some)
+        self.scoped.iter().any(|&s| s)
     }
 
     /// Whether link `i` has a scope.
     pub fn has_scope(&self, i: usize) -> bool {
-        self.links.get(i).is_some_and(Option::is_some)
+        self.scoped.get(i).is_some_and(|&s| s)
     }
 
-    /// Calls `run` with the position of every link that runs for a request
-    /// with these facts and headers, in chain order.
+    /// Decides a request with these facts and headers: calls `each` for
+    /// every link, in chain order, with its position and whether it runs.
     pub fn decide(
         &self,
         facts: &super::Facts<'_>,
         headers: &impl HeaderSource<N>,
-        mut run: impl FnMut(usize),
+        mut each: impl FnMut(usize, bool),
     ) {
-        let mut inline = [0u64; INLINE_WORDS];
+        let mut inline = [0u8; INLINE_SLOTS];
         let mut heap = Vec::new();
-        let bits: &mut [u64] = match inline.get_mut(..self.words) {
-            Some(b) => b,
+        let val: &mut [u8] = match inline.get_mut(..self.slots) {
+            Some(v) => v,
             None => {
-                heap.resize(self.words, 0);
+                heap.resize(self.slots, 0);
                 &mut heap
             }
         };
-        self.test_request_atoms(facts, bits);
-        for (i, rule) in self.links.iter().enumerate() {
-            let runs = match rule {
-                None => true,
-                Some(r) => {
-                    r.when
-                        .as_ref()
-                        .is_none_or(|g| self.hold(g.clone(), headers, bits))
-                        && !r
-                            .unless
-                            .as_ref()
-                            .is_some_and(|g| self.hold(g.clone(), headers, bits))
-                }
-            };
-            if runs {
-                run(i);
+        if let Some(t) = val.get_mut(TRUE as usize) {
+            *t = 1;
+        }
+        self.test_atoms(facts, headers, val);
+        for &(g, a) in &self.ors {
+            let a = val.get(a as usize).copied().unwrap_or(0);
+            if let Some(g) = val.get_mut(g as usize) {
+                *g |= a;
             }
+        }
+        if let Some(wide) = val.get_mut(self.wide.clone()) {
+            wide.fill(1);
+        }
+        for &(r, c) in &self.ands {
+            let c = val.get(c as usize).copied().unwrap_or(0);
+            if let Some(r) = val.get_mut(r as usize) {
+                *r &= c;
+            }
+        }
+        let val: &[u8] = val;
+        let at = |s: u32| val.get(s as usize).copied().unwrap_or(0);
+        for (i, l) in self.links.iter().enumerate() {
+            let when = at(l[0]) & at(l[1]) & at(l[2]) & at(l[3]);
+            let unless = at(l[4]) & at(l[5]) & at(l[6]) & at(l[7]);
+            each(i, when & !unless & 1 != 0);
         }
     }
 
-    /// Tests every method, host and path atom.
+    /// Tests every atom.
     #[inline]
-    fn test_request_atoms(&self, facts: &super::Facts<'_>, bits: &mut [u64]) {
-        let mut set = |bit: usize| {
-            if let Some(w) = bits.get_mut(bit / 64) {
-                *w |= 1 << (bit % 64);
+    fn test_atoms(&self, facts: &super::Facts<'_>, headers: &impl HeaderSource<N>, val: &mut [u8]) {
+        let mut set = |slot: usize, v: bool| {
+            if let Some(s) = val.get_mut(slot) {
+                *s |= u8::from(v);
             }
         };
         let method = facts.method.as_bytes();
         for (i, m) in self.methods.iter().enumerate() {
-            if bytes_eq(m, method) {
-                set(i);
-            }
+            set(2 + i, bytes_eq(m, method));
         }
         let host = facts.host;
         for (i, h) in self.hosts.iter().enumerate() {
-            if h.matches(host) {
-                set(self.host_base + i);
-            }
+            set(self.host_base + i, h.matches(host));
         }
         let path = facts.path;
         let (head, tail) = (first8(path.as_bytes()), last8(path.as_bytes()));
         for (i, p) in self.paths.iter().enumerate() {
-            if p.matches(path, head, tail) {
-                set(self.path_base + i);
-            }
+            set(self.path_base + i, p.matches(path, head, tail));
         }
-    }
-
-    /// Whether every condition in `groups` holds.
-    #[inline]
-    fn hold(&self, groups: Range<usize>, headers: &impl HeaderSource<N>, bits: &mut [u64]) -> bool {
-        self.groups.get(groups).unwrap_or_default().iter().all(|g| {
-            if let Some(name) = g.name {
-                self.look_up(name, headers, bits);
-            }
-            self.masks
-                .get(g.masks.clone())
-                .unwrap_or_default()
-                .iter()
-                .any(|&(w, m)| bits.get(w).is_some_and(|b| b & m != 0))
-        })
-    }
-
-    /// Tests the atoms of header name `name`, once per request.
-    #[inline]
-    fn look_up(&self, name: usize, headers: &impl HeaderSource<N>, bits: &mut [u64]) {
-        let flag = self.looked_up_base + name;
-        let (w, m) = (flag / 64, 1u64 << (flag % 64));
-        if bits.get(w).is_none_or(|b| b & m != 0) {
-            return;
-        }
-        bits[w] |= m;
-        let (Some(n), Some(atoms)) = (self.names.get(name), self.name_atoms.get(name)) else {
-            return;
-        };
-        let mut present = false;
-        headers.any_value(n, |v| {
-            present = true;
-            for a in atoms {
-                if a.value.as_deref().is_some_and(|want| bytes_eq(want, v)) {
-                    bits[a.bit / 64] |= 1 << (a.bit % 64);
+        for (n, atoms) in self.names.iter().zip(&self.name_atoms) {
+            let mut present = false;
+            headers.any_value(n, |v| {
+                present = true;
+                for a in atoms {
+                    if a.value.as_deref().is_some_and(|want| bytes_eq(want, v)) {
+                        set(a.slot, true);
+                    }
                 }
-            }
-            false
-        });
-        if present {
+                false
+            });
             for a in atoms.iter().filter(|a| a.value.is_none()) {
-                bits[a.bit / 64] |= 1 << (a.bit % 64);
+                set(a.slot, present);
             }
         }
     }
