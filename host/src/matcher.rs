@@ -50,14 +50,18 @@ impl LinkSet {
         })
     }
 
-    /// Adds link `i` if `runs` (without a branch on it).
+    /// Adds the links of `w`, word `k`: links `64 * k ..`.
     #[inline]
-    fn put(&mut self, i: usize, runs: bool) {
+    fn put_word(&mut self, k: usize, w: u64) {
         match &mut self.0 {
-            Bits::Small(b) => *b |= u128::from(runs) << (i % 128),
+            Bits::Small(b) => {
+                if k < 2 {
+                    *b |= u128::from(w) << (64 * k);
+                }
+            }
             Bits::Large(words) => {
-                if let Some(w) = words.get_mut(i / 64) {
-                    *w |= u64::from(runs) << (i % 64);
+                if let Some(word) = words.get_mut(k) {
+                    *word |= w;
                 }
             }
         }
@@ -133,7 +137,7 @@ impl Matcher {
         }
         let facts = Facts::new(method, authority, normalized_path);
         let mut set = LinkSet::none(self.set.len());
-        self.set.decide(&facts, &Fields(headers), |i, runs| set.put(i, runs));
+        self.set.decide(&facts, &Fields(headers), |k, w| set.put_word(k, w));
         set
     }
 }

@@ -209,7 +209,9 @@ proptest! {
             let headers = PackedHeaders(&block);
             let facts = Facts::new(method, authority, path);
             let mut runs = Vec::new();
-            set.decide(&facts, &headers, |i, r| if r { runs.push(i) });
+            set.decide(&facts, &headers, |k, w| {
+                runs.extend((0..64).filter(|j| w & (1 << j) != 0).map(|j| 64 * k + j));
+            });
             let alone: Vec<usize> = (0..scopes.len())
                 .filter(|&i| scopes[i].as_ref().is_none_or(|s| s.applies(&facts, &headers)))
                 .collect();

@@ -281,7 +281,9 @@ fn a_scope_set_decides_as_each_scope_alone() {
             let facts = Facts::new(&r.method, &r.authority, &r.path);
             let headers = PackedHeaders(&r.headers);
             let mut runs = Vec::new();
-            set.decide(&facts, &headers, |i, r| if r { runs.push(i) });
+            set.decide(&facts, &headers, |k, w| {
+                runs.extend((0..64).filter(|j| w & (1 << j) != 0).map(|j| 64 * k + j));
+            });
             let alone: Vec<usize> = (0..links.len())
                 .filter(|&i| links[i].as_ref().is_none_or(|s| s.applies(&facts, &headers)))
                 .collect();

@@ -326,23 +326,32 @@ impl<N> ScopeSet<N> {
         self.scoped.get(i).is_some_and(|&s| s)
     }
 
-    /// Decides a request with these facts and headers: calls `each` for
-    /// every link, in chain order, with its position and whether it runs.
+    /// Decides a request with these facts and headers: calls `word(k, w)`
+    /// for every 64 links in chain order, bit `j` of `w` set when link
+    /// `64 * k + j` runs.
     pub fn decide(
         &self,
         facts: &super::Facts<'_>,
         headers: &impl HeaderSource<N>,
-        mut each: impl FnMut(usize, bool),
+        word: impl FnMut(usize, u64),
     ) {
-        let mut inline = [0u8; INLINE_SLOTS];
-        let mut heap = Vec::new();
-        let val: &mut [u8] = match inline.get_mut(..self.slots) {
-            Some(v) => v,
-            None => {
-                heap.resize(self.slots, 0);
-                &mut heap
-            }
-        };
+        if self.slots <= INLINE_SLOTS {
+            let mut val = [0u8; INLINE_SLOTS];
+            self.fill(facts, headers, &mut val);
+            // Every slot is below `self.slots`: the mask only spares the
+            // bounds check.
+            self.links(|s| val[s as usize % INLINE_SLOTS], word);
+        } else {
+            let mut val = vec![0u8; self.slots];
+            self.fill(facts, headers, &mut val);
+            self.links(|s| val.get(s as usize).copied().unwrap_or(0), word);
+        }
+    }
+
+    /// Every slot's value: atoms, then conditions of several values, then
+    /// rules of many conditions.
+    #[inline]
+    fn fill(&self, facts: &super::Facts<'_>, headers: &impl HeaderSource<N>, val: &mut [u8]) {
         if let Some(t) = val.get_mut(TRUE as usize) {
             *t = 1;
         }
@@ -362,12 +371,19 @@ impl<N> ScopeSet<N> {
                 *r &= c;
             }
         }
-        let val: &[u8] = val;
-        let at = |s: u32| val.get(s as usize).copied().unwrap_or(0);
-        for (i, l) in self.links.iter().enumerate() {
-            let when = at(l[0]) & at(l[1]) & at(l[2]) & at(l[3]);
-            let unless = at(l[4]) & at(l[5]) & at(l[6]) & at(l[7]);
-            each(i, when & !unless & 1 != 0);
+    }
+
+    /// Each link from the slots, 64 to a word.
+    #[inline(always)]
+    fn links(&self, at: impl Fn(u32) -> u8, mut word: impl FnMut(usize, u64)) {
+        for (k, chunk) in self.links.chunks(64).enumerate() {
+            let mut w = 0u64;
+            for (j, l) in chunk.iter().enumerate() {
+                let when = at(l[0]) & at(l[1]) & at(l[2]) & at(l[3]);
+                let unless = at(l[4]) & at(l[5]) & at(l[6]) & at(l[7]);
+                w |= u64::from(when & !unless & 1) << j;
+            }
+            word(k, w);
         }
     }
 
