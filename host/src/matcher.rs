@@ -137,7 +137,8 @@ impl Matcher {
         }
         let facts = Facts::new(method, authority, normalized_path);
         let mut set = LinkSet::none(self.set.len());
-        self.set.decide(&facts, &Fields(headers), |k, w| set.put_word(k, w));
+        self.set
+            .decide(&facts, &Fields(headers), |k, w| set.put_word(k, w));
         set
     }
 }

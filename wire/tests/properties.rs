@@ -115,7 +115,14 @@ proptest! {
 fn conditions() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::{Map, Value, json};
     let hosts = proptest::sample::subsequence(
-        vec!["a.example", "*.example", "A.b.example", "b.example.", "*.b.example", "[::1]"],
+        vec![
+            "a.example",
+            "*.example",
+            "A.b.example",
+            "b.example.",
+            "*.b.example",
+            "[::1]",
+        ],
         1..3,
     );
     let paths = (
@@ -125,7 +132,15 @@ fn conditions() -> impl Strategy<Value = serde_json::Value> {
             1..3,
         ),
         proptest::sample::subsequence(
-            vec!["/a/**", "/**/b", "/a/*", "/?b", "/**", "/**/*.css", "/a/**/c*"],
+            vec![
+                "/a/**",
+                "/**/b",
+                "/a/*",
+                "/?b",
+                "/**",
+                "/**/*.css",
+                "/a/**/c*",
+            ],
             1..3,
         ),
     );

@@ -285,7 +285,11 @@ fn a_scope_set_decides_as_each_scope_alone() {
                 runs.extend((0..64).filter(|j| w & (1 << j) != 0).map(|j| 64 * k + j));
             });
             let alone: Vec<usize> = (0..links.len())
-                .filter(|&i| links[i].as_ref().is_none_or(|s| s.applies(&facts, &headers)))
+                .filter(|&i| {
+                    links[i]
+                        .as_ref()
+                        .is_none_or(|s| s.applies(&facts, &headers))
+                })
                 .collect();
             assert_eq!(runs, alone, "{entry}");
             runs_seen += runs.len();

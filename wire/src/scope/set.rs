@@ -157,7 +157,8 @@ impl<N: PartialEq> ScopeSet<N> {
         // (name, value) of each header atom.
         let mut headers: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
         // Per link, per `when`/`unless`: its conditions, each its atoms.
-        let mut rules: Vec<Option<[Option<Vec<Vec<Atom>>>; 2]>> = Vec::new();
+        type Rule = [Option<Vec<Vec<Atom>>>; 2];
+        let mut rules: Vec<Option<Rule>> = Vec::new();
         let mut compile = |c: Conditions<N>| -> Vec<Vec<Atom>> {
             let mut out = Vec::new();
             if !c.methods.is_empty() {
@@ -274,7 +275,10 @@ impl<N: PartialEq> ScopeSet<N> {
         for rule in &rules {
             let (when, unless) = match rule {
                 None => ([TRUE; WIDTH], None),
-                Some([w, u]) => (rule_slots(w.is_some()), u.is_some().then(|| rule_slots(true))),
+                Some([w, u]) => (
+                    rule_slots(w.is_some()),
+                    u.is_some().then(|| rule_slots(true)),
+                ),
             };
             let mut slots = [TRUE; 2 * WIDTH];
             slots[..WIDTH].copy_from_slice(&when);
