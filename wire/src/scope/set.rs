@@ -3,12 +3,11 @@
 //! gives link by link.
 //!
 //! Links share much of what they ask (the same methods, hosts, prefixes,
-//! headers), so each distinct value a rule names is an atom, tested at most
-//! once per request into a bitset; a condition (a list of values) is then a
-//! mask over those bits, and a link a few mask tests. Method, host and path
-//! atoms are tested up front behind cheap filters (length, and the first and
-//! last eight bytes as one integer each); header atoms are tested only when a
-//! link reaches them, one lookup per header name.
+//! headers), so each distinct value a rule names is an atom, tested once per
+//! request into a slot; a condition of several values is a slot ORing its
+//! atoms', and a link a branch-free AND of slots. Path atoms are tested
+//! behind cheap filters (length, and the first and last eight bytes as one
+//! integer each); header atoms with one lookup per header name.
 
 use super::{Conditions, HeaderSource, HostPattern, PathPattern, Scope, bytes_eq};
 use alloc::vec;
