@@ -7,10 +7,8 @@
 //! front door: its method, its host, its normalised path and its headers. A
 //! link that rewrites the request does not change which later links run.
 
-use edgechain_wire::scope::{Facts, HeaderSource, Scope};
-use http::header::GetAll;
-use http::{HeaderMap, HeaderName, HeaderValue};
-use std::cell::OnceCell;
+use edgechain_wire::scope::{Facts, HeaderSource, Scope, ScopeSet};
+use http::{HeaderMap, HeaderName};
 
 /// The links of a chain that run for one request, by position (filters in
 /// manifest order, then a terminal handler).
@@ -52,10 +50,20 @@ impl LinkSet {
         })
     }
 
-    fn insert(&mut self, i: usize) {
+    /// Adds the links of `w`, word `k`: links `64 * k ..`.
+    #[inline]
+    fn put_word(&mut self, k: usize, w: u64) {
         match &mut self.0 {
-            Bits::Small(b) => *b |= 1 << i,
-            Bits::Large(words) => words[i / 64] |= 1 << (i % 64),
+            Bits::Small(b) => {
+                if k < 2 {
+                    *b |= u128::from(w) << (64 * k);
+                }
+            }
+            Bits::Large(words) => {
+                if let Some(word) = words.get_mut(k) {
+                    *word |= w;
+                }
+            }
         }
     }
 
@@ -68,57 +76,40 @@ impl LinkSet {
     }
 }
 
-/// Every link's scope, in chain order, compiled at load.
-#[derive(Debug, Default)]
+/// Every link's scope, in chain order, compiled together at load (see
+/// `edgechain_wire::scope::ScopeSet`: each distinct value a rule names is
+/// tested at most once per request, each header name looked up at most once).
+#[derive(Debug)]
 pub struct Matcher {
-    /// Header names are indices into `names`: each name a request is asked
-    /// about is looked up once per request, however many links name it.
-    scopes: Vec<Option<Scope<usize>>>,
-    names: Vec<HeaderName>,
+    set: ScopeSet<HeaderName>,
     /// Whether any link has a scope; if none does, every link runs and
     /// nothing is read.
     scoped: bool,
 }
 
-/// A request's header map as the rules read it, each name looked up once.
-struct Fields<'a> {
-    map: &'a HeaderMap,
-    names: &'a [HeaderName],
-    found: Vec<OnceCell<GetAll<'a, HeaderValue>>>,
+impl Default for Matcher {
+    fn default() -> Self {
+        Matcher::new([])
+    }
 }
 
-impl HeaderSource<usize> for Fields<'_> {
-    fn any_value(&self, name: &usize, mut f: impl FnMut(&[u8]) -> bool) -> bool {
-        let (Some(cell), Some(header)) = (self.found.get(*name), self.names.get(*name)) else {
-            return false;
-        };
-        cell.get_or_init(|| self.map.get_all(header))
-            .iter()
-            .any(|v| f(v.as_bytes()))
+/// A request's header map as the rules read it.
+struct Fields<'a>(&'a HeaderMap);
+
+impl HeaderSource<HeaderName> for Fields<'_> {
+    #[inline]
+    fn any_value(&self, name: &HeaderName, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        self.0.get_all(name).iter().any(|v| f(v.as_bytes()))
     }
 }
 
 impl Matcher {
     /// The matcher of links with these scopes, in chain order.
     pub fn new(scopes: impl IntoIterator<Item = Option<Scope<HeaderName>>>) -> Self {
-        let mut names: Vec<HeaderName> = Vec::new();
-        let scopes: Vec<_> = scopes
-            .into_iter()
-            .map(|scope| {
-                scope.map(|s| {
-                    s.map_names(|n| {
-                        names.iter().position(|k| *k == n).unwrap_or_else(|| {
-                            names.push(n);
-                            names.len() - 1
-                        })
-                    })
-                })
-            })
-            .collect();
+        let set = ScopeSet::new(scopes);
         Matcher {
-            scoped: scopes.iter().any(Option::is_some),
-            scopes,
-            names,
+            scoped: set.is_scoped(),
+            set,
         }
     }
 
@@ -129,7 +120,7 @@ impl Matcher {
 
     /// Whether link `i` has a scope.
     pub fn has_scope(&self, i: usize) -> bool {
-        self.scopes.get(i).is_some_and(Option::is_some)
+        self.set.has_scope(i)
     }
 
     /// The links that run for a request with this method, authority (the
@@ -142,20 +133,12 @@ impl Matcher {
         headers: &HeaderMap,
     ) -> LinkSet {
         if !self.scoped {
-            return LinkSet::all(self.scopes.len());
+            return LinkSet::all(self.set.len());
         }
         let facts = Facts::new(method, authority, normalized_path);
-        let fields = Fields {
-            map: headers,
-            names: &self.names,
-            found: self.names.iter().map(|_| OnceCell::new()).collect(),
-        };
-        let mut set = LinkSet::none(self.scopes.len());
-        for (i, scope) in self.scopes.iter().enumerate() {
-            if scope.as_ref().is_none_or(|s| s.applies(&facts, &fields)) {
-                set.insert(i);
-            }
-        }
+        let mut set = LinkSet::none(self.set.len());
+        self.set
+            .decide(&facts, &Fields(headers), |k, w| set.put_word(k, w));
         set
     }
 }

@@ -662,6 +662,9 @@ impl Scope<String> {
     }
 }
 
+mod set;
+pub use set::ScopeSet;
+
 #[cfg(feature = "json")]
 mod json;
 #[cfg(feature = "json")]

@@ -109,3 +109,128 @@ proptest! {
         prop_assert_eq!(is_managed_name(name.as_bytes()), is_managed(&name.to_ascii_lowercase()));
     }
 }
+
+/// A condition object (`when` or `unless`) from small alphabets, so rules
+/// share values and requests often match them.
+fn conditions() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{Map, Value, json};
+    let hosts = proptest::sample::subsequence(
+        vec![
+            "a.example",
+            "*.example",
+            "A.b.example",
+            "b.example.",
+            "*.b.example",
+            "[::1]",
+        ],
+        1..3,
+    );
+    let paths = (
+        proptest::sample::select(vec!["exact", "prefix", "glob"]),
+        proptest::sample::subsequence(
+            vec!["/", "/a", "/a/", "/a/b", "/ab", "/products", "/a/b/c.css"],
+            1..3,
+        ),
+        proptest::sample::subsequence(
+            vec![
+                "/a/**",
+                "/**/b",
+                "/a/*",
+                "/?b",
+                "/**",
+                "/**/*.css",
+                "/a/**/c*",
+            ],
+            1..3,
+        ),
+    );
+    let methods = proptest::sample::subsequence(vec!["GET", "POST", "HEAD", "PURGE"], 1..3);
+    let headers = proptest::collection::btree_map(
+        proptest::sample::select(vec!["x-a", "X-B", "cookie"]),
+        prop_oneof![
+            Just(json!(true)),
+            proptest::sample::subsequence(vec!["1", "2", "a, b"], 1..3).prop_map(|v| json!(v)),
+        ],
+        1..3,
+    );
+    (
+        proptest::option::of(hosts),
+        proptest::option::of(paths),
+        proptest::option::of(methods),
+        proptest::option::of(headers),
+    )
+        .prop_filter("some condition", |(h, p, m, x)| {
+            h.is_some() || p.is_some() || m.is_some() || x.is_some()
+        })
+        .prop_map(|(h, p, m, x)| {
+            let mut c = Map::new();
+            if let Some(h) = h {
+                c.insert("host".into(), json!(h));
+            }
+            if let Some((kind, plain, globs)) = p {
+                let values = if kind == "glob" { globs } else { plain };
+                c.insert("path".into(), json!({ kind: values }));
+            }
+            if let Some(m) = m {
+                c.insert("method".into(), json!(m));
+            }
+            if let Some(x) = x {
+                let x: Map<String, Value> = x.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                c.insert("header".into(), Value::Object(x));
+            }
+            Value::Object(c)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Links compiled together into a `ScopeSet` (sharing atoms) run for
+    /// exactly the requests each link's own scope applies to.
+    #[test]
+    fn a_scope_set_decides_as_each_scope_alone(
+        rules in proptest::collection::vec(
+            (proptest::option::of(conditions()), proptest::option::of(conditions())),
+            1..12,
+        ),
+        requests in proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["GET", "POST", "HEAD", "PURGE", "get"]),
+                proptest::sample::select(vec![
+                    "a.example", "A.EXAMPLE:80", "c.b.example.", "b.example", "example", "[::1]:8",
+                ]),
+                proptest::sample::select(vec![
+                    "/", "/a", "/a/", "/a/b", "/ab", "/b", "/c/b", "/a/b/c.css", "/products/42",
+                ]),
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(vec!["x-a", "X-b", "cookie", "accept"]),
+                        proptest::sample::select(vec!["1", "2", "a, b", "3"]),
+                    ),
+                    0..4,
+                ),
+            ),
+            1..8,
+        ),
+    ) {
+        use edgechain_wire::scope::{self, Facts, PackedHeaders, ScopeSet};
+        let scopes: Vec<_> = rules
+            .iter()
+            .map(|(w, u)| scope::from_json(w.as_ref(), u.as_ref()).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let set = ScopeSet::new(scopes.clone());
+        for (method, authority, path, fields) in &requests {
+            let block = edgechain_wire::encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+            let headers = PackedHeaders(&block);
+            let facts = Facts::new(method, authority, path);
+            let mut runs = Vec::new();
+            set.decide(&facts, &headers, |k, w| {
+                runs.extend((0..64).filter(|j| w & (1 << j) != 0).map(|j| 64 * k + j));
+            });
+            let alone: Vec<usize> = (0..scopes.len())
+                .filter(|&i| scopes[i].as_ref().is_none_or(|s| s.applies(&facts, &headers)))
+                .collect();
+            prop_assert_eq!(runs, alone, "{:?} on {} {} {} {:?}", rules, method, authority, path, fields);
+        }
+    }
+}

@@ -253,6 +253,51 @@ fn scopes_decide_as_the_vectors_say() {
     }
 }
 
+/// All the vector rules compiled into one `ScopeSet` (so they share atoms:
+/// methods, hosts, paths, header names and values) decide every vector
+/// request as each rule does alone.
+#[test]
+fn a_scope_set_decides_as_each_scope_alone() {
+    use edgechain_wire::scope::{self, Facts, PackedHeaders, ScopeSet};
+    let v = vectors();
+    let cases = entries(&v, "/scope/matches");
+    let scopes: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let rule = &case["rule"];
+            scope::from_json(rule.get("when"), rule.get("unless"))
+                .unwrap_or_else(|e| panic!("{rule}: {e}"))
+        })
+        .collect();
+    // An unscoped link between the scoped ones, which always runs.
+    let mut links = scopes.clone();
+    links.insert(1, None);
+    let set = ScopeSet::new(links.clone());
+    assert_eq!(set.len(), links.len());
+    let mut runs_seen = 0;
+    for case in &cases {
+        for entry in entries(case, "/requests") {
+            let r = vector_request(&entry);
+            let facts = Facts::new(&r.method, &r.authority, &r.path);
+            let headers = PackedHeaders(&r.headers);
+            let mut runs = Vec::new();
+            set.decide(&facts, &headers, |k, w| {
+                runs.extend((0..64).filter(|j| w & (1 << j) != 0).map(|j| 64 * k + j));
+            });
+            let alone: Vec<usize> = (0..links.len())
+                .filter(|&i| {
+                    links[i]
+                        .as_ref()
+                        .is_none_or(|s| s.applies(&facts, &headers))
+                })
+                .collect();
+            assert_eq!(runs, alone, "{entry}");
+            runs_seen += runs.len();
+        }
+    }
+    assert!(runs_seen > cases.len(), "{runs_seen}");
+}
+
 fn cache_verdict(checked: Result<(), edgechain_wire::cache::CacheRefusal>) -> &'static str {
     checked.err().map_or("ok", |r| r.code())
 }
