@@ -441,17 +441,7 @@ pub fn byte_range(field: &str, len: u64) -> Option<Option<(u64, u64)>> {
 /// The normalised URL of a request head.
 pub fn request_url(parts: &http::request::Parts) -> String {
     let scheme = key::scheme(&parts.uri, &parts.headers);
-    let host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| {
-            parts
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-        })
-        .unwrap_or("");
+    let host = crate::convert::request_authority(parts);
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     key::url(scheme, host, pq)
 }

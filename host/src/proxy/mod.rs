@@ -164,55 +164,10 @@ impl Proxy {
                     Err(answer) => (answer, None),
                 }
             }
-            RequestOutcome::Forward(mut req, walk) => {
-                convert::add_forwarded(req.headers_mut(), client_ip);
-                if let Some(up) = &upgrade {
-                    up.ask_next_hop(req.headers_mut());
-                }
-                // Read a small body whole before the next hop is contacted,
-                // so the origin never waits on a slow client for it.
-                let progress = match prebuffer(req.body_mut(), self.body_idle_timeout).await {
-                    Ok(progress) => progress,
-                    Err(answer) => return (answer.map(Either::Right), None),
-                };
-                let sent = Instant::now();
-                let deadline =
-                    response_deadline(progress.clone(), self.upstream.settings().timeout);
-                let result = self.upstream.send(req, deadline).await;
-                let took = sent.elapsed();
-                pending.upstream_time = Some(took);
-                self.observer
-                    .metrics
-                    .upstream_duration
-                    .observe(took.as_secs_f64());
-                match result {
-                    Ok(mut resp) => {
-                        pending.upstream_status = Some(resp.status().as_u16());
-                        let tunnel = upgrade.and_then(|up| up.accepted(&mut resp));
-                        let resp = resp.map(Either::Left);
-                        let mut answer = walk.run(resp, &mut pending.walk).await;
-                        // A plugin that answered otherwise refused the switch:
-                        // the next hop's upgraded connection is dropped.
-                        let tunnel =
-                            tunnel.filter(|_| answer.status() == StatusCode::SWITCHING_PROTOCOLS);
-                        if let Some(t) = &tunnel {
-                            t.answer_client(answer.headers_mut());
-                        }
-                        (answer, tunnel)
-                    }
-                    Err(UpstreamError::ClientBody(why)) => {
-                        // The client's body failed while it was sent: its
-                        // fault, answered as such; the next hop is not blamed.
-                        let failure = progress
-                            .and_then(|p| p.failure(self.body_idle_timeout))
-                            .unwrap_or(client_body::ClientBodyFailed::Malformed(why));
-                        (client_fault(&failure).map(Either::Right), None)
-                    }
-                    Err(e) => {
-                        self.observer.metrics.upstream_error(e.kind());
-                        (upstream_failure(&e).map(Either::Right), None)
-                    }
-                }
+            RequestOutcome::Forward(req, walk) => {
+                let (answer, tunnel, _) =
+                    self.send_next(req, walk, client_ip, upgrade, pending).await;
+                (answer, tunnel)
             }
             RequestOutcome::Answered(resp, walk) => {
                 let resp = walk.run(resp, &mut pending.walk).await.map(|b| match b {
@@ -308,6 +263,8 @@ impl Proxy {
         if let Some(up) = &upgrade {
             up.ask_next_hop(req.headers_mut());
         }
+        // Read a small body whole before the next hop is contacted, so the
+        // origin never waits on a slow client for it.
         let progress = match prebuffer(req.body_mut(), self.body_idle_timeout).await {
             Ok(progress) => progress,
             Err(answer) => return (answer.map(Either::Right), None, false),
@@ -327,6 +284,8 @@ impl Proxy {
                 let tunnel = upgrade.and_then(|up| up.accepted(&mut resp));
                 let resp = resp.map(Either::Left);
                 let mut answer = walk.run(resp, &mut pending.walk).await;
+                // A plugin that answered otherwise refused the switch: the
+                // next hop's upgraded connection is dropped.
                 let tunnel = tunnel.filter(|_| answer.status() == StatusCode::SWITCHING_PROTOCOLS);
                 if let Some(t) = &tunnel {
                     t.answer_client(answer.headers_mut());
@@ -334,6 +293,8 @@ impl Proxy {
                 (answer, tunnel, true)
             }
             Err(UpstreamError::ClientBody(why)) => {
+                // The client's body failed while it was sent: its fault,
+                // answered as such; the next hop is not blamed.
                 let failure = progress
                     .and_then(|p| p.failure(self.body_idle_timeout))
                     .unwrap_or(client_body::ClientBodyFailed::Malformed(why));
